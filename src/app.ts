@@ -1,0 +1,73 @@
+import type { Config } from './config.js';
+import { Engine } from './engine/Engine.js';
+import { GenerationQueue } from './engine/GenerationQueue.js';
+import { resolveModelPath } from './engine/loadModel.js';
+import { KeyvHistoryStore } from './history/KeyvHistoryStore.js';
+import type { Logger } from './logger.js';
+import { ChannelSessions } from './sessions/ChannelSessions.js';
+
+/** Everything below the front end: model, queue, store and sessions, built from the config. */
+export interface Core {
+  engine: Engine;
+  store: KeyvHistoryStore;
+  queue: GenerationQueue;
+  sessions: ChannelSessions;
+  /** Stops the sessions (aborting a running generation), then frees store and model. */
+  dispose(): Promise<void>;
+}
+
+export async function createCore(config: Config, logger: Logger): Promise<Core> {
+  const modelPath = await resolveModelPath({
+    model: config.MODEL,
+    modelsDir: config.MODELS_DIR,
+    onProgress: progressBar(`Downloading ${config.MODEL}`),
+  });
+  // The store opens first: it is quick and its errors (locked, corrupt) should not wait for the model.
+  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL });
+  let engine: Engine;
+  try {
+    const started = performance.now();
+    engine = await Engine.create({
+      modelPath,
+      threads: config.THREADS,
+      contextSize: config.CONTEXT_SIZE,
+      warmChannels: config.WARM_CHANNELS,
+      historyMaxTokens: config.HISTORY_MAX_TOKENS,
+      replyMaxTokens: config.REPLY_MAX_TOKENS,
+      systemPrompt: config.SYSTEM_PROMPT,
+    });
+    logger.info('model loaded', { modelPath, threads: config.THREADS, ms: Math.round(performance.now() - started) });
+  } catch (error) {
+    await store.dispose();
+    throw error;
+  }
+  const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX });
+  const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS });
+  return {
+    engine,
+    store,
+    queue,
+    sessions,
+    async dispose() {
+      await sessions.close();
+      await store.dispose();
+      await engine.dispose();
+    },
+  };
+}
+
+/** A one-line progress bar on stderr, redrawn in place. */
+function progressBar(label: string): (status: { downloadedSize: number; totalSize: number }) => void {
+  let lastDrawn = 0;
+  return ({ downloadedSize, totalSize }) => {
+    const now = Date.now();
+    if (now - lastDrawn < 200 && downloadedSize < totalSize) return;
+    lastDrawn = now;
+    const share = totalSize > 0 ? downloadedSize / totalSize : 0;
+    const width = 30;
+    const filled = Math.round(share * width);
+    const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
+    process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(share * 100).toFixed(0)}% ${mb(downloadedSize)}/${mb(totalSize)} MB`);
+    if (downloadedSize >= totalSize) process.stderr.write('\n');
+  };
+}

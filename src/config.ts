@@ -1,0 +1,92 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { UserError } from './errors.js';
+
+/** The sentiment labels, in the order every table and matrix uses. */
+export const SENTIMENT_LABELS = ['positive', 'neutral', 'negative'] as const;
+export type SentimentLabel = (typeof SENTIMENT_LABELS)[number];
+
+const DEFAULT_SYSTEM_PROMPT =
+  'You are a warm, empathetic assistant in a Discord channel. Several people may talk here; ' +
+  "each user message starts with the speaker's name. Reply briefly and kindly, in the language the user writes in.";
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalText = z.string().trim().transform((value) => value || undefined).optional();
+
+const schema = z.object({
+  DISCORD_TOKEN: optionalText,
+  DISCORD_API_URL: z.url({ message: 'must be an http(s) URL such as https://discord.com/api' }).optional(),
+  GUILD_ID: z.string().regex(/^\d{5,25}$/, 'must be a numeric Discord id').optional(),
+  CHANNEL_IDS: z
+    .string()
+    .optional()
+    .transform((value) => (value ?? '').split(',').map((id) => id.trim()).filter(Boolean))
+    .refine((ids) => ids.every((id) => /^\d{5,25}$/.test(id)), 'must be comma-separated numeric channel ids'),
+  MODEL: z.string().trim().min(1).default('hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0'),
+  MODELS_DIR: z.string().trim().min(1).default('data/models'),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .regex(/^sqlite:\/\/.+/, 'must be a Keyv SQLite URI such as sqlite://data/history.sqlite')
+    .default('sqlite://data/history.sqlite'),
+  THREADS: integer(1, 256).default(os.availableParallelism()),
+  CONTEXT_SIZE: integer(512, 32768).default(2048),
+  HISTORY_MAX_TOKENS: integer(64, 32768).default(1280),
+  REPLY_MAX_TOKENS: integer(1, 4096).default(256),
+  WARM_CHANNELS: integer(1, 64).default(8),
+  QUEUE_MAX: integer(1, 100_000).default(64),
+  MESSAGE_MAX_CHARS: integer(1, 100_000).default(2000),
+  RATE_LIMIT_MESSAGES: integer(0, 1000).default(5),
+  RATE_LIMIT_WINDOW_SECONDS: integer(1, 3600).default(10),
+  SYSTEM_PROMPT: z.string().trim().min(1).default(DEFAULT_SYSTEM_PROMPT),
+  SENTIMENT_EMOJIS: z
+    .string()
+    .default('😄,😐,😢')
+    .transform((value) => value.split(',').map((emoji) => emoji.trim()))
+    .refine((emojis) => emojis.length === 3 && emojis.every(Boolean), 'must be three comma-separated emojis: positive,neutral,negative'),
+  CHAT_CHANNEL: z.string().trim().min(1).default('terminal'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+export type Config = Readonly<
+  Omit<z.infer<typeof schema>, 'SENTIMENT_EMOJIS'> & {
+    SENTIMENT_EMOJIS: Readonly<Record<SentimentLabel, string>>;
+  }
+>;
+
+/** Keys whose values must never be echoed back in an error. */
+const SECRET_KEYS = new Set(['DISCORD_TOKEN']);
+
+/**
+ * Validates the environment into a frozen Config. Every bad key is reported in one error, with
+ * what was wrong and how to fix it; secret values are never echoed.
+ */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings in .env mean "not set", so defaults apply.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '?');
+      const shown = SECRET_KEYS.has(key) ? '' : ` (got ${JSON.stringify(present[key])})`;
+      return `  ${key}: ${issue.message}${shown}`;
+    });
+    throw new UserError(`Invalid configuration; fix these keys in .env or the environment (see .env.example):\n${lines.join('\n')}`);
+  }
+  const { SENTIMENT_EMOJIS: emojis, ...rest } = result.data;
+  if (rest.HISTORY_MAX_TOKENS + rest.REPLY_MAX_TOKENS + 256 > rest.CONTEXT_SIZE) {
+    throw new UserError(
+      'Invalid configuration; fix these keys in .env or the environment (see .env.example):\n' +
+        `  HISTORY_MAX_TOKENS: HISTORY_MAX_TOKENS (${rest.HISTORY_MAX_TOKENS}) + REPLY_MAX_TOKENS (${rest.REPLY_MAX_TOKENS}) + 256 for the prompt must fit in CONTEXT_SIZE (${rest.CONTEXT_SIZE}); lower them or raise CONTEXT_SIZE`,
+    );
+  }
+  const [positive, neutral, negative] = emojis as [string, string, string];
+  return Object.freeze({ ...rest, SENTIMENT_EMOJIS: Object.freeze({ positive, neutral, negative }) });
+}
+
+/** Loads `.env` (values already in the environment win) and parses it. */
+export async function loadConfig(envFile = '.env'): Promise<Config> {
+  const dotenv = await import('dotenv');
+  dotenv.config({ path: envFile, quiet: true });
+  return parseConfig(process.env);
+}

@@ -1,0 +1,81 @@
+import { resolveChatWrapper, type Llama, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
+import { ChatReplies, type ReplyRequest, type ReplyResult } from './ChatReplies.js';
+import { SentimentClassifier, type SentimentResult } from './SentimentClassifier.js';
+import { loadModelFile } from './loadModel.js';
+
+/** What the channel sessions need from the model; a fake with the same shape drives unit tests. */
+export interface ModelEngine {
+  classify(text: string): Promise<SentimentResult>;
+  reply(request: ReplyRequest): Promise<ReplyResult>;
+  /** Drops a channel's warm cache (after /reset). */
+  forget(channelId: string): void;
+  dispose(): Promise<void>;
+}
+
+export interface EngineOptions {
+  modelPath: string;
+  /** CPU threads for decoding; set it explicitly (node-llama-cpp's default is far too many on small machines). */
+  threads: number;
+  /** Tokens per context sequence. */
+  contextSize: number;
+  warmChannels: number;
+  historyMaxTokens: number;
+  replyMaxTokens: number;
+  systemPrompt: string;
+  /** Fixed sampling seed for replies (tests). */
+  seed?: number;
+}
+
+/**
+ * The one shared model: a single context whose sequences are the classifier's (one) and the warm
+ * channels' (one each). Sequences of one context are decoded together, one decode at a time, so a
+ * sentiment call slips in between two decode steps of a running reply.
+ */
+export class Engine implements ModelEngine {
+  private constructor(
+    readonly llama: Llama,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+    readonly classifier: SentimentClassifier,
+    readonly replies: ChatReplies,
+  ) {}
+
+  static async create(options: EngineOptions): Promise<Engine> {
+    const { llama, model } = await loadModelFile({ modelPath: options.modelPath });
+    try {
+      const context = await model.createContext({
+        sequences: options.warmChannels + 1,
+        contextSize: options.contextSize,
+        threads: options.threads,
+        batchSize: Math.min(512, options.contextSize),
+      });
+      const chatWrapper = resolveChatWrapper(model);
+      const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper });
+      const replies = new ChatReplies({ ...options, model, context, chatWrapper });
+      return new Engine(llama, model, context, classifier, replies);
+    } catch (error) {
+      await model.dispose();
+      await llama.dispose();
+      throw error;
+    }
+  }
+
+  classify(text: string): Promise<SentimentResult> {
+    return this.classifier.classify(text);
+  }
+
+  reply(request: ReplyRequest): Promise<ReplyResult> {
+    return this.replies.reply(request);
+  }
+
+  forget(channelId: string): void {
+    this.replies.forget(channelId);
+  }
+
+  async dispose(): Promise<void> {
+    this.replies.dispose();
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+}

@@ -1,0 +1,181 @@
+import { AbortedError, QueueFullError } from '../errors.js';
+
+/**
+ * Two lanes in front of the one shared model. Replies run one at a time; sentiment calls run one
+ * at a time too, but on their own context sequence, so a sentiment call never waits for a whole
+ * reply: the context batches its tokens in between two decode steps of the running reply.
+ */
+export type Lane = 'sentiment' | 'reply';
+
+export interface GenerationQueueOptions {
+  /** Most jobs waiting or running in one lane; more are refused with QueueFullError. Default 64. */
+  maxPending?: number;
+}
+
+export type Job<T> = (signal: AbortSignal) => Promise<T>;
+
+/**
+ * A place in a lane, taken when a message arrives so per-channel order is fixed then, and given its
+ * job later (a reply's job is known only once its sentiment is done). A channel whose next ticket
+ * has no job yet is skipped, so it holds up nobody else.
+ */
+export interface Ticket {
+  readonly lane: Lane;
+  readonly channelId: string;
+  /** Hands the ticket its job; resolves with the job's result once it has run. */
+  run<T>(job: Job<T>): Promise<T>;
+  /** Gives the place up without running anything. */
+  cancel(): void;
+}
+
+interface Entry {
+  channelId: string;
+  job?: Job<unknown>;
+  settle?: { resolve(value: unknown): void; reject(error: unknown): void };
+  cancelled: boolean;
+}
+
+class LaneState {
+  /** Waiting entries per channel, in arrival order; a Map keeps channels in round-robin order. */
+  readonly waiting = new Map<string, Entry[]>();
+  running?: { entry: Entry; controller: AbortController };
+  size = 0;
+}
+
+/**
+ * The one queue in front of the shared model: fair across channels (round-robin), strict arrival
+ * order within a channel, bounded, and abortable for shutdown.
+ */
+export class GenerationQueue {
+  private readonly lanes: Record<Lane, LaneState> = { sentiment: new LaneState(), reply: new LaneState() };
+  private readonly maxPending: number;
+  private closedReason?: string;
+
+  constructor({ maxPending = 64 }: GenerationQueueOptions = {}) {
+    this.maxPending = maxPending;
+  }
+
+  /** Jobs waiting or running in a lane. */
+  pending(lane: Lane): number {
+    return this.lanes[lane].size;
+  }
+
+  /** True when a new job in this lane would have to wait. */
+  isBusy(lane: Lane): boolean {
+    return this.lanes[lane].size > 0;
+  }
+
+  /** Takes a place in the lane now. Throws QueueFullError when the lane is full, AbortedError once closed. */
+  reserve(lane: Lane, channelId: string): Ticket {
+    if (this.closedReason !== undefined) throw new AbortedError(this.closedReason);
+    const state = this.lanes[lane];
+    if (state.size >= this.maxPending) throw new QueueFullError(state.size);
+    const entry: Entry = { channelId, cancelled: false };
+    const list = state.waiting.get(channelId) ?? [];
+    list.push(entry);
+    state.waiting.set(channelId, list);
+    state.size++;
+    return {
+      lane,
+      channelId,
+      run: <T>(job: Job<T>) =>
+        new Promise<T>((resolve, reject) => {
+          if (entry.cancelled) return reject(new AbortedError(this.closedReason ?? 'The ticket was cancelled.'));
+          if (entry.job) return reject(new Error('A ticket runs only one job.'));
+          entry.job = job;
+          entry.settle = { resolve: resolve as (value: unknown) => void, reject };
+          this.pump(lane);
+        }),
+      cancel: () => {
+        if (entry.cancelled || entry.job) return;
+        entry.cancelled = true;
+        this.remove(state, entry);
+        this.pump(lane);
+      },
+    };
+  }
+
+  /** Reserves and runs at once. */
+  run<T>(lane: Lane, channelId: string, job: Job<T>): Promise<T> {
+    return this.reserve(lane, channelId).run(job);
+  }
+
+  /**
+   * Refuses new work, aborts the running jobs through their signals and rejects every waiting one.
+   * Resolves when the running jobs have settled.
+   */
+  async close(reason = 'The bot is shutting down.'): Promise<void> {
+    this.closedReason = reason;
+    const running: Promise<void>[] = [];
+    for (const state of Object.values(this.lanes)) {
+      for (const list of state.waiting.values()) {
+        for (const entry of list) {
+          entry.cancelled = true;
+          entry.settle?.reject(new AbortedError(reason));
+        }
+      }
+      state.waiting.clear();
+      state.size = state.running ? 1 : 0;
+      if (state.running) {
+        const { controller, entry } = state.running;
+        running.push(new Promise((resolve) => {
+          const settle = entry.settle!;
+          entry.settle = {
+            resolve: (value) => (settle.resolve(value), resolve()),
+            reject: (error) => (settle.reject(error), resolve()),
+          };
+        }));
+        controller.abort(new AbortedError(reason));
+      }
+    }
+    await Promise.all(running);
+  }
+
+  private pump(lane: Lane): void {
+    const state = this.lanes[lane];
+    if (state.running) return;
+    // Round-robin: the first channel in map order whose head is ready runs, then moves to the back.
+    for (const [channelId, list] of state.waiting) {
+      const head = list[0];
+      if (!head?.job) continue;
+      list.shift();
+      state.waiting.delete(channelId);
+      if (list.length > 0) state.waiting.set(channelId, list);
+      this.start(lane, state, head);
+      return;
+    }
+  }
+
+  private start(lane: Lane, state: LaneState, entry: Entry): void {
+    const controller = new AbortController();
+    state.running = { entry, controller };
+    const finish = () => {
+      state.running = undefined;
+      state.size--;
+      this.pump(lane);
+    };
+    // A job that throws synchronously still settles through the promise chain.
+    Promise.resolve()
+      .then(() => entry.job!(controller.signal))
+      .then(
+        (value) => {
+          finish();
+          entry.settle!.resolve(value);
+        },
+        (error: unknown) => {
+          finish();
+          entry.settle!.reject(error);
+        },
+      );
+  }
+
+  private remove(state: LaneState, entry: Entry): void {
+    const list = state.waiting.get(entry.channelId);
+    if (!list) return;
+    const index = list.indexOf(entry);
+    if (index < 0) return;
+    list.splice(index, 1);
+    state.size--;
+    if (list.length === 0) state.waiting.delete(entry.channelId);
+  }
+}

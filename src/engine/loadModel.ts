@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { getLlama, resolveModelFile, type Llama, type LlamaModel } from 'node-llama-cpp';
+import { UserError } from '../errors.js';
+
+export interface ResolveModelOptions {
+  /** A local .gguf path or an `hf:` URI. */
+  model: string;
+  /** Where `hf:` models are stored. */
+  modelsDir: string;
+  /** Download progress, 0..1 with sizes in bytes. */
+  onProgress?: (status: { downloadedSize: number; totalSize: number }) => void;
+  /** Give up on a download that has made no progress for this long. Default 30 s. */
+  stallTimeoutMs?: number;
+}
+
+/**
+ * Finds the model file: a local path must exist; an `hf:` URI is looked up in modelsDir first
+ * (without touching the network) and downloaded only when missing, failing clearly when offline.
+ */
+export async function resolveModelPath({ model, modelsDir, onProgress, stallTimeoutMs = 30_000 }: ResolveModelOptions): Promise<string> {
+  if (!model.startsWith('hf:') && !/^https?:\/\//.test(model)) {
+    const filePath = path.resolve(model);
+    if (!fs.existsSync(filePath)) {
+      throw new UserError(`Model file not found: ${filePath}. Set MODEL to an existing .gguf file or an hf: URI.`);
+    }
+    return filePath;
+  }
+  fs.mkdirSync(modelsDir, { recursive: true });
+  const local = await withStallTimeout(stallTimeoutMs, (signal) => resolveModelFile(model, { directory: modelsDir, download: false, cli: false, signal })).catch(() => undefined);
+  if (local && fs.existsSync(local)) return local;
+  try {
+    return await withStallTimeout(stallTimeoutMs, (signal, progressed) =>
+      resolveModelFile(model, {
+        directory: modelsDir,
+        cli: false,
+        signal,
+        onProgress: (status) => {
+          progressed();
+          onProgress?.(status);
+        },
+      }),
+    );
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UserError(
+      `Could not download the model ${model} into ${modelsDir}: ${reason}. ` +
+        'Check the network, or download the .gguf file yourself and set MODEL to its path.',
+    );
+  }
+}
+
+/** Runs a task with an abort signal that fires when it has not progressed for `timeoutMs`. */
+async function withStallTimeout<T>(timeoutMs: number, task: (signal: AbortSignal, progressed: () => void) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const error = new Error(`no progress for ${Math.round(timeoutMs / 1000)} s`);
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    };
+    arm();
+    progressed = arm;
+  });
+  let progressed = () => {};
+  try {
+    return await Promise.race([task(controller.signal, () => progressed()), stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface LoadModelOptions {
+  modelPath: string;
+}
+
+/** Loads a GGUF file on the CPU, checking first that it is one, so a bad file gets a clear error. */
+export async function loadModelFile({ modelPath }: LoadModelOptions): Promise<{ llama: Llama; model: LlamaModel }> {
+  assertGgufFile(modelPath);
+  const llama = await getLlama({ gpu: false, logLevel: 'error' as never, progressLogs: false });
+  try {
+    const model = await llama.loadModel({ modelPath });
+    return { llama, model };
+  } catch (error) {
+    await llama.dispose();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UserError(`Cannot load the model ${modelPath}: ${reason}. The file may be truncated or corrupt; download it again.`);
+  }
+}
+
+function assertGgufFile(modelPath: string): void {
+  if (!fs.existsSync(modelPath)) throw new UserError(`Model file not found: ${modelPath}. Set MODEL to an existing .gguf file.`);
+  const fd = fs.openSync(modelPath, 'r');
+  const magic = Buffer.alloc(4);
+  const read = fs.readSync(fd, magic, 0, 4, 0);
+  fs.closeSync(fd);
+  if (read < 4 || magic.toString('latin1') !== 'GGUF') {
+    throw new UserError(`Not a GGUF model file: ${modelPath}. Set MODEL to a .gguf file (for example a Qwen2.5-0.5B-Instruct GGUF).`);
+  }
+}

@@ -1,0 +1,24 @@
+/** A mistake the user or operator can fix; its message is fit to show as it is. */
+export class UserError extends Error {
+  override name = 'UserError';
+}
+
+/** The generation queue is full: the job was refused and nothing of it was recorded. */
+export class QueueFullError extends UserError {
+  override name = 'QueueFullError';
+  constructor(readonly pending: number) {
+    super('I am busy with other messages right now; please send that again in a minute.');
+  }
+}
+
+/** Work stopped because the bot is shutting down (or the caller aborted it). */
+export class AbortedError extends Error {
+  override name = 'AbortedError';
+  constructor(message = 'The generation was aborted.') {
+    super(message);
+  }
+}
+
+export function isAbort(error: unknown): boolean {
+  return error instanceof AbortedError || (error instanceof Error && error.name === 'AbortError');
+}

@@ -1,0 +1,69 @@
+import readline from 'node:readline';
+import type { Config } from '../config.js';
+import { UserError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ChannelSessions } from '../sessions/ChannelSessions.js';
+
+export interface TerminalChatOptions {
+  sessions: ChannelSessions;
+  config: Pick<Config, 'CHAT_CHANNEL' | 'SENTIMENT_EMOJIS'>;
+  logger: Logger;
+  userName: string;
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  /** Show a prompt before each line (an interactive terminal). */
+  interactive: boolean;
+}
+
+const HELP = 'Type a message and press Enter. Commands: /sentiment <text>, /reset, /quit.';
+
+/** Talks to the engine as one channel, one input line at a time; resolves at /quit or end of input. */
+export async function runTerminalChat({ sessions, config, logger, userName, input, output, interactive }: TerminalChatOptions): Promise<void> {
+  const channelId = config.CHAT_CHANNEL;
+  const say = (line: string): void => void output.write(line + '\n');
+  const lines = readline.createInterface({ input, terminal: false });
+  const prompt = () => interactive && output.write('you> ');
+  if (interactive) say(HELP);
+  prompt();
+  for await (const raw of lines) {
+    const line = raw.trim();
+    try {
+      if (line === '/quit') break;
+      if (line === '') {
+        // nothing to do for a blank line
+      } else if (line === '/reset') {
+        await sessions.reset(channelId);
+        say('History cleared for this chat.');
+      } else if (line === '/sentiment' || line.startsWith('/sentiment ')) {
+        const result = await sessions.classify(channelId, line.slice('/sentiment'.length));
+        say(`${config.SENTIMENT_EMOJIS[result.label]} ${result.label} (${Math.round(result.confidence * 100)}%)`);
+      } else if (line.startsWith('/')) {
+        say(`Unknown command ${line.split(/\s/)[0]}. ${HELP}`);
+      } else {
+        let streamed = false;
+        const outcome = await sessions.handleMessage(
+          { channelId, userName, text: line },
+          {
+            onSentiment: (result) => say(`${config.SENTIMENT_EMOJIS[result.label]} ${result.label} (${Math.round(result.confidence * 100)}%)`),
+            onReplyStart: () => void output.write('bot> '),
+            onText: (delta) => {
+              streamed ||= delta.trim() !== '';
+              output.write(delta);
+            },
+          },
+        );
+        say(streamed ? '' : '(no reply)');
+        if (!outcome.saved) say('(note: this turn could not be saved to the history database yet; see the log)');
+      }
+    } catch (error) {
+      if (error instanceof UserError) {
+        say(error.message);
+      } else {
+        logger.error('terminal chat turn failed', { error });
+        say('Something went wrong with that message; the details are in the log.');
+      }
+    }
+    prompt();
+  }
+  lines.close();
+}
