@@ -10,7 +10,11 @@ const DEFAULT_SYSTEM_PROMPT =
   'You are a warm, empathetic assistant in a Discord channel. Several people may talk here; ' +
   "each user message starts with the speaker's name. Reply briefly and kindly, in the language the user writes in.";
 
-const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const integer = (min: number, max: number) => {
+  // zod's own messages ("expected number, received NaN") say what broke but not what to write instead.
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
 const optionalText = z.string().trim().transform((value) => value || undefined).optional();
 
 const schema = z.object({

@@ -1,0 +1,124 @@
+import type { Logger } from '../logger.js';
+import { splitMessage } from './splitMessage.js';
+
+/** A posted message the streamer can edit. */
+export interface PostedMessage {
+  edit(content: string): Promise<unknown>;
+}
+
+/** Where the streamer writes: the first piece as a reply to the user's message, the rest after it. */
+export interface ReplyTarget {
+  reply(content: string): Promise<PostedMessage>;
+  send(content: string): Promise<PostedMessage>;
+  /** Shows "bot is typing…" for about 10 s. */
+  typing(): Promise<unknown>;
+}
+
+export interface ReplyStreamerOptions {
+  target: ReplyTarget;
+  logger: Logger;
+  /** Least time between two edits, in ms. Default 1000 (Discord allows about 5 edits per 5 s per channel). */
+  editIntervalMs?: number;
+  /** Refresh interval of the typing indicator, in ms. Default 8000. */
+  typingIntervalMs?: number;
+}
+
+/** Shown when the model's reply is blank: Discord refuses an empty message. */
+export const EMPTY_REPLY_PLACEHOLDER = '…(I have no words for that one.)';
+
+/**
+ * Streams a growing reply into Discord: posts as soon as there is text, then edits at most once per
+ * interval, continuing in further messages past 2000 characters. Writes are serialized, so edits
+ * never overtake each other.
+ */
+export class ReplyStreamer {
+  private text = '';
+  private readonly posted: { message: PostedMessage; content: string }[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  private timer?: NodeJS.Timeout;
+  private typingTimer?: NodeJS.Timeout;
+  private lastWrite = 0;
+  private finished = false;
+  private readonly editIntervalMs: number;
+
+  constructor(private readonly options: ReplyStreamerOptions) {
+    this.editIntervalMs = options.editIntervalMs ?? 1000;
+  }
+
+  /** Starts the typing indicator, refreshed until finish(). */
+  startTyping(): void {
+    const tick = () => void this.options.target.typing().catch((error: unknown) => this.options.logger.debug('typing failed', { error }));
+    tick();
+    this.typingTimer = setInterval(tick, this.options.typingIntervalMs ?? 8000);
+    this.typingTimer.unref();
+  }
+
+  push(delta: string): void {
+    if (this.finished) return;
+    this.text += delta;
+    if (this.timer || this.text.trim() === '') return;
+    const wait = Math.max(0, this.lastWrite + this.editIntervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.write(this.text.trim());
+    }, this.posted.length === 0 ? 0 : wait);
+  }
+
+  /**
+   * Writes the final text (the placeholder when it is blank) and resolves when every piece is posted.
+   * Throws when the first piece could not be posted at all.
+   */
+  async finish(finalText: string): Promise<void> {
+    this.finished = true;
+    clearTimeout(this.timer);
+    clearInterval(this.typingTimer);
+    this.write(finalText.trim() || EMPTY_REPLY_PLACEHOLDER);
+    await this.writing;
+    if (this.posted.length === 0) throw new Error('The reply could not be posted.');
+  }
+
+  /** Stops timers without writing anything more (the reply failed before any text). */
+  cancel(): void {
+    this.finished = true;
+    clearTimeout(this.timer);
+    clearInterval(this.typingTimer);
+  }
+
+  /** The text received so far. */
+  get currentText(): string {
+    return this.text;
+  }
+
+  get postedCount(): number {
+    return this.posted.length;
+  }
+
+  private write(content: string): void {
+    this.writing = this.writing.then(() => this.sync(content)).catch((error: unknown) => {
+      this.options.logger.warn('posting a reply piece failed', { error });
+    });
+  }
+
+  /** Makes the posted messages show `content`: edits the changed pieces and sends the new ones. */
+  private async sync(content: string): Promise<void> {
+    this.lastWrite = Date.now();
+    const pieces = splitMessage(content);
+    for (const [index, piece] of pieces.entries()) {
+      const posted = this.posted[index];
+      if (posted?.content === piece) continue;
+      if (posted) {
+        try {
+          await posted.message.edit(piece);
+          posted.content = piece;
+          continue;
+        } catch (error) {
+          // Most often the message was deleted meanwhile: post the piece anew rather than lose it.
+          this.options.logger.warn('editing a reply failed; posting it again', { error });
+        }
+      }
+      const { target } = this.options;
+      const message = index === 0 ? await target.reply(piece) : await target.send(piece);
+      this.posted[index] = { message, content: piece };
+    }
+  }
+}

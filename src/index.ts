@@ -1,0 +1,57 @@
+import { commands } from '../commands/index.js';
+import { createCore } from './app.js';
+import { loadConfig } from './config.js';
+import { DiscordBot, createDiscordClient } from './discord/DiscordBot.js';
+import { UserError } from './errors.js';
+import { createLogger } from './logger.js';
+import { runEntryPoint } from './runEntryPoint.js';
+
+const SHUTDOWN_LIMIT_MS = 9000;
+
+// `npm start`: config -> model -> store -> sessions -> Discord client; SIGINT/SIGTERM undo it in reverse.
+runEntryPoint(async () => {
+  const config = await loadConfig();
+  if (!config.DISCORD_TOKEN) {
+    throw new UserError(
+      'DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers/applications (Bot tab -> Reset Token), ' +
+        'put DISCORD_TOKEN=... in .env (see .env.example), and invite the bot to your server. ' +
+        'To talk to the model without Discord, run `npm run chat`.',
+    );
+  }
+  const logger = createLogger(config.LOG_LEVEL);
+  const core = await createCore(config, logger);
+  const client = createDiscordClient(config);
+  const bot = new DiscordBot(client, { commands, sessions: core.sessions, queue: core.queue, config, logger });
+
+  const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('shutting down', { signal });
+      // Past the limit, exit anyway: a hung REST call must not keep the process alive.
+      setTimeout(() => {
+        logger.error('shutdown took too long; exiting now');
+        process.exit(0);
+      }, SHUTDOWN_LIMIT_MS).unref();
+      void bot
+        .stop()
+        .then(() => core.dispose())
+        .catch((error: unknown) => logger.error('error while shutting down', { error }))
+        .finally(resolve);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+
+  try {
+    await bot.start(config.DISCORD_TOKEN);
+  } catch (error) {
+    await core.dispose();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UserError(`Could not log in to Discord: ${reason}. Check DISCORD_TOKEN (and DISCORD_API_URL if set).`);
+  }
+  logger.info('bot is online', { user: client.user?.tag });
+  await stopped;
+  logger.info('stopped');
+});
