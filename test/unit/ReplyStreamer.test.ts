@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { EMPTY_REPLY_PLACEHOLDER, ReplyStreamer, type PostedMessage, type ReplyTarget } from '../../src/discord/ReplyStreamer.js';
+import { silentLogger } from '../../src/logger.js';
+
+/** Records what a channel would show: each posted message with its edit history. */
+function fakeTarget(options: { failEditsOf?: number } = {}) {
+  const messages: { kind: 'reply' | 'send'; contents: string[] }[] = [];
+  let typing = 0;
+  const post = (kind: 'reply' | 'send') => async (content: string): Promise<PostedMessage> => {
+    const record = { kind, contents: [content] };
+    const index = messages.push(record) - 1;
+    return {
+      edit: async (next: string) => {
+        if (index === options.failEditsOf) throw new Error('Unknown Message');
+        record.contents.push(next);
+      },
+    };
+  };
+  const target: ReplyTarget = { reply: post('reply'), send: post('send'), typing: async () => void typing++ };
+  return { target, messages, typingCount: () => typing };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('ReplyStreamer', () => {
+  it('posts as soon as there is text, then edits at most once per interval, ending on the final text', async () => {
+    const { target, messages } = fakeTarget();
+    const streamer = new ReplyStreamer({ target, logger: silentLogger, editIntervalMs: 100 });
+    streamer.push('Hel');
+    await sleep(20);
+    expect(messages).toEqual([{ kind: 'reply', contents: ['Hel'] }]);
+    for (const piece of ['lo', ' the', 're', ' friend']) streamer.push(piece);
+    await sleep(20);
+    expect(messages[0]!.contents).toEqual(['Hel']); // within the interval: no edit yet
+    await sleep(120);
+    expect(messages[0]!.contents).toEqual(['Hel', 'Hello there friend']);
+    await streamer.finish('Hello there friend!');
+    expect(messages).toEqual([{ kind: 'reply', contents: ['Hel', 'Hello there friend', 'Hello there friend!'] }]);
+  });
+
+  it('continues past 2000 characters in further messages, the first one a reply', async () => {
+    const { target, messages } = fakeTarget();
+    const streamer = new ReplyStreamer({ target, logger: silentLogger, editIntervalMs: 10 });
+    const paragraph = 'lorem ipsum '.repeat(100).trim(); // 1199 characters: two do not fit in one message
+    const text = [paragraph, paragraph, paragraph].join('\n\n');
+    await streamer.finish(text);
+    expect(messages.map((m) => m.kind)).toEqual(['reply', 'send', 'send']);
+    const shown = messages.map((m) => m.contents.at(-1)!);
+    expect(shown.every((content) => content.length <= 2000)).toBe(true);
+    expect(shown.join('\n\n')).toBe(text);
+  });
+
+  it('answers a blank reply with a placeholder instead of an empty message', async () => {
+    const { target, messages } = fakeTarget();
+    const streamer = new ReplyStreamer({ target, logger: silentLogger });
+    streamer.push('\n\n  ');
+    await streamer.finish('   ');
+    expect(messages).toEqual([{ kind: 'reply', contents: [EMPTY_REPLY_PLACEHOLDER] }]);
+  });
+
+  it('posts the text anew when an edit is refused (message deleted)', async () => {
+    const { target, messages } = fakeTarget({ failEditsOf: 0 });
+    const streamer = new ReplyStreamer({ target, logger: silentLogger, editIntervalMs: 10 });
+    streamer.push('first');
+    await sleep(20);
+    await streamer.finish('first and more');
+    expect(messages.map((m) => m.contents.at(-1))).toEqual(['first', 'first and more']);
+  });
+
+  it('keeps the typing indicator going until the reply is finished', async () => {
+    const { target, typingCount } = fakeTarget();
+    const streamer = new ReplyStreamer({ target, logger: silentLogger, typingIntervalMs: 20 });
+    streamer.startTyping();
+    await sleep(70);
+    await streamer.finish('done');
+    const atFinish = typingCount();
+    expect(atFinish).toBeGreaterThanOrEqual(2);
+    await sleep(60);
+    expect(typingCount()).toBe(atFinish);
+  });
+});

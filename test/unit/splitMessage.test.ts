@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { splitMessage } from '../../src/discord/splitMessage.js';
+
+describe('splitMessage', () => {
+  it('keeps a short text as one piece', () => {
+    expect(splitMessage('hello')).toEqual(['hello']);
+  });
+
+  it('splits 2500 characters of paragraphs at a paragraph boundary, each piece within 2000', () => {
+    const paragraph = 'word '.repeat(99) + 'end.'; // 499 characters
+    const text = Array.from({ length: 5 }, () => paragraph).join('\n\n'); // 2503 characters
+    const pieces = splitMessage(text);
+    expect(pieces).toHaveLength(2);
+    expect(pieces[0]).toBe([paragraph, paragraph, paragraph].join('\n\n'));
+    expect(pieces[1]).toBe([paragraph, paragraph].join('\n\n'));
+  });
+
+  it('falls back to a line, then a word boundary, and loses no words', () => {
+    const words = Array.from({ length: 700 }, (_, i) => `w${i}`).join(' ');
+    const pieces = splitMessage(words, 500);
+    expect(pieces.every((piece) => piece.length <= 500)).toBe(true);
+    expect(pieces.join(' ').split(' ')).toEqual(words.split(' '));
+  });
+
+  it('cuts a text without any space hard, within the limit, losing nothing', () => {
+    const text = 'x'.repeat(4500);
+    const pieces = splitMessage(text);
+    expect(pieces.map((piece) => piece.length)).toEqual([1996, 1996, 508]);
+    expect(pieces.join('')).toBe(text);
+  });
+
+  it('closes a code block cut in two and reopens it with its language', () => {
+    const code = Array.from({ length: 120 }, (_, i) => `console.log(${i});`).join('\n');
+    const text = 'Here:\n```js\n' + code + '\n```\nDone.';
+    const pieces = splitMessage(text, 1000);
+    expect(pieces.length).toBeGreaterThan(1);
+    for (const piece of pieces) {
+      expect(piece.length).toBeLessThanOrEqual(1000);
+      expect((piece.match(/^```/gm) ?? []).length % 2).toBe(0);
+    }
+    expect(pieces[1]!.startsWith('```js\n')).toBe(true);
+    expect(pieces.at(-1)!.endsWith('```\nDone.')).toBe(true);
+  });
+
+  it('never splits a surrogate pair', () => {
+    const text = '😀'.repeat(1500); // 3000 UTF-16 units, no spaces
+    const pieces = splitMessage(text);
+    expect(pieces.join('')).toBe(text);
+    for (const piece of pieces) expect(piece).not.toMatch(/^[\udc00-\udfff]|[\ud800-\udbff]$/);
+  });
+});
