@@ -1,0 +1,286 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { PermissionFlagsBits } from 'discord.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
+import { Engine, type ModelEngine } from '../../src/engine/Engine.js';
+import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
+import { EMPTY_REPLY_PLACEHOLDER } from '../../src/discord/ReplyStreamer.js';
+import { startBot, type RunningBot } from '../support/botHarness.js';
+import { DiscordEmulator } from '../support/DiscordEmulator.js';
+import { TEST_THREADS, ensureTinyModel } from '../support/testModels.js';
+
+const SENTIMENT_EMOJIS = ['😄', '😐', '😢'];
+
+let engine: Engine;
+let emulator: DiscordEmulator;
+let running: RunningBot | undefined;
+let folder: string;
+
+beforeAll(async () => {
+  engine = await Engine.create({
+    modelPath: await ensureTinyModel(),
+    threads: TEST_THREADS,
+    contextSize: 1024,
+    warmChannels: 4,
+    historyMaxTokens: 400,
+    replyMaxTokens: 24,
+    systemPrompt: 'You are a kind assistant.',
+    seed: 7,
+  });
+});
+
+afterAll(async () => {
+  await engine?.dispose();
+});
+
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+  await emulator?.stop();
+});
+
+async function boot(options: { engine?: ModelEngine; env?: Record<string, string>; editIntervalMs?: number } = {}): Promise<RunningBot> {
+  folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-e2e-'));
+  emulator = await DiscordEmulator.start();
+  running = await startBot({ emulator, engine: options.engine ?? engine, databaseFile: path.join(folder, 'history.sqlite'), env: options.env, editIntervalMs: options.editIntervalMs });
+  return running;
+}
+
+/** Resolves once the bot logged that it answered this message (its last edit is done then). */
+function answered(bot: RunningBot, messageId: string): Promise<unknown> {
+  return emulator.waitFor(() => bot.logs.find((line) => line.includes('"message answered"') && line.includes(`"messageId":"${messageId}"`)), { timeoutMs: 20_000 });
+}
+
+function replyTo(channelId: string, messageId: string) {
+  return emulator.botMessages(channelId).filter((message) => message.replyTo === messageId);
+}
+
+/** An engine that streams a fixed text in pieces, for the Discord-side behaviour of long or slow replies. */
+class ScriptedEngine implements ModelEngine {
+  constructor(
+    private readonly pieces: string[],
+    private readonly pauseMs = 0,
+  ) {}
+  async classify(): Promise<SentimentResult> {
+    return { label: 'positive', confidence: 0.9 };
+  }
+  async reply({ onText, signal }: ReplyRequest): Promise<ReplyResult> {
+    for (const piece of this.pieces) {
+      if (signal?.aborted) throw signal.reason;
+      onText?.(piece);
+      if (this.pauseMs) await new Promise((resolve) => setTimeout(resolve, this.pauseMs));
+    }
+    return { text: this.pieces.join('').trim(), evaluatedTokens: 0, turnsInPrompt: 0, messageTruncated: false };
+  }
+  forget(): void {}
+  async dispose(): Promise<void> {}
+}
+
+describe('the bot through the real discord.js client', () => {
+  it('registers /sentiment and /reset when it comes online', async () => {
+    await boot();
+    const registered = await emulator.waitFor(() => emulator.registeredCommands().length > 0 && emulator.registeredCommands());
+    expect(registered.map((command) => command.name).sort()).toEqual(['reset', 'sentiment']);
+    const sentiment = registered.find((command) => command.name === 'sentiment')!;
+    expect(sentiment.options?.[0]).toMatchObject({ name: 'text', required: true });
+  });
+
+  it('reacts with one sentiment emoji before replying, and the reply shown is the turn stored', async () => {
+    const bot = await boot();
+    const channelId = emulator.defaultChannelId;
+    const first = emulator.sendUserMessage({ channelId, content: 'I love this server, thanks everyone!' });
+    await answered(bot, first.id);
+    const second = emulator.sendUserMessage({ channelId, content: 'but my exam went badly today' });
+    await answered(bot, second.id);
+
+    const history = await bot.store.load(channelId);
+    expect(history.map((turn) => turn.userText)).toEqual(['I love this server, thanks everyone!', 'but my exam went badly today']);
+    for (const [index, message] of [first, second].entries()) {
+      const reactions = emulator.reactions(channelId, message.id).filter((reaction) => SENTIMENT_EMOJIS.includes(reaction.emoji));
+      expect(reactions).toHaveLength(1);
+      const replies = replyTo(channelId, message.id);
+      expect(replies).toHaveLength(1);
+      expect(reactions[0]!.time).toBeLessThanOrEqual(replies[0]!.createdAt);
+      expect(replies[0]!.content).toBe(history[index]!.reply || EMPTY_REPLY_PLACEHOLDER);
+    }
+  });
+
+  it('sends every message with mentions switched off', async () => {
+    const bot = await boot({ engine: new ScriptedEngine(['@everyone hello <@&123456789012345678> and <@223456789012345678>']) });
+    const message = emulator.sendUserMessage({ content: 'ping them all' });
+    await answered(bot, message.id);
+    const sent = emulator.botMessages();
+    expect(sent.length).toBeGreaterThan(0);
+    for (const botMessage of sent) expect(botMessage.allowedMentions).toEqual({ parse: [], replied_user: false });
+    expect(sent[0]!.content).toContain('@everyone');
+  });
+
+  it('streams: posts early, then edits at most about once per interval, ending on the full text', async () => {
+    const pieces = Array.from({ length: 12 }, (_, i) => `piece${i} `);
+    const bot = await boot({ engine: new ScriptedEngine(pieces, 50), editIntervalMs: 150 });
+    const message = emulator.sendUserMessage({ content: 'tell me a story' });
+    await answered(bot, message.id);
+    const [reply] = replyTo(emulator.defaultChannelId, message.id);
+    const versions = reply!.history.map((version) => version.content);
+    expect(versions.length).toBeGreaterThanOrEqual(2);
+    expect(versions[0]!.length).toBeLessThan(versions.at(-1)!.length);
+    for (const version of versions) expect(pieces.join('').trim().startsWith(version)).toBe(true);
+    expect(versions.at(-1)).toBe(pieces.join('').trim());
+    // 12 pieces over ~600 ms with a 150 ms interval: a handful of edits, never one per piece.
+    expect(versions.length).toBeLessThan(pieces.length);
+  });
+
+  it('continues a 2500-character reply in a second message, each within 2000 characters', async () => {
+    const paragraph = 'This is a long answer sentence that goes on. '.repeat(11).trim(); // ~500 characters
+    const text = Array.from({ length: 5 }, () => paragraph).join('\n\n');
+    const bot = await boot({ engine: new ScriptedEngine([text]) });
+    const message = emulator.sendUserMessage({ content: 'explain everything' });
+    await answered(bot, message.id);
+    const sent = emulator.botMessages(emulator.defaultChannelId);
+    expect(sent).toHaveLength(2);
+    expect(sent[0]!.replyTo).toBe(message.id);
+    expect(sent.every((botMessage) => botMessage.content.length <= 2000)).toBe(true);
+    expect(sent.map((botMessage) => botMessage.content).join('\n\n')).toBe(text);
+  });
+
+  it('ignores bots, webhooks and messages without text; they never reach the model', async () => {
+    const bot = await boot();
+    const channelId = emulator.defaultChannelId;
+    const ignored = [
+      emulator.sendUserMessage({ channelId, content: 'I am a bot', author: { username: 'otherbot', bot: true } }),
+      emulator.sendUserMessage({ channelId, content: 'from a webhook', webhookId: '999999999999999999' }),
+      emulator.sendUserMessage({ channelId, content: '', attachments: [{ filename: 'cat.png' }] }),
+      emulator.sendUserMessage({ channelId, content: ' \u200b\u200b ' }),
+    ];
+    const real = emulator.sendUserMessage({ channelId, content: 'hello bot' });
+    await answered(bot, real.id);
+    for (const message of ignored) {
+      expect(emulator.reactions(channelId, message.id)).toEqual([]);
+      expect(replyTo(channelId, message.id)).toEqual([]);
+    }
+    expect((await bot.store.load(channelId)).map((turn) => turn.userText)).toEqual(['hello bot']);
+  });
+
+  it('answers three channels at once, each in its own order', async () => {
+    const bot = await boot();
+    const channels = [emulator.defaultChannelId, emulator.addChannel('second'), emulator.addChannel('third')];
+    await emulator.waitFor(() => channels.every((id) => bot.bot.client.channels.cache.has(id)));
+    const sent: { channelId: string; id: string; content: string }[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (const channelId of channels) {
+        const content = `message ${round} in ${channelId.slice(-4)}`;
+        sent.push({ channelId, id: emulator.sendUserMessage({ channelId, content }).id, content });
+      }
+    }
+    await Promise.all(sent.map((message) => answered(bot, message.id)));
+    for (const channelId of channels) {
+      const expected = sent.filter((message) => message.channelId === channelId);
+      expect((await bot.store.load(channelId)).map((turn) => turn.userText)).toEqual(expected.map((message) => message.content));
+      const replyOrder = emulator
+        .botMessages(channelId)
+        .sort((a, b) => a.createdAt - b.createdAt)
+        .map((botMessage) => botMessage.replyTo);
+      expect(replyOrder).toEqual(expected.map((message) => message.id));
+    }
+  });
+
+  it('answers /sentiment with emoji, label and confidence, and leaves the history untouched', async () => {
+    const bot = await boot();
+    const channelId = emulator.defaultChannelId;
+    const message = emulator.sendUserMessage({ channelId, content: 'good morning' });
+    await answered(bot, message.id);
+    const before = await bot.store.load(channelId);
+    const interaction = emulator.sendSlashCommand({ channelId, name: 'sentiment', options: { text: 'I lost my wallet' } });
+    const responses = await emulator.waitFor(() => {
+      const all = emulator.interactionResponses(interaction.id);
+      return all.some((response) => response.content) && all;
+    });
+    const content = responses.find((response) => response.content)!.content!;
+    expect(content).toMatch(/^(😄|😐|😢) \*\*(positive|neutral|negative)\*\* \(confidence \d{1,3}%\)$/);
+    expect(await bot.store.load(channelId)).toEqual(before);
+  });
+
+  it('/reset is refused without Manage Messages, and with it clears this channel only', async () => {
+    const bot = await boot();
+    const [a, b] = [emulator.defaultChannelId, emulator.addChannel('other')];
+    await emulator.waitFor(() => bot.bot.client.channels.cache.has(b));
+    await answered(bot, emulator.sendUserMessage({ channelId: a, content: 'hello from a' }).id);
+    await answered(bot, emulator.sendUserMessage({ channelId: b, content: 'hello from b' }).id);
+
+    const refused = emulator.sendSlashCommand({ channelId: a, name: 'reset', permissions: PermissionFlagsBits.SendMessages });
+    const refusal = await emulator.waitFor(() => emulator.interactionResponses(refused.id)[0]);
+    expect(refusal.ephemeral).toBe(true);
+    expect(refusal.content).toMatch(/Manage Messages/);
+    expect(await bot.store.load(a)).toHaveLength(1);
+
+    const allowed = emulator.sendSlashCommand({ channelId: a, name: 'reset', permissions: PermissionFlagsBits.ManageMessages | PermissionFlagsBits.SendMessages });
+    const done = await emulator.waitFor(() => emulator.interactionResponses(allowed.id)[0]);
+    expect(done.ephemeral).toBe(true);
+    expect(done.content).toMatch(/cleared/);
+    expect(await bot.store.load(a)).toEqual([]);
+    expect((await bot.store.load(b)).map((turn) => turn.userText)).toEqual(['hello from b']);
+  });
+
+  it('keeps the history across a restart of the bot on the same SQLite file', async () => {
+    const first = await boot();
+    const channelId = emulator.defaultChannelId;
+    await answered(first, emulator.sendUserMessage({ channelId, content: 'remember me: I like tea' }).id);
+    await first.stop();
+    running = undefined;
+
+    running = await startBot({ emulator, engine, databaseFile: path.join(folder, 'history.sqlite') });
+    expect((await running.sessions.history(channelId)).map((turn) => turn.userText)).toEqual(['remember me: I like tea']);
+    await answered(running, emulator.sendUserMessage({ channelId, content: 'what do I like?' }).id);
+    expect((await running.store.load(channelId)).map((turn) => turn.userText)).toEqual(['remember me: I like tea', 'what do I like?']);
+  });
+
+  it('still lands the reaction when Discord answers it with 429 first', async () => {
+    const bot = await boot();
+    const fault = emulator.failNext({ method: 'PUT', path: /\/reactions\//, status: 429, retryAfter: 0.3, times: 1 });
+    const message = emulator.sendUserMessage({ content: 'rate limits are fun' });
+    await answered(bot, message.id);
+    expect(fault.hits).toBe(1);
+    const reactions = emulator.reactions(emulator.defaultChannelId, message.id).filter((reaction) => SENTIMENT_EMOJIS.includes(reaction.emoji));
+    expect(reactions).toHaveLength(1);
+    expect(replyTo(emulator.defaultChannelId, message.id)).toHaveLength(1);
+  });
+});
+
+describe('the bot process', () => {
+  it('exits 0 soon after SIGTERM, closing the client and the store', async () => {
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-process-'));
+    emulator = await DiscordEmulator.start();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: {
+        ...process.env,
+        DISCORD_TOKEN: emulator.token,
+        DISCORD_API_URL: emulator.apiUrl,
+        MODEL: await ensureTinyModel(),
+        THREADS: '1',
+        CONTEXT_SIZE: '1024',
+        HISTORY_MAX_TOKENS: '256',
+        REPLY_MAX_TOKENS: '24',
+        DATABASE_URL: `sqlite://${folder}/history.sqlite`,
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await emulator.whenReady({ timeoutMs: 30_000 });
+    const message = emulator.sendUserMessage({ content: 'hello process' });
+    await emulator.waitFor(() => output.includes('"message answered"') && output, { timeoutMs: 30_000 });
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+    expect(output).toContain('"stopped"');
+    expect(replyTo(emulator.defaultChannelId, message.id)).toHaveLength(1);
+    expect(output).not.toContain(emulator.token);
+  }, 60_000);
+});
