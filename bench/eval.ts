@@ -1,0 +1,42 @@
+/**
+ * `npm run eval`: the sentiment classifier's quality on the labeled set (test/fixtures/sentiment-eval.jsonl)
+ * with the configured MODEL, beside a lexicon baseline on the English half.
+ * `-- --limit N` classifies only the first N items (a smoke run).
+ */
+import { parseConfig } from '../src/config.js';
+import { Engine } from '../src/engine/Engine.js';
+import { resolveModelPath } from '../src/engine/loadModel.js';
+import { formatReport, loadEvalSet, runEval } from './evalHarness.js';
+
+const EVAL_SET = 'test/fixtures/sentiment-eval.jsonl';
+
+async function main(): Promise<void> {
+  const dotenv = await import('dotenv');
+  dotenv.config({ quiet: true });
+  const config = parseConfig(process.env);
+  const args = process.argv.slice(2);
+  const limit = args.includes('--limit') ? Number(args[args.indexOf('--limit') + 1]) : Infinity;
+  const items = loadEvalSet(EVAL_SET).slice(0, limit);
+  const modelPath = await resolveModelPath({ model: config.MODEL, modelsDir: config.MODELS_DIR });
+  const engine = await Engine.create({
+    modelPath,
+    threads: config.THREADS,
+    contextSize: 1024,
+    warmChannels: 1,
+    historyMaxTokens: 256,
+    replyMaxTokens: 16,
+    systemPrompt: config.SYSTEM_PROMPT,
+  });
+  try {
+    process.stderr.write(`classifying ${items.length} messages with ${modelPath} (${config.THREADS} threads)\n`);
+    const report = await runEval({ items, classify: (text) => engine.classify(text) });
+    process.stdout.write(formatReport(report) + '\n');
+  } finally {
+    await engine.dispose();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`eval failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,287 @@
+/**
+ * `npm run bench`: the product's speed against the naive method, measured side by side in one run
+ * on one model. `-- --quick` runs a reduced version on the tiny test model (used by `npm test`).
+ * `-- --out PATH` writes the JSON elsewhere than data/bench/latest.json.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { LlamaContextSequence, Token } from 'node-llama-cpp';
+import { parseConfig } from '../src/config.js';
+import { Engine } from '../src/engine/Engine.js';
+import { GenerationQueue } from '../src/engine/GenerationQueue.js';
+import { SENTIMENT_INSTRUCTION } from '../src/engine/SentimentClassifier.js';
+import type { HistoryTurn } from '../src/history/HistoryStore.js';
+import { KeyvHistoryStore } from '../src/history/KeyvHistoryStore.js';
+import { ChannelSessions } from '../src/sessions/ChannelSessions.js';
+import { ensureQwenShapeModel, ensureTinyModel } from '../test/support/testModels.js';
+import { BENCH_MESSAGES, benchHistory } from './benchData.js';
+import { median, percentile, formatTable } from './stats.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'data/bench/latest.json';
+const config = parseConfig(process.env);
+const threads = quick ? 1 : config.THREADS;
+const runs = quick ? { sentiment: 6, ttft: 3, decode: 12, channels: 4, perChannel: 3, queueReply: 4 } : { sentiment: 30, ttft: 7, decode: 64, channels: 20, perChannel: 5, queueReply: 8 };
+
+const log = (line: string) => process.stderr.write(line + '\n');
+
+async function main(): Promise<void> {
+  const modelPath = quick ? await ensureTinyModel() : process.env.MODEL ? path.resolve(process.env.MODEL) : await ensureQwenShapeModel();
+  log(`model ${modelPath}, threads ${threads}${quick ? ' (quick)' : ''}`);
+  const engine = await Engine.create({
+    modelPath,
+    threads,
+    contextSize: 2048,
+    warmChannels: 8,
+    historyMaxTokens: 1536,
+    replyMaxTokens: 256,
+    systemPrompt: config.SYSTEM_PROMPT,
+    seed: 42,
+  });
+  const { model } = engine;
+  const messages = BENCH_MESSAGES;
+
+  // --- Sentiment: product (cached prefix, one decode step) -------------------------------------
+  await engine.classify(messages[0]!);
+  const sentimentMs = await timeEach(runs.sentiment, (i) => engine.classify(messages[i % messages.length]!));
+  log(`sentiment p50 ${median(sentimentMs).toFixed(1)} ms`);
+
+  // --- Sentiment while another channel's reply streams --------------------------------------
+  const streaming = new AbortController();
+  let replyTokens = 0;
+  const background = engine
+    .reply({ channelId: 'streaming', turns: [], userName: 'Ann', userText: messages[1]!, signal: streaming.signal, onText: () => void replyTokens++ })
+    .catch(() => undefined);
+  while (replyTokens < 2) await sleep(5);
+  const duringReplyMs = await timeEach(runs.sentiment, (i) => engine.classify(messages[(i + 3) % messages.length]!));
+  const tokensDuringProbe = replyTokens;
+  streaming.abort();
+  await background;
+  log(`sentiment during a streaming reply p50 ${median(duringReplyMs).toFixed(1)} ms (reply kept streaming: ${tokensDuringProbe} chunks)`);
+
+  // --- Replies: time to first token, warm vs re-encoded -------------------------------------
+  const history = benchHistory(model, 1500);
+  const ttftEmpty = await measureTtft(engine, 'warm-empty', [], runs.ttft, true);
+  const ttft1500 = await measureTtft(engine, 'warm-1500', history.turns, runs.ttft, true);
+  const ttftReencode = await measureTtft(engine, 'cold-1500', history.turns, runs.ttft, false);
+  log(`ttft empty ${median(ttftEmpty).toFixed(0)} ms, 1500 warm ${median(ttft1500).toFixed(0)} ms, 1500 re-encoded ${median(ttftReencode).toFixed(0)} ms`);
+
+  // --- Decode speed: product reply path vs a bare evaluate loop ---------------------------------
+  const productTokS = await productDecode(engine, runs.decode);
+  const rssMb = await warmEightChannels(engine, history.turns);
+
+  const baseline = await model.createContext({ contextSize: 2048, threads, sequences: 1 });
+  const baseSequence = baseline.getSequence();
+  const rawTokS = await rawDecode(baseSequence, model.tokenize(messages[2]!), runs.decode);
+  const naiveMs = await timeEach(runs.sentiment, (i) => naiveSentiment(engine, baseSequence, messages[i % messages.length]!));
+  await baseline.dispose();
+  log(`decode ${productTokS.toFixed(1)} tok/s product, ${rawTokS.toFixed(1)} tok/s raw; naive sentiment p50 ${median(naiveMs).toFixed(1)} ms`);
+
+  // --- The real queue under a burst --------------------------------------------------------------
+  const queueStats = await queueBurst(engine, runs);
+  await engine.dispose();
+
+  const result = {
+    quick,
+    sentiment_ms_p50: round(median(sentimentMs)),
+    sentiment_ms_p95: round(percentile(sentimentMs, 95)),
+    sentiment_naive_ms_p50: round(median(naiveMs)),
+    sentiment_speedup: round(median(naiveMs) / median(sentimentMs)),
+    sentiment_ms_p50_during_reply: round(median(duringReplyMs)),
+    sentiment_ms_p95_during_reply: round(percentile(duringReplyMs, 95)),
+    ttft_ms_empty: round(median(ttftEmpty)),
+    ttft_ms_1500: round(median(ttft1500)),
+    ttft_reencode_ms_1500: round(median(ttftReencode)),
+    ttft_growth: round(median(ttft1500) / median(ttftEmpty)),
+    ttft_speedup_1500: round(median(ttftReencode) / median(ttft1500)),
+    history_tokens: history.tokens,
+    decode_tok_s: round(productTokS),
+    decode_tok_s_raw: round(rawTokS),
+    decode_efficiency: round(productTokS / rawTokS),
+    per_token_overhead_ms: round(1000 / productTokS - 1000 / rawTokS),
+    rss_mb: Math.round(rssMb),
+    queue: queueStats,
+    machine: { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? 'unknown', memory_gb: Math.round(os.totalmem() / 2 ** 30) },
+    model: path.basename(modelPath),
+    threads,
+    node_llama_cpp: (JSON.parse(fs.readFileSync('node_modules/node-llama-cpp/package.json', 'utf8')) as { version: string }).version,
+    measured_at: new Date().toISOString(),
+  };
+  fs.mkdirSync(path.dirname(outPath), { recursive: true });
+  fs.writeFileSync(outPath, JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(formatTable(result) + `\nwritten to ${outPath}\n`);
+}
+
+/** Times each call one after another, in ms. */
+async function timeEach(count: number, call: (index: number) => Promise<unknown>): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await call(i);
+    times.push(performance.now() - started);
+  }
+  return times;
+}
+
+/**
+ * Time to the first reply text for a new ~20-token message. Warm: the channel's history is already
+ * in its sequence (one unmeasured reply first); each measured reply is aborted at its first text so
+ * the history stays the same. Cold: the channel is forgotten before each reply, so the whole history
+ * is encoded again — what the naive method does on every reply.
+ */
+async function measureTtft(engine: Engine, channelId: string, turns: readonly HistoryTurn[], count: number, warm: boolean): Promise<number[]> {
+  const firstText = async (text: string) => {
+    const controller = new AbortController();
+    const started = performance.now();
+    let at = 0;
+    await engine
+      .reply({ channelId, turns, userName: 'Bo', userText: text, signal: controller.signal, onText: () => {
+        at ||= performance.now();
+        controller.abort();
+      } })
+      .catch(() => undefined);
+    return at - started;
+  };
+  if (warm) await firstText(BENCH_MESSAGES[0]!);
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    if (!warm) engine.forget(channelId);
+    times.push(await firstText(BENCH_MESSAGES[(i + 5) % BENCH_MESSAGES.length]!));
+  }
+  return times;
+}
+
+/** Tokens per second from the first to the last text chunk of a reply. */
+async function productDecode(engine: Engine, tokens: number): Promise<number> {
+  const stamps: number[] = [];
+  await replyWithMaxTokens(engine, tokens, () => stamps.push(performance.now()));
+  return ((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000;
+}
+
+async function replyWithMaxTokens(engine: Engine, tokens: number, onChunk: () => void): Promise<void> {
+  const controller = new AbortController();
+  let chunks = 0;
+  await engine
+    .reply({ channelId: 'decode', turns: [], userName: 'Ann', userText: BENCH_MESSAGES[2]!, signal: controller.signal, onText: () => {
+      onChunk();
+      if (++chunks >= tokens) controller.abort();
+    } })
+    .catch(() => undefined);
+}
+
+/** The same generation through a bare evaluate loop, with the same sampling settings. */
+async function rawDecode(sequence: LlamaContextSequence, prompt: Token[], tokens: number): Promise<number> {
+  await sequence.clearHistory();
+  const stamps: number[] = [];
+  for await (const token of sequence.evaluate(prompt, { temperature: 0.7, topP: 0.9, seed: 42 })) {
+    void token;
+    stamps.push(performance.now());
+    if (stamps.length >= tokens) break;
+  }
+  return ((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000;
+}
+
+/**
+ * The seed article's method: build the whole prompt every call (nothing cached), sample greedily,
+ * parse the text. A random model never stops, so it stops after the two tokens a real model needs
+ * (the label and its end token) — not at the seed's cap of 10, which would flatter the product.
+ */
+async function naiveSentiment(engine: Engine, sequence: LlamaContextSequence, text: string): Promise<string> {
+  const { model } = engine;
+  await sequence.clearHistory();
+  const prompt = model.tokenize(
+    `<|im_start|>system\n${SENTIMENT_INSTRUCTION}<|im_end|>\n<|im_start|>user\n${text}<|im_end|>\n<|im_start|>assistant\n`,
+    true,
+  );
+  const generated: Token[] = [];
+  for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+    generated.push(token);
+    if (generated.length >= 2) break;
+  }
+  const answer = model.detokenize(generated).toLowerCase();
+  return ['positive', 'negative', 'neutral'].find((label) => answer.includes(label)) ?? 'neutral';
+}
+
+/** RSS with the model loaded and 8 channels warm, each holding a history in its sequence. */
+async function warmEightChannels(engine: Engine, turns: readonly HistoryTurn[]): Promise<number> {
+  for (let i = 0; i < 8; i++) {
+    const controller = new AbortController();
+    await engine
+      .reply({ channelId: `rss-${i}`, turns: turns.slice(0, 6), userName: 'Ann', userText: BENCH_MESSAGES[i % BENCH_MESSAGES.length]!, signal: controller.signal, onText: () => controller.abort() })
+      .catch(() => undefined);
+  }
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+/**
+ * channels × perChannel messages pushed at once through the real sessions and queue (a fake edge:
+ * no Discord). Each message must be answered once, in order within its channel.
+ */
+async function queueBurst(engine: Engine, counts: typeof runs) {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+  const store = await KeyvHistoryStore.open({ url: `sqlite://${folder}/h.sqlite` });
+  const queue = new GenerationQueue({ maxPending: counts.channels * counts.perChannel + 1 });
+  const short: Engine['reply'] = (request) => {
+    const controller = new AbortController();
+    let chunks = 0;
+    request.signal?.addEventListener('abort', () => controller.abort());
+    return engine
+      .reply({ ...request, signal: controller.signal, onText: () => void (++chunks >= counts.queueReply && controller.abort()) })
+      .catch(() => ({ text: `(${chunks} chunks)`, evaluatedTokens: 0, turnsInPrompt: 0, messageTruncated: false }));
+  };
+  const sessions = new ChannelSessions({ engine: { classify: (t) => engine.classify(t), reply: short, forget: (c) => engine.forget(c), dispose: async () => {} }, queue, store });
+  const started = performance.now();
+  const waits: number[] = [];
+  const answered = new Map<string, number[]>();
+  let refused = 0;
+  const all: Promise<void>[] = [];
+  for (let m = 0; m < counts.perChannel; m++) {
+    for (let c = 0; c < counts.channels; c++) {
+      const channelId = `burst-${c}`;
+      try {
+        all.push(
+          sessions
+            .handleMessage({ channelId, userName: 'Ann', text: `${m}: ${BENCH_MESSAGES[(c + m) % BENCH_MESSAGES.length]}` }, { onReplyStart: () => void waits.push(performance.now() - started) })
+            .then(() => {
+              const list = answered.get(channelId) ?? [];
+              list.push(m);
+              answered.set(channelId, list);
+            }),
+        );
+      } catch {
+        refused++;
+      }
+    }
+  }
+  await Promise.allSettled(all);
+  let orderViolations = 0;
+  let answeredCount = 0;
+  for (const list of answered.values()) {
+    answeredCount += list.length;
+    list.forEach((value, index) => void (index > 0 && value < list[index - 1]! && orderViolations++));
+  }
+  await sessions.close();
+  await store.dispose();
+  const total = counts.channels * counts.perChannel;
+  return {
+    channels: counts.channels,
+    messages_per_channel: counts.perChannel,
+    answered: answeredCount,
+    refused_busy: refused,
+    lost: total - answeredCount - refused,
+    p50_wait_ms: round(median(waits)),
+    p95_wait_ms: round(percentile(waits, 95)),
+    max_wait_ms: round(Math.max(...waits)),
+    order_violations: orderViolations,
+  };
+}
+
+const round = (value: number) => Math.round(value * 100) / 100;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
