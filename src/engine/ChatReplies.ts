@@ -82,7 +82,7 @@ export class ChatReplies {
   }
 
   async reply({ channelId, turns, userName, userText, signal, onText }: ReplyRequest): Promise<ReplyResult> {
-    const slot = this.slotFor(channelId);
+    const slot = await this.slotFor(channelId);
     const { text: message, truncated } = this.fitMessage(`${cleanName(userName)}: ${userText}`);
     const messageTokens = this.options.model.tokenize(message).length;
     const window = this.promptWindow(slot, turns, messageTokens);
@@ -136,7 +136,7 @@ export class ChatReplies {
     for (const channelId of [...this.warm.keys()]) this.forget(channelId);
   }
 
-  private slotFor(channelId: string): WarmSlot {
+  private async slotFor(channelId: string): Promise<WarmSlot> {
     let slot = this.warm.get(channelId);
     if (slot) {
       this.warm.delete(channelId); // re-insert: Map order is the LRU order
@@ -147,6 +147,8 @@ export class ChatReplies {
         this.forget(oldest!);
         sequence = this.free.pop()!;
       }
+      // A cold channel starts from an empty sequence: nothing of the previous channel stays behind.
+      await sequence.clearHistory();
       slot = { chat: new LlamaChat({ contextSequence: sequence, chatWrapper: this.options.chatWrapper, autoDisposeSequence: false }) };
     }
     this.warm.set(channelId, slot);

@@ -20,6 +20,10 @@ export const SENTIMENT_INSTRUCTION =
   'You are a cold sentiment analyst. Classify the sentiment of the user message. ' +
   'Answer with exactly one word: positive, neutral or negative.';
 
+// The bias lifts the labels above every other token, so the top 3 are exactly the labels: asking for
+// only those keeps the sampler from building a probability map of the whole vocabulary on every call.
+const LABEL_COUNT = SENTIMENT_LABELS.length;
+
 // Placeholder where the message goes when rendering the chat template once.
 const MESSAGE_SLOT = '\u0000MESSAGE\u0000';
 
@@ -89,7 +93,7 @@ export class SentimentClassifier {
       const results = await this.sequence.controlledEvaluate(
         input.map((token, index) =>
           index === last
-            ? ([token, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0, tokenBias: this.bias } } }] as const)
+            ? ([token, { generateNext: { probabilities: true, options: { temperature: 1, topK: LABEL_COUNT, topP: 1, minP: 0, tokenBias: this.bias } } }] as const)
             : token,
         ),
         { evaluationPriority: 5 },

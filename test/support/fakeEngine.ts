@@ -1,0 +1,97 @@
+import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
+import type { ModelEngine } from '../../src/engine/Engine.js';
+import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
+import type { HistoryTurn } from '../../src/history/HistoryStore.js';
+
+/** What one reply call was given; `turns` is a copy taken when the call started. */
+export interface RecordedReply {
+  channelId: string;
+  userName: string;
+  userText: string;
+  turns: HistoryTurn[];
+}
+
+/**
+ * A ModelEngine without a model. It records every input, answers with predictable text, and can
+ * hold replies open (`holdReplies`) until `releaseReplies()` or until their abort signal fires.
+ */
+export class FakeEngine implements ModelEngine {
+  /** Every text classify() received, in call order. */
+  readonly classifyInputs: string[] = [];
+  readonly replyCalls: RecordedReply[] = [];
+  readonly forgotten: string[] = [];
+  /** One ordered log across all calls: `classify:<text>`, `reply:<text>`, `forget:<channel>`. */
+  readonly events: string[] = [];
+  /** When true, reply() waits for releaseReplies() (or an abort) before answering. */
+  holdReplies = false;
+  /** Text streamed through onText before a held reply waits. */
+  partialText = 'partial ';
+  /** When set, the reply reports that it cut the message. */
+  truncateMessages = false;
+  disposed = false;
+  private readonly held: Array<() => void> = [];
+
+  constructor(
+    private readonly label: (text: string) => SentimentResult = (text) =>
+      /love|great/.test(text) ? { label: 'positive', confidence: 0.9 } : /hate|awful/.test(text) ? { label: 'negative', confidence: 0.8 } : { label: 'neutral', confidence: 0.6 },
+  ) {}
+
+  /** The reply text the fake answers a message with. */
+  static replyTo(userText: string): string {
+    return `reply to ${userText}`;
+  }
+
+  async classify(text: string): Promise<SentimentResult> {
+    this.classifyInputs.push(text);
+    this.events.push(`classify:${text}`);
+    return this.label(text);
+  }
+
+  async reply({ channelId, turns, userName, userText, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+    this.replyCalls.push({ channelId, userName, userText, turns: [...turns] });
+    this.events.push(`reply:${userText}`);
+    if (this.holdReplies) {
+      onText?.(this.partialText);
+      await new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return reject(signal.reason);
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+        this.held.push(resolve);
+      });
+    }
+    const text = FakeEngine.replyTo(userText);
+    onText?.(text);
+    return { text, evaluatedTokens: userText.length, turnsInPrompt: turns.length, messageTruncated: this.truncateMessages };
+  }
+
+  forget(channelId: string): void {
+    this.forgotten.push(channelId);
+    this.events.push(`forget:${channelId}`);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+  }
+
+  /** Lets every held reply finish, and stops holding new ones. */
+  releaseReplies(): void {
+    this.holdReplies = false;
+    for (const release of this.held.splice(0)) release();
+  }
+}
+
+/**
+ * Waits until `condition()` holds, letting the event loop turn in between (no clock involved).
+ * Fails after `maxTurns` turns, so a broken expectation ends the test instead of hanging it.
+ */
+export async function until(condition: () => boolean, maxTurns = 1000): Promise<void> {
+  for (let i = 0; i < maxTurns; i++) {
+    if (condition()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('until(): the condition never became true');
+}
+
+/** Lets the event loop turn `times` times, so every callback that is ready runs (no clock involved). */
+export async function letEventLoopTurn(times = 10): Promise<void> {
+  for (let i = 0; i < times; i++) await new Promise((resolve) => setImmediate(resolve));
+}

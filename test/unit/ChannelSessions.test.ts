@@ -1,0 +1,343 @@
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
+import { AbortedError, QueueFullError, UserError } from '../../src/errors.js';
+import type { HistoryStore, HistoryTurn } from '../../src/history/HistoryStore.js';
+import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { ChannelSessions, clampText, type TurnOutcome } from '../../src/sessions/ChannelSessions.js';
+import { FakeEngine, letEventLoopTurn, until } from '../support/fakeEngine.js';
+import { tempDirs } from '../support/tempDir.js';
+
+/** A real store whose appends can be made to fail, as a full disk or a locked file would. */
+class FlakyStore implements HistoryStore {
+  failNextAppends = 0;
+  readonly attempts: string[] = [];
+  constructor(private readonly inner: HistoryStore) {}
+  load(channelId: string) {
+    return this.inner.load(channelId);
+  }
+  async append(channelId: string, turn: HistoryTurn) {
+    this.attempts.push(turn.userText);
+    if (this.failNextAppends > 0) {
+      this.failNextAppends--;
+      throw new Error('SQLITE_FULL: database or disk is full');
+    }
+    return this.inner.append(channelId, turn);
+  }
+  clear(channelId: string) {
+    return this.inner.clear(channelId);
+  }
+  dispose() {
+    return this.inner.dispose();
+  }
+}
+
+const dirs = tempDirs('channel-sessions-');
+let engine: FakeEngine;
+let queue: GenerationQueue;
+let realStore: KeyvHistoryStore;
+let store: FlakyStore;
+let sessions: ChannelSessions;
+
+function setUp(options: { maxPending?: number; messageMaxChars?: number } = {}): void {
+  queue = new GenerationQueue({ maxPending: options.maxPending });
+  sessions = new ChannelSessions({ engine, queue, store, messageMaxChars: options.messageMaxChars });
+}
+
+const say = (channelId: string, text: string, userName = 'ana') => sessions.handleMessage({ channelId, userName, text });
+const userTexts = (turns: readonly HistoryTurn[]) => turns.map((t) => t.userText);
+
+beforeEach(async () => {
+  engine = new FakeEngine();
+  realStore = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
+  store = new FlakyStore(realStore);
+  setUp();
+});
+afterEach(async () => {
+  engine.releaseReplies();
+  await queue.close();
+  await realStore.dispose();
+});
+afterAll(() => dirs.removeAll());
+
+describe('ChannelSessions', () => {
+  it('answers a message with its sentiment and reply, and records the turn in the store', async () => {
+    const outcome = await say('a', 'I love this server', 'Ana');
+
+    expect(outcome).toEqual({
+      sentiment: { label: 'positive', confidence: 0.9 },
+      reply: 'reply to I love this server',
+      saved: true,
+      truncated: false,
+    });
+    expect(await realStore.load('a')).toEqual([{ userName: 'Ana', userText: 'I love this server', reply: 'reply to I love this server', at: expect.any(Number) }]);
+  });
+
+  it('calls the sentiment hook before the reply starts, for every message', async () => {
+    const log: string[] = [];
+    const texts = ['one', 'two', 'three'];
+
+    await Promise.all(
+      texts.map((text) =>
+        sessions.handleMessage(
+          { channelId: 'a', userName: 'ana', text },
+          {
+            onSentiment: async (result) => {
+              // An awaited hook: the reply must not start until it has finished.
+              await letEventLoopTurn(3);
+              log.push(`sentiment:${text}:${result.label}`);
+            },
+            onReplyStart: () => void log.push(`start:${text}`),
+            onText: (delta) => void log.push(`text:${delta}`),
+          },
+        ),
+      ),
+    );
+
+    for (const text of texts) {
+      const sentimentAt = log.indexOf(`sentiment:${text}:neutral`);
+      const startAt = log.indexOf(`start:${text}`);
+      const textAt = log.indexOf(`text:reply to ${text}`);
+      expect(sentimentAt).toBeGreaterThanOrEqual(0);
+      expect(startAt).toBeGreaterThan(sentimentAt);
+      expect(textAt).toBeGreaterThan(startAt);
+    }
+    expect(log.filter((entry) => entry.startsWith('start:'))).toEqual(['start:one', 'start:two', 'start:three']);
+  });
+
+  it('does not start the reply until an awaited onSentiment hook has finished', async () => {
+    let finishHook!: () => void;
+    const hookDone = new Promise<void>((resolve) => (finishHook = resolve));
+
+    const pending = sessions.handleMessage({ channelId: 'a', userName: 'ana', text: 'hello' }, { onSentiment: () => hookDone });
+    await until(() => engine.classifyInputs.length === 1);
+    await letEventLoopTurn(20);
+    expect(engine.replyCalls).toEqual([]);
+
+    finishHook();
+    await pending;
+    expect(engine.replyCalls.map((call) => call.userText)).toEqual(['hello']);
+  });
+
+  it('keeps arrival order within a channel: each reply sees the earlier turns, in order', async () => {
+    // The first message's sentiment hook is the slowest, so a naive implementation would reply to it last.
+    const slowFirst = (text: string) => ({ onSentiment: () => letEventLoopTurn(text === 'first' ? 50 : 1) });
+
+    const outcomes = await Promise.all(['first', 'second', 'third'].map((text) => sessions.handleMessage({ channelId: 'a', userName: 'ana', text }, slowFirst(text))));
+
+    expect(outcomes.map((o) => o.reply)).toEqual(['reply to first', 'reply to second', 'reply to third']);
+    expect(engine.replyCalls.map((call) => [call.userText, userTexts(call.turns)])).toEqual([
+      ['first', []],
+      ['second', ['first']],
+      ['third', ['first', 'second']],
+    ]);
+    expect(userTexts(await realStore.load('a'))).toEqual(['first', 'second', 'third']);
+  });
+
+  it('never gives the classifier any history: it gets exactly each message text', async () => {
+    await say('a', 'I love pizza');
+    await say('a', 'I hate rain');
+    await Promise.all([say('a', 'and you?'), say('b', 'other channel')]);
+
+    expect(engine.classifyInputs).toEqual(['I love pizza', 'I hate rain', 'and you?', 'other channel']);
+    expect(engine.replyCalls.find((call) => call.userText === 'and you?')!.turns).toHaveLength(2);
+  });
+
+  it('classifies on demand without reading or writing history', async () => {
+    await say('a', 'hello');
+    const replyCallsBefore = engine.replyCalls.length;
+
+    const result = await sessions.classify('a', 'this is awful');
+
+    expect(result).toEqual({ label: 'negative', confidence: 0.8 });
+    expect(engine.classifyInputs).toEqual(['hello', 'this is awful']);
+    expect(engine.replyCalls).toHaveLength(replyCallsBefore);
+    expect(userTexts(await realStore.load('a'))).toEqual(['hello']);
+    expect(userTexts(await sessions.history('a'))).toEqual(['hello']);
+  });
+
+  it('refuses a message at once with QueueFullError when the reply lane is full, and records nothing of it', async () => {
+    setUp({ maxPending: 1 });
+    engine.holdReplies = true;
+    const first = say('a', 'first');
+    await until(() => engine.replyCalls.length === 1);
+
+    expect(() => say('b', 'second')).toThrow(QueueFullError);
+
+    engine.releaseReplies();
+    await first;
+    expect(engine.classifyInputs).toEqual(['first']);
+    expect(engine.replyCalls.map((call) => call.userText)).toEqual(['first']);
+    expect(await realStore.load('b')).toEqual([]);
+    expect(userTexts(await realStore.load('a'))).toEqual(['first']);
+  });
+
+  it('gives back its reply place when the sentiment lane is full, so the refused message holds up nothing', async () => {
+    setUp({ maxPending: 1 });
+    let releaseClassify: (() => void) | undefined;
+    const busySentiment = queue.run(
+      'sentiment',
+      'x',
+      (signal) =>
+        new Promise<void>((resolve, reject) => {
+          releaseClassify = resolve;
+          signal.addEventListener('abort', () => reject(signal.reason));
+        }),
+    );
+    await until(() => releaseClassify !== undefined);
+
+    expect(() => say('a', 'refused')).toThrow(QueueFullError);
+    expect(queue.pending('reply')).toBe(0);
+
+    releaseClassify!();
+    await busySentiment;
+    await expect(say('a', 'accepted')).resolves.toMatchObject({ reply: 'reply to accepted', saved: true });
+    expect(engine.classifyInputs).toEqual(['accepted']);
+  });
+
+  it('rejects a message with no text with a UserError before queueing anything', () => {
+    expect(() => say('a', '   \n ')).toThrow(UserError);
+    expect(() => sessions.classify('a', '  ')).toThrow(UserError);
+    expect(queue.pending('reply')).toBe(0);
+    expect(queue.pending('sentiment')).toBe(0);
+  });
+
+  it('leaves no half turn in the store when close() aborts a running reply', async () => {
+    await say('a', 'before');
+    engine.holdReplies = true;
+    const streamed: string[] = [];
+    const running = sessions.handleMessage({ channelId: 'a', userName: 'ana', text: 'during' }, { onText: (delta) => void streamed.push(delta) });
+    const waiting = say('b', 'queued');
+    const runningOutcome = running.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    const waitingOutcome = waiting.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    await until(() => engine.replyCalls.length === 2);
+
+    await sessions.close();
+
+    expect(streamed).toEqual(['partial ']);
+    expect(await runningOutcome).toBeInstanceOf(AbortedError);
+    expect(await waitingOutcome).toBeInstanceOf(AbortedError);
+    expect(userTexts(await realStore.load('a'))).toEqual(['before']);
+    expect(await realStore.load('b')).toEqual([]);
+    expect(() => say('a', 'after close')).toThrow(AbortedError);
+  });
+
+  it('returns the reply with saved=false when the store fails, and writes the kept turn with the next one, in order', async () => {
+    await say('a', 'one');
+    store.failNextAppends = 1;
+
+    const second = await say('a', 'two');
+
+    expect(second).toMatchObject({ reply: 'reply to two', saved: false });
+    expect(userTexts(await realStore.load('a'))).toEqual(['one']);
+    expect(userTexts(await sessions.history('a'))).toEqual(['one', 'two']);
+
+    const third = await say('a', 'three');
+
+    expect(third.saved).toBe(true);
+    expect(userTexts(engine.replyCalls[2]!.turns)).toEqual(['one', 'two']);
+    expect(userTexts(await realStore.load('a'))).toEqual(['one', 'two', 'three']);
+    expect(store.attempts).toEqual(['one', 'two', 'two', 'three']);
+  });
+
+  it('keeps unsaved turns through several failures and writes them all once the store recovers', async () => {
+    // 'one' fails, then 'one' fails again when retried before 'two'; the third try works.
+    store.failNextAppends = 2;
+
+    const outcomes = [await say('a', 'one'), await say('a', 'two')];
+
+    expect(outcomes.map((o) => o.saved)).toEqual([false, false]);
+    expect(await realStore.load('a')).toEqual([]);
+    expect(store.attempts).toEqual(['one', 'one']);
+    expect(userTexts(engine.replyCalls[1]!.turns)).toEqual(['one']);
+    const third = await say('a', 'three');
+    expect(third.saved).toBe(true);
+    expect(userTexts(await realStore.load('a'))).toEqual(['one', 'two', 'three']);
+    expect(store.attempts).toEqual(['one', 'one', 'one', 'two', 'three']);
+  });
+
+  it('makes a last try at unsaved turns when it closes', async () => {
+    store.failNextAppends = 1;
+    expect((await say('a', 'one')).saved).toBe(false);
+
+    await sessions.close();
+
+    expect(userTexts(await realStore.load('a'))).toEqual(['one']);
+  });
+
+  it('resets one channel only: its store, memory and warm cache, leaving other channels intact', async () => {
+    await say('a', 'a1');
+    await say('b', 'b1');
+
+    await sessions.reset('a');
+
+    expect(engine.forgotten).toEqual(['a']);
+    expect(await realStore.load('a')).toEqual([]);
+    expect(userTexts(await realStore.load('b'))).toEqual(['b1']);
+    await say('a', 'a2');
+    await say('b', 'b2');
+    expect(userTexts(engine.replyCalls.find((call) => call.userText === 'a2')!.turns)).toEqual([]);
+    expect(userTexts(engine.replyCalls.find((call) => call.userText === 'b2')!.turns)).toEqual(['b1']);
+  });
+
+  it('drops unsaved turns on reset, so they are not written back later', async () => {
+    store.failNextAppends = 1;
+    await say('a', 'old');
+
+    await sessions.reset('a');
+    await say('a', 'new');
+
+    expect(userTexts(await realStore.load('a'))).toEqual(['new']);
+  });
+
+  it('does not write back a reply that was running while its channel was reset', async () => {
+    engine.holdReplies = true;
+    const running = say('a', 'in flight');
+    await until(() => engine.replyCalls.length === 1);
+
+    await sessions.reset('a');
+    engine.releaseReplies();
+    await running;
+
+    expect(await realStore.load('a')).toEqual([]);
+    expect(await sessions.history('a')).toEqual([]);
+  });
+
+  it('cuts a long message to messageMaxChars, marks it truncated, and uses the cut text everywhere', async () => {
+    setUp({ messageMaxChars: 10 });
+
+    const outcome = await say('a', 'abcdefghijklmnopqrstuvwxyz');
+
+    expect(outcome.truncated).toBe(true);
+    expect(engine.classifyInputs).toEqual(['abcdefghij']);
+    expect(engine.replyCalls[0]!.userText).toBe('abcdefghij');
+    expect(userTexts(await realStore.load('a'))).toEqual(['abcdefghij']);
+  });
+
+  it('marks a message truncated when the engine had to cut it', async () => {
+    engine.truncateMessages = true;
+
+    const outcome: TurnOutcome = await say('a', 'short');
+
+    expect(outcome.truncated).toBe(true);
+  });
+
+  it('does not mark a message that fits as truncated', async () => {
+    setUp({ messageMaxChars: 10 });
+
+    expect((await say('a', 'abcdefghij')).truncated).toBe(false);
+  });
+});
+
+describe('clampText', () => {
+  it('cuts by characters without splitting an emoji', () => {
+    expect(clampText('😀😀😀😀', 3)).toEqual({ text: '😀😀😀', truncated: true });
+    expect(clampText('😀😀😀', 3)).toEqual({ text: '😀😀😀', truncated: false });
+  });
+});

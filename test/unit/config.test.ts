@@ -1,0 +1,171 @@
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config.js';
+import { UserError } from '../../src/errors.js';
+
+/** Runs parseConfig and returns the UserError it throws (fails the test if it does not throw one). */
+function configError(env: Record<string, string | undefined>): UserError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UserError);
+    return error as UserError;
+  }
+  throw new Error('parseConfig accepted an invalid configuration');
+}
+
+describe('parseConfig', () => {
+  it('fills every key with its default when the environment is empty', () => {
+    const config = parseConfig({});
+
+    expect(config).toEqual({
+      DISCORD_TOKEN: undefined,
+      DISCORD_API_URL: undefined,
+      GUILD_ID: undefined,
+      CHANNEL_IDS: [],
+      MODEL: 'hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0',
+      MODELS_DIR: 'data/models',
+      DATABASE_URL: 'sqlite://data/history.sqlite',
+      THREADS: os.availableParallelism(),
+      CONTEXT_SIZE: 2048,
+      HISTORY_MAX_TOKENS: 1280,
+      REPLY_MAX_TOKENS: 256,
+      WARM_CHANNELS: 8,
+      QUEUE_MAX: 64,
+      MESSAGE_MAX_CHARS: 2000,
+      RATE_LIMIT_MESSAGES: 5,
+      RATE_LIMIT_WINDOW_SECONDS: 10,
+      SYSTEM_PROMPT: expect.stringContaining('empathetic assistant'),
+      SENTIMENT_EMOJIS: { positive: '😄', neutral: '😐', negative: '😢' },
+      CHAT_CHANNEL: 'terminal',
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('returns a frozen config, emojis included', () => {
+    const config = parseConfig({});
+
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.SENTIMENT_EMOJIS)).toBe(true);
+  });
+
+  it('turns numeric strings into numbers and keeps explicit values', () => {
+    const config = parseConfig({
+      DISCORD_TOKEN: 'abc.def.ghi',
+      THREADS: '3',
+      CONTEXT_SIZE: '4096',
+      HISTORY_MAX_TOKENS: '1000',
+      REPLY_MAX_TOKENS: '64',
+      DATABASE_URL: 'sqlite:///var/lib/bot/h.sqlite',
+      LOG_LEVEL: 'debug',
+      CHAT_CHANNEL: 'desk',
+    });
+
+    expect(config.DISCORD_TOKEN).toBe('abc.def.ghi');
+    expect(config.THREADS).toBe(3);
+    expect(config.CONTEXT_SIZE).toBe(4096);
+    expect(config.HISTORY_MAX_TOKENS).toBe(1000);
+    expect(config.REPLY_MAX_TOKENS).toBe(64);
+    expect(config.DATABASE_URL).toBe('sqlite:///var/lib/bot/h.sqlite');
+    expect(config.LOG_LEVEL).toBe('debug');
+    expect(config.CHAT_CHANNEL).toBe('desk');
+  });
+
+  it('treats empty and blank strings as unset, so the defaults apply', () => {
+    const config = parseConfig({
+      DISCORD_TOKEN: '',
+      THREADS: '',
+      CONTEXT_SIZE: '   ',
+      DATABASE_URL: '',
+      SENTIMENT_EMOJIS: ' ',
+      CHANNEL_IDS: '',
+      GUILD_ID: '',
+      LOG_LEVEL: '',
+    });
+
+    expect(config.DISCORD_TOKEN).toBeUndefined();
+    expect(config.THREADS).toBe(os.availableParallelism());
+    expect(config.CONTEXT_SIZE).toBe(2048);
+    expect(config.DATABASE_URL).toBe('sqlite://data/history.sqlite');
+    expect(config.SENTIMENT_EMOJIS).toEqual({ positive: '😄', neutral: '😐', negative: '😢' });
+    expect(config.CHANNEL_IDS).toEqual([]);
+    expect(config.GUILD_ID).toBeUndefined();
+    expect(config.LOG_LEVEL).toBe('info');
+  });
+
+  it('parses CHANNEL_IDS as a trimmed comma-separated list, skipping empty entries', () => {
+    const config = parseConfig({ CHANNEL_IDS: ' 123456789012345678, 223456789012345678 ,,' });
+
+    expect(config.CHANNEL_IDS).toEqual(['123456789012345678', '223456789012345678']);
+  });
+
+  it('rejects CHANNEL_IDS with a non-numeric id', () => {
+    const error = configError({ CHANNEL_IDS: '123456789012345678,general' });
+
+    expect(error.message).toContain('CHANNEL_IDS: must be comma-separated numeric channel ids (got "123456789012345678,general")');
+  });
+
+  it('maps SENTIMENT_EMOJIS to positive, neutral and negative in that order, trimming spaces', () => {
+    const config = parseConfig({ SENTIMENT_EMOJIS: '👍, 😶 ,👎' });
+
+    expect(config.SENTIMENT_EMOJIS).toEqual({ positive: '👍', neutral: '😶', negative: '👎' });
+  });
+
+  it('reports every bad key in one UserError, each with how to fix it', () => {
+    const error = configError({ THREADS: 'abc', CONTEXT_SIZE: '10', DATABASE_URL: 'postgres://x', SENTIMENT_EMOJIS: 'a,b' });
+
+    expect(error.message).toMatch(/^Invalid configuration; fix these keys in \.env or the environment/);
+    const lines = error.message.split('\n').slice(1);
+    expect(lines).toHaveLength(4);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        '  THREADS: must be a whole number from 1 to 256 (got "abc")',
+        '  CONTEXT_SIZE: must be a whole number from 512 to 32768 (got "10")',
+        '  DATABASE_URL: must be a Keyv SQLite URI such as sqlite://data/history.sqlite (got "postgres://x")',
+        '  SENTIMENT_EMOJIS: must be three comma-separated emojis: positive,neutral,negative (got "a,b")',
+      ]),
+    );
+  });
+
+  it('rejects fractional numbers and out-of-range values with the allowed range', () => {
+    const error = configError({ QUEUE_MAX: '1.5', THREADS: '0', REPLY_MAX_TOKENS: '5000' });
+
+    expect(error.message).toContain('QUEUE_MAX: must be a whole number from 1 to 100000 (got "1.5")');
+    expect(error.message).toContain('THREADS: must be a whole number from 1 to 256 (got "0")');
+    expect(error.message).toContain('REPLY_MAX_TOKENS: must be a whole number from 1 to 4096 (got "5000")');
+  });
+
+  it('names LOG_LEVEL, GUILD_ID and DISCORD_API_URL when they are malformed', () => {
+    const error = configError({ LOG_LEVEL: 'loud', GUILD_ID: 'my-guild', DISCORD_API_URL: 'discord' });
+
+    expect(error.message).toMatch(/ {2}LOG_LEVEL: .*debug.*silent.* \(got "loud"\)/);
+    expect(error.message).toContain('GUILD_ID: must be a numeric Discord id (got "my-guild")');
+    expect(error.message).toContain('DISCORD_API_URL: must be an http(s) URL such as https://discord.com/api (got "discord")');
+  });
+
+  it('never echoes the DISCORD_TOKEN value in an error', () => {
+    const token = 'MTAxMjM0NTY3ODkwMTIzNDU2.Gabcde.secret-token-value';
+
+    const schemaError = configError({ DISCORD_TOKEN: token, THREADS: 'abc', CHANNEL_IDS: 'x' });
+    const budgetError = configError({ DISCORD_TOKEN: token, CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '1000' });
+
+    for (const error of [schemaError, budgetError]) {
+      expect(error.message).not.toContain(token);
+      expect(error.message).not.toContain('secret-token-value');
+    }
+  });
+
+  it('refuses a history and reply budget that does not fit in the context, naming the keys to change', () => {
+    const error = configError({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '700', REPLY_MAX_TOKENS: '100' });
+
+    expect(error.message).toContain(
+      'HISTORY_MAX_TOKENS: HISTORY_MAX_TOKENS (700) + REPLY_MAX_TOKENS (100) + 256 for the prompt must fit in CONTEXT_SIZE (1024); lower them or raise CONTEXT_SIZE',
+    );
+  });
+
+  it('accepts a budget that exactly fills the context', () => {
+    const config = parseConfig({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '668', REPLY_MAX_TOKENS: '100' });
+
+    expect(config.HISTORY_MAX_TOKENS + config.REPLY_MAX_TOKENS + 256).toBe(1024);
+  });
+});
