@@ -65,16 +65,15 @@ export class ReplyStreamer {
   }
 
   /**
-   * Writes the final text (the placeholder when it is blank) and resolves when every piece is posted.
-   * Throws when the first piece could not be posted at all.
+   * Writes the final text (the placeholder when it is blank) and resolves when every piece shows it.
+   * Throws when that fails (after discord.js's own retries): the caller must not count it as answered.
    */
   async finish(finalText: string): Promise<void> {
     this.finished = true;
     clearTimeout(this.timer);
     clearInterval(this.typingTimer);
-    this.write(finalText.trim() || EMPTY_REPLY_PLACEHOLDER);
     await this.writing;
-    if (this.posted.length === 0) throw new Error('The reply could not be posted.');
+    await this.sync(finalText.trim() || EMPTY_REPLY_PLACEHOLDER);
   }
 
   /** Stops timers without writing anything more (the reply failed before any text). */

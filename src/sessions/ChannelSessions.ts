@@ -21,6 +21,11 @@ export interface TurnHooks {
   onReplyStart?(): Promise<void> | void;
   /** A new piece of reply text. */
   onText?(delta: string): void;
+  /**
+   * Shows the finished reply to the user. Awaited before the turn is recorded: a reply the user
+   * never got is not history. It runs outside the model's queue, so other channels go on meanwhile.
+   */
+  deliver?(reply: string): Promise<void>;
 }
 
 export interface TurnOutcome {
@@ -51,6 +56,8 @@ export interface ChannelSessionsOptions {
 export class ChannelSessions {
   private readonly cache = new Map<string, HistoryTurn[]>();
   private readonly unsaved = new Map<string, HistoryTurn[]>();
+  /** Per channel, the latest turn's completion: the next reply reads the history only after it. */
+  private readonly lastTurn = new Map<string, Promise<void>>();
   /** Bumped by reset, so a reply that was running during a reset is not written back. */
   private readonly epochs = new Map<string, number>();
   private readonly logger: Logger;
@@ -81,27 +88,41 @@ export class ChannelSessions {
       replyTicket.cancel();
       throw error;
     }
+    const previousTurn = this.lastTurn.get(channelId);
+    let turnDone!: () => void;
+    const thisTurn = new Promise<void>((resolve) => (turnDone = resolve));
+    this.lastTurn.set(channelId, thisTurn);
     return (async () => {
-      let sentiment: SentimentResult;
       try {
-        sentiment = await sentimentTicket.run(() => engine.classify(text));
-        await hooks.onSentiment?.(sentiment);
-        if (waits) await hooks.onWaiting?.();
-      } catch (error) {
-        replyTicket.cancel();
-        throw error;
-      }
-      return replyTicket.run(async (signal) => {
-        const epoch = this.epochs.get(channelId) ?? 0;
-        Promise.resolve(hooks.onReplyStart?.()).catch((error: unknown) => this.logger.warn('onReplyStart failed', { channelId, error }));
-        const turns = await this.turns(channelId);
-        const started = performance.now();
-        const result = await engine.reply({ channelId, turns, userName: message.userName, userText: text, signal, onText: hooks.onText });
-        this.logger.debug('reply done', { channelId, ms: Math.round(performance.now() - started), evaluatedTokens: result.evaluatedTokens, chars: result.text.length });
+        let sentiment: SentimentResult;
+        try {
+          sentiment = await sentimentTicket.run(() => engine.classify(text));
+          await hooks.onSentiment?.(sentiment);
+          if (waits) await hooks.onWaiting?.();
+          // The previous turn of this channel must be delivered and recorded before this reply reads the
+          // history. Meanwhile this channel's place is not ready, so the queue serves other channels.
+          await previousTurn;
+        } catch (error) {
+          replyTicket.cancel();
+          throw error;
+        }
+        const { result, epoch } = await replyTicket.run(async (signal) => {
+          const epoch = this.epochs.get(channelId) ?? 0;
+          Promise.resolve(hooks.onReplyStart?.()).catch((error: unknown) => this.logger.warn('onReplyStart failed', { channelId, error }));
+          const turns = await this.turns(channelId);
+          const started = performance.now();
+          const result = await engine.reply({ channelId, turns, userName: message.userName, userText: text, signal, onText: hooks.onText });
+          this.logger.debug('reply done', { channelId, ms: Math.round(performance.now() - started), evaluatedTokens: result.evaluatedTokens, chars: result.text.length });
+          return { result, epoch };
+        });
+        await hooks.deliver?.(result.text);
         const turn: HistoryTurn = { userName: message.userName, userText: text, reply: result.text, at: Date.now() };
         const saved = epoch === (this.epochs.get(channelId) ?? 0) ? await this.record(channelId, turn) : true;
         return { sentiment, reply: result.text, saved, truncated: truncated || result.messageTruncated };
-      });
+      } finally {
+        turnDone();
+        if (this.lastTurn.get(channelId) === thisTurn) this.lastTurn.delete(channelId);
+      }
     })();
   }
 

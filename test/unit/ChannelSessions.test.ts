@@ -271,6 +271,33 @@ describe('ChannelSessions', () => {
     expect(userTexts(await realStore.load('a'))).toEqual(['one']);
   });
 
+  it('does not record a turn whose reply could not be delivered, and the next message still gets answered', async () => {
+    const failed = sessions.handleMessage(
+      { channelId: 'c1', userName: 'ana', text: 'first' },
+      { deliver: async () => Promise.reject(new Error('Discord said 502 five times')) },
+    );
+    await expect(failed).rejects.toThrow('502');
+    const next = await say('c1', 'second');
+    expect(next.saved).toBe(true);
+    expect(userTexts(await realStore.load('c1'))).toEqual(['second']);
+    expect(engine.replyCalls.map((call) => userTexts(call.turns))).toEqual([[], []]);
+  });
+
+  it("starts a channel's next reply only after the previous one was delivered and recorded, while other channels go on", async () => {
+    let deliverFirst!: () => void;
+    const firstDelivered = new Promise<void>((resolve) => (deliverFirst = resolve));
+    const first = sessions.handleMessage({ channelId: 'c1', userName: 'ana', text: 'one' }, { deliver: () => firstDelivered });
+    const second = say('c1', 'two');
+    const other = await say('c2', 'elsewhere');
+    expect(other.reply).toBe(FakeEngine.replyTo('elsewhere'));
+    expect(engine.replyCalls.map((call) => call.userText)).toEqual(['one', 'elsewhere']);
+    deliverFirst();
+    await first;
+    await second;
+    expect(engine.replyCalls.map((call) => call.userText)).toEqual(['one', 'elsewhere', 'two']);
+    expect(userTexts(engine.replyCalls[2]!.turns)).toEqual(['one']);
+  });
+
   it('resets one channel only: its store, memory and warm cache, leaving other channels intact', async () => {
     await say('a', 'a1');
     await say('b', 'b1');
