@@ -72,6 +72,12 @@ export class ChatReplies {
     return this.warm.has(channelId);
   }
 
+  /** The text a warm channel's sequence holds (its prompt and last reply); undefined when cold. */
+  contextText(channelId: string): string | undefined {
+    const slot = this.warm.get(channelId);
+    return slot && this.options.model.detokenize(slot.chat.sequence.contextTokens, true);
+  }
+
   /** Drops a channel's warm state (after /reset); its sequence goes back to the pool. */
   forget(channelId: string): void {
     const slot = this.warm.get(channelId);

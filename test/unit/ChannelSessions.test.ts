@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import sqlite3 from 'sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { AbortedError, QueueFullError, UserError } from '../../src/errors.js';
@@ -244,6 +245,26 @@ describe('ChannelSessions', () => {
     expect(userTexts(engine.replyCalls[2]!.turns)).toEqual(['one', 'two']);
     expect(userTexts(await realStore.load('a'))).toEqual(['one', 'two', 'three']);
     expect(store.attempts).toEqual(['one', 'two', 'two', 'three']);
+  });
+
+  it('answers while another process locks the SQLite file, then writes the kept turn once the lock is gone', async () => {
+    const file = join(dirs.make(), 'locked.sqlite');
+    const lockedStore = await KeyvHistoryStore.open({ url: `sqlite://${file}`, busyTimeoutMs: 50 });
+    const locked = new ChannelSessions({ engine, queue, store: lockedStore });
+    const other = new sqlite3.Database(file);
+    const run = (sql: string) => new Promise<void>((resolve, reject) => other.run(sql, (error) => (error ? reject(error) : resolve())));
+    try {
+      await run('BEGIN EXCLUSIVE');
+      const during = await locked.handleMessage({ channelId: 'c1', userName: 'ana', text: 'while locked' });
+      expect(during).toMatchObject({ reply: FakeEngine.replyTo('while locked'), saved: false });
+      await run('ROLLBACK');
+      const after = await locked.handleMessage({ channelId: 'c1', userName: 'ana', text: 'after unlock' });
+      expect(after.saved).toBe(true);
+      expect(userTexts(await lockedStore.load('c1'))).toEqual(['while locked', 'after unlock']);
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+      await lockedStore.dispose();
+    }
   });
 
   it('keeps unsaved turns through several failures and writes them all once the store recovers', async () => {

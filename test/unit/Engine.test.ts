@@ -190,6 +190,20 @@ describe('ChatReplies (through the engine)', () => {
     }
   });
 
+  it("never lets a channel's prompt contain another channel's text, even on a sequence another channel used before", async () => {
+    const markers = ['zebra-alpha', 'walrus-bravo', 'otter-charlie', 'heron-delta']; // 4 channels, 3 warm sequences
+    for (const [index, marker] of markers.entries()) {
+      await converse(`isolated-${index}`, [], `my secret word is ${marker}`);
+    }
+    expect(engine.replies.isWarm('isolated-0')).toBe(false); // evicted: its sequence now serves isolated-3
+    for (const [index, marker] of markers.entries()) {
+      const text = engine.replies.contextText(`isolated-${index}`);
+      if (index === 0) continue;
+      expect(text).toContain(marker);
+      for (const other of markers.filter((m) => m !== marker)) expect(text).not.toContain(other);
+    }
+  });
+
   it('trims history beyond historyMaxTokens: once the limit is crossed, the prompt keeps the newest turns in about half the budget', async () => {
     const history: HistoryTurn[] = [];
     const inPrompt: number[] = [];
