@@ -1,7 +1,7 @@
 /**
  * `npm run eval`: the sentiment classifier's quality on the labeled set (test/fixtures/sentiment-eval.jsonl)
  * with the configured MODEL, beside a lexicon baseline on the English half.
- * `-- --limit N` classifies only the first N items (a smoke run).
+ * `-- --limit N` classifies only N items spread over the set (a smoke run).
  */
 import { parseConfig } from '../src/config.js';
 import { Engine } from '../src/engine/Engine.js';
@@ -16,7 +16,10 @@ async function main(): Promise<void> {
   const config = parseConfig(process.env);
   const args = process.argv.slice(2);
   const limit = args.includes('--limit') ? Number(args[args.indexOf('--limit') + 1]) : Infinity;
-  const items = loadEvalSet(EVAL_SET).slice(0, limit);
+  const all = loadEvalSet(EVAL_SET);
+  // A limited run samples across the whole set (both languages, all labels), not just its start.
+  const step = Number.isFinite(limit) ? Math.max(1, Math.floor(all.length / limit)) : 1;
+  const items = all.filter((_, index) => index % step === 0).slice(0, limit);
   const modelPath = await resolveModelPath({ model: config.MODEL, modelsDir: config.MODELS_DIR });
   const engine = await Engine.create({
     modelPath,

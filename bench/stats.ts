@@ -13,6 +13,8 @@ interface BenchResult {
   sentiment_naive_ms_p50: number;
   sentiment_speedup: number;
   sentiment_ms_p50_during_reply: number;
+  sentiment_tokens_per_call: number;
+  prefill_tok_s: number;
   ttft_ms_empty: number;
   ttft_ms_1500: number;
   ttft_reencode_ms_1500: number;
@@ -34,6 +36,8 @@ export function formatTable(r: BenchResult): string {
   const rows: [string, string, string][] = [
     ['sentiment p50 / p95 (idle)', `${r.sentiment_ms_p50} / ${r.sentiment_ms_p95} ms`, '≤ 80 ms'],
     ['sentiment p50 while a reply streams', `${r.sentiment_ms_p50_during_reply} ms`, ''],
+    ['sentiment tokens evaluated per call', `${r.sentiment_tokens_per_call}`, ''],
+    ['prompt evaluation speed (bare)', `${r.prefill_tok_s} tok/s`, ''],
     ['sentiment, naive full prompt p50', `${r.sentiment_naive_ms_p50} ms`, ''],
     ['sentiment speedup (naive / product)', `${r.sentiment_speedup}×`, '≥ 5×'],
     ['TTFT, warm, empty history', `${r.ttft_ms_empty} ms`, ''],

@@ -1,0 +1,49 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDirs } from '../support/tempDir.js';
+import { ensureTinyModel } from '../support/testModels.js';
+
+const run = promisify(execFile);
+const dirs = tempDirs('bench-scripts-');
+afterAll(() => dirs.removeAll());
+
+describe('npm run bench -- --quick', () => {
+  it('runs on the tiny model and writes every field of the report, well formed', async () => {
+    const out = join(dirs.make(), 'latest.json');
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], { timeout: 120_000 });
+    expect(stdout).toContain('sentiment speedup (naive / product)');
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    const positiveNumbers = [
+      'sentiment_ms_p50', 'sentiment_ms_p95', 'sentiment_naive_ms_p50', 'sentiment_speedup', 'sentiment_ms_p50_during_reply',
+      'sentiment_tokens_per_call', 'prefill_tok_s', 'ttft_ms_empty', 'ttft_ms_1500', 'ttft_reencode_ms_1500', 'ttft_growth',
+      'ttft_speedup_1500', 'decode_tok_s', 'decode_tok_s_raw', 'decode_efficiency', 'rss_mb', 'history_tokens',
+    ];
+    for (const key of positiveNumbers) {
+      expect(report[key], key).toBeTypeOf('number');
+      expect(report[key], key).toBeGreaterThan(0);
+    }
+    expect(report.per_token_overhead_ms).toBeTypeOf('number');
+    expect(report.history_tokens).toBeGreaterThan(1000);
+    expect(report.queue).toMatchObject({ lost: 0, order_violations: 0, answered: report.queue.channels * report.queue.messages_per_channel });
+    expect(report.queue.max_wait_ms).toBeGreaterThanOrEqual(report.queue.p50_wait_ms);
+    expect(report).toMatchObject({ quick: true, threads: 1, model: 'tiny-qwen2.gguf', node_llama_cpp: '3.21.1' });
+    expect(report.machine.cores).toBeGreaterThan(0);
+  }, 150_000);
+});
+
+describe('npm run eval', () => {
+  it('classifies the labeled set with the configured model and prints accuracy, macro-F1, confusion and the lexicon baseline', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/eval.ts', '--limit', '12'], {
+      timeout: 120_000,
+      env: { ...process.env, MODEL: await ensureTinyModel(), THREADS: '1', LOG_LEVEL: 'silent' },
+    });
+    expect(stdout).toContain('Sentiment eval: 12 items');
+    expect(stdout).toMatch(/accuracy \d+\.\d%\s+macro-F1 \d+\.\d%/);
+    expect(stdout).toContain('Confusion (rows gold, columns predicted)');
+    expect(stdout).toMatch(/lexicon\s+\d+\.\d%/);
+    expect(stdout).toMatch(/Latency per message: p50 \d/);
+  }, 150_000);
+});
