@@ -20,6 +20,7 @@ export async function createCore(config: Config, logger: Logger): Promise<Core> 
   const modelPath = await resolveModelPath({
     model: config.MODEL,
     modelsDir: config.MODELS_DIR,
+    onDownloadStart: () => process.stderr.write(`${config.MODEL} is not in ${config.MODELS_DIR} yet; downloading it once…\n`),
     onProgress: progressBar(`Downloading ${config.MODEL}`),
   });
   // The store opens first: it is quick and its errors (locked, corrupt) should not wait for the model.

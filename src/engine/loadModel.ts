@@ -10,7 +10,9 @@ export interface ResolveModelOptions {
   modelsDir: string;
   /** Download progress, 0..1 with sizes in bytes. */
   onProgress?: (status: { downloadedSize: number; totalSize: number }) => void;
-  /** Give up on a download that has made no progress for this long. Default 30 s. */
+  /** Told once when a download starts (the file is not on disk). */
+  onDownloadStart?: () => void;
+  /** Give up on a download that has made no progress for this long. Default 15 s. */
   stallTimeoutMs?: number;
 }
 
@@ -18,7 +20,7 @@ export interface ResolveModelOptions {
  * Finds the model file: a local path must exist; an `hf:` URI is looked up in modelsDir first
  * (without touching the network) and downloaded only when missing, failing clearly when offline.
  */
-export async function resolveModelPath({ model, modelsDir, onProgress, stallTimeoutMs = 30_000 }: ResolveModelOptions): Promise<string> {
+export async function resolveModelPath({ model, modelsDir, onProgress, onDownloadStart, stallTimeoutMs = 15_000 }: ResolveModelOptions): Promise<string> {
   if (!model.startsWith('hf:') && !/^https?:\/\//.test(model)) {
     const filePath = path.resolve(model);
     if (!fs.existsSync(filePath)) {
@@ -29,6 +31,7 @@ export async function resolveModelPath({ model, modelsDir, onProgress, stallTime
   fs.mkdirSync(modelsDir, { recursive: true });
   const local = await withStallTimeout(stallTimeoutMs, (signal) => resolveModelFile(model, { directory: modelsDir, download: false, cli: false, signal })).catch(() => undefined);
   if (local && fs.existsSync(local)) return local;
+  onDownloadStart?.();
   try {
     return await withStallTimeout(stallTimeoutMs, (signal, progressed) =>
       resolveModelFile(model, {
@@ -54,21 +57,19 @@ export async function resolveModelPath({ model, modelsDir, onProgress, stallTime
 async function withStallTimeout<T>(timeoutMs: number, task: (signal: AbortSignal, progressed: () => void) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        const error = new Error(`no progress for ${Math.round(timeoutMs / 1000)} s`);
-        controller.abort(error);
-        reject(error);
-      }, timeoutMs);
-    };
-    arm();
-    progressed = arm;
-  });
-  let progressed = () => {};
+  let fail: (error: Error) => void = () => {};
+  const stalled = new Promise<never>((_, reject) => (fail = reject));
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const error = new Error(`no progress for ${Math.round(timeoutMs / 1000)} s`);
+      controller.abort(error);
+      fail(error);
+    }, timeoutMs);
+  };
+  arm();
   try {
-    return await Promise.race([task(controller.signal, () => progressed()), stalled]);
+    return await Promise.race([task(controller.signal, arm), stalled]);
   } finally {
     clearTimeout(timer);
   }
