@@ -20,10 +20,6 @@ export const SENTIMENT_INSTRUCTION =
   'You are a cold sentiment analyst. Classify the sentiment of the user message. ' +
   'Answer with exactly one word: positive, neutral or negative.';
 
-// The bias lifts the labels above every other token, so the top 3 are exactly the labels: asking for
-// only those keeps the sampler from building a probability map of the whole vocabulary on every call.
-const LABEL_COUNT = SENTIMENT_LABELS.length;
-
 // Placeholder where the message goes when rendering the chat template once.
 const MESSAGE_SLOT = '\u0000MESSAGE\u0000';
 
@@ -58,7 +54,8 @@ export class SentimentClassifier {
     const [before, after] = splitAtSlot(contextText);
     const prefix = before.tokenize(model.tokenizer);
     const suffix = after.tokenize(model.tokenizer, 'trimLeadingSpace');
-    // A large logit bonus leaves only the labels in play while keeping their relative odds.
+    // A large logit bonus leaves only the labels' tokens in play while keeping their relative odds;
+    // topK = their count then spares the sampler a probability map of the whole vocabulary.
     const bias = new TokenBias(model.tokenizer);
     for (const token of labelTokens.keys()) bias.set(token, { logit: 1000 });
     await sequence.clearHistory();
@@ -93,7 +90,7 @@ export class SentimentClassifier {
       const results = await this.sequence.controlledEvaluate(
         input.map((token, index) =>
           index === last
-            ? ([token, { generateNext: { probabilities: true, options: { temperature: 1, topK: LABEL_COUNT, topP: 1, minP: 0, tokenBias: this.bias } } }] as const)
+            ? ([token, { generateNext: { probabilities: true, options: { temperature: 1, topK: this.labelTokens.size, topP: 1, minP: 0, tokenBias: this.bias } } }] as const)
             : token,
         ),
         { evaluationPriority: 5 },
@@ -107,7 +104,7 @@ export class SentimentClassifier {
 
   private pickLabel(probabilities: Map<Token, number> | undefined): SentimentResult {
     const scores = new Map<SentimentLabel, number>(SENTIMENT_LABELS.map((label) => [label, 0]));
-    for (const [token, label] of this.labelTokens) scores.set(label, probabilities?.get(token) ?? 0);
+    for (const [token, label] of this.labelTokens) scores.set(label, scores.get(label)! + (probabilities?.get(token) ?? 0));
     const total = [...scores.values()].reduce((sum, p) => sum + p, 0);
     let best: SentimentLabel = 'neutral';
     for (const label of SENTIMENT_LABELS) if (scores.get(label)! > scores.get(best)!) best = label;
@@ -116,11 +113,16 @@ export class SentimentClassifier {
   }
 }
 
-/** Each label must start with its own token, or one decode step could not tell them apart. */
+/**
+ * The first tokens a model may start each label with: the word as asked ("positive") must start with
+ * a token of its own under this tokenizer, or one decode step could not tell the labels apart. The
+ * capitalized and space-led spellings count for their label too, unless another label shares them.
+ */
 export function firstTokensOfLabels(model: LlamaModel): Map<Token, SentimentLabel> {
+  const firstToken = (text: string) => model.tokenize(text, false, 'trimLeadingSpace')[0];
   const map = new Map<Token, SentimentLabel>();
   for (const label of SENTIMENT_LABELS) {
-    const first = model.tokenize(label, false, 'trimLeadingSpace')[0];
+    const first = firstToken(label);
     if (first === undefined) throw new Error(`The model's tokenizer turns "${label}" into no tokens.`);
     const clash = map.get(first);
     if (clash) {
@@ -131,6 +133,16 @@ export function firstTokensOfLabels(model: LlamaModel): Map<Token, SentimentLabe
     }
     map.set(first, label);
   }
+  const variants = new Map<Token, SentimentLabel | 'shared'>();
+  for (const label of SENTIMENT_LABELS) {
+    const capitalized = label[0]!.toUpperCase() + label.slice(1);
+    for (const spelling of [capitalized, ` ${label}`, ` ${capitalized}`]) {
+      const token = model.tokenize(spelling, false)[0];
+      if (token === undefined || map.has(token)) continue;
+      variants.set(token, variants.has(token) && variants.get(token) !== label ? 'shared' : label);
+    }
+  }
+  for (const [token, label] of variants) if (label !== 'shared') map.set(token, label);
   return map;
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SENTIMENT_LABELS } from '../../src/config.js';
 import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
+import { firstTokensOfLabels } from '../../src/engine/SentimentClassifier.js';
 import { isAbort, UserError } from '../../src/errors.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { tempDirs } from '../support/tempDir.js';
@@ -76,6 +77,21 @@ describe('SentimentClassifier (through the engine)', () => {
     // The winning label holds the largest share of three, so at least a third.
     expect(result.confidence).toBeGreaterThanOrEqual(1 / 3);
     expect(Object.keys(result).sort()).toEqual(['confidence', 'label']);
+  });
+
+  it("reads each label's own first tokens, including capitalized and space-led spellings, but never one two labels share", () => {
+    const map = firstTokensOfLabels(engine.model);
+    const spellings = (label: string) => [label, label[0]!.toUpperCase() + label.slice(1)].flatMap((word) => [word, ` ${word}`]);
+    for (const label of SENTIMENT_LABELS) {
+      expect(map.get(engine.model.tokenize(label)[0]!)).toBe(label);
+    }
+    for (const [token, label] of map) {
+      const text = engine.model.detokenize([token]);
+      const owners = SENTIMENT_LABELS.filter((other) => spellings(other).some((spelling) => spelling.startsWith(text)));
+      expect(owners).toEqual([label]);
+    }
+    // Under this tokenizer "Neutral" and "Negative" both start with "N": that token counts for neither.
+    expect(map.has(engine.model.tokenize('N')[0]!)).toBe(false);
   });
 
   it('keeps typed special tokens as plain text, never as control tokens', () => {
