@@ -1,5 +1,6 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/Command.js';
+import { hasReadableText } from '../src/discord/DiscordBot.js';
 
 /** `/sentiment text:` classifies a text on demand; no history is read or written. */
 export const sentimentCommand = {
@@ -10,7 +11,7 @@ export const sentimentCommand = {
 
   async execute(interaction, { sessions, queue, config }) {
     const text = interaction.options.getString('text', true);
-    if (!text.replace(/[\s\u200b-\u200d\ufeff]/g, '')) {
+    if (!hasReadableText(text)) {
       await interaction.reply({ content: 'Give me some text to classify, for example `/sentiment text: I love this!`', flags: MessageFlags.Ephemeral });
       return;
     }

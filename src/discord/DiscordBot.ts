@@ -4,6 +4,7 @@ import {
   GatewayIntentBits,
   MessageFlags,
   MessageType,
+  Options,
   Partials,
   type ChatInputCommandInteraction,
   type Interaction,
@@ -25,7 +26,8 @@ export interface DiscordBotOptions extends CommandDeps {
 
 const WAITING_EMOJI = '⏳';
 const SEEN_MESSAGES_KEPT = 10_000;
-const CUT_MARKER = '\n\n…(reply cut off: the bot is restarting)';
+/** Appended to a reply that shutdown interrupted, so the user knows it is not the whole answer. */
+export const CUT_MARKER = '\n\n…(reply cut off: the bot is restarting)';
 
 /** The client options the bot needs; exported so tests build the very same client. */
 export function createDiscordClient(config: Pick<Config, 'DISCORD_API_URL'>): Client {
@@ -35,6 +37,9 @@ export function createDiscordClient(config: Pick<Config, 'DISCORD_API_URL'>): Cl
     // Model output must never ping anyone: no @everyone, roles, users, nor the replied-to author.
     allowedMentions: { parse: [], repliedUser: false },
     rest: config.DISCORD_API_URL ? { api: config.DISCORD_API_URL } : {},
+    // The bot keeps the Message objects it works on; discord.js's default cache of 200 messages per
+    // channel would only grow the memory with every busy channel (megabytes per thousand messages).
+    makeCache: Options.cacheWithLimits({ ...Options.DefaultMakeCacheSettings, MessageManager: 0 }),
   });
 }
 
@@ -150,6 +155,7 @@ export class DiscordBot {
             await waitingReaction?.users.remove(this.client.user!.id);
           },
           onText: (delta) => streamer.push(delta),
+          deliver: (reply) => streamer.finish(reply),
         },
       );
     } catch (error) {
@@ -162,7 +168,6 @@ export class DiscordBot {
 
     try {
       const outcome = await turn;
-      await streamer.finish(outcome.reply);
       logger.info('message answered', { ...log, label: outcome.sentiment.label, replyChars: outcome.reply.length, saved: outcome.saved });
     } catch (error) {
       if (isAbort(error)) {
@@ -221,7 +226,11 @@ async function answerEphemeral(interaction: ChatInputCommandInteraction, content
   else await interaction.reply({ content, flags: MessageFlags.Ephemeral });
 }
 
-/** Whitespace and zero-width characters alone are no message. */
+/**
+ * Whitespace and invisible characters alone are no message: zero-width and other default-ignorable
+ * characters (U+3164 Hangul filler, soft hyphen, ...) and U+2800 Braille blank, the usual ways to
+ * post a "blank" Discord message.
+ */
 export function hasReadableText(content: string): boolean {
-  return content.replace(/[\s\u200b-\u200d\u2060\ufeff]/g, '').length > 0;
+  return content.replace(/[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]/gu, '').length > 0;
 }

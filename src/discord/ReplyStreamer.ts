@@ -29,7 +29,8 @@ export const EMPTY_REPLY_PLACEHOLDER = '…(I have no words for that one.)';
 /**
  * Streams a growing reply into Discord: posts as soon as there is text, then edits at most once per
  * interval, continuing in further messages past 2000 characters. Writes are serialized, so edits
- * never overtake each other.
+ * never overtake each other, and at most one is under way: when Discord is slow (rate limits), the
+ * text that arrived meanwhile goes out in one edit instead of piling up one edit per piece.
  */
 export class ReplyStreamer {
   private text = '';
@@ -38,6 +39,9 @@ export class ReplyStreamer {
   private timer?: NodeJS.Timeout;
   private typingTimer?: NodeJS.Timeout;
   private lastWrite = 0;
+  /** A streaming write is under way (scheduled writes wait for it, then send the latest text). */
+  private streaming = false;
+  private lastStreamed = '';
   private finished = false;
   private readonly editIntervalMs: number;
 
@@ -56,12 +60,26 @@ export class ReplyStreamer {
   push(delta: string): void {
     if (this.finished) return;
     this.text += delta;
-    if (this.timer || this.text.trim() === '') return;
-    const wait = Math.max(0, this.lastWrite + this.editIntervalMs - Date.now());
+    this.schedule();
+  }
+
+  /** Plans the next streaming write: at once for the first try, else one interval after the last write ended. */
+  private schedule(): void {
+    if (this.finished || this.timer || this.streaming) return;
+    const content = this.text.trim();
+    if (content === '' || content === this.lastStreamed) return;
+    const wait = this.lastWrite === 0 ? 0 : Math.max(0, this.lastWrite + this.editIntervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.write(this.text.trim());
-    }, this.posted.length === 0 ? 0 : wait);
+      this.streaming = true;
+      this.lastStreamed = this.text.trim();
+      this.write(this.lastStreamed);
+      void this.writing.then(() => {
+        this.streaming = false;
+        this.lastWrite = Date.now();
+        this.schedule();
+      });
+    }, wait);
   }
 
   /**
@@ -100,7 +118,6 @@ export class ReplyStreamer {
 
   /** Makes the posted messages show `content`: edits the changed pieces and sends the new ones. */
   private async sync(content: string): Promise<void> {
-    this.lastWrite = Date.now();
     const pieces = splitMessage(content);
     for (const [index, piece] of pieces.entries()) {
       const posted = this.posted[index];
@@ -111,8 +128,11 @@ export class ReplyStreamer {
           posted.content = piece;
           continue;
         } catch (error) {
-          // Most often the message was deleted meanwhile: post the piece anew rather than lose it.
-          this.options.logger.warn('editing a reply failed; posting it again', { error });
+          // Any other failure leaves the message standing, so a repost would show the reply twice:
+          // throw, and the next write edits it again.
+          if (!isUnknownMessage(error)) throw error;
+          // The message was deleted meanwhile: post the piece anew rather than lose it.
+          this.options.logger.warn('a reply message was deleted; posting it again', { error });
         }
       }
       const { target } = this.options;
@@ -120,4 +140,11 @@ export class ReplyStreamer {
       this.posted[index] = { message, content: piece };
     }
   }
+}
+
+/** Discord's 10008 Unknown Message: the message to edit is gone (deleted). */
+function isUnknownMessage(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  if ('code' in error && error.code === 10008) return true;
+  return error instanceof Error && /unknown message/i.test(error.message);
 }

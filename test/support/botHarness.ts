@@ -2,12 +2,14 @@ import path from 'node:path';
 import { commands } from '../../commands/index.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { DiscordBot, createDiscordClient } from '../../src/discord/DiscordBot.js';
+import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
 import type { ModelEngine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { createLogger } from '../../src/logger.js';
+import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
-import type { DiscordEmulator } from './DiscordEmulator.js';
+import type { BotMessageRecord, DiscordEmulator } from './DiscordEmulator.js';
 
 export interface RunningBot {
   bot: DiscordBot;
@@ -65,4 +67,96 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
       await store.dispose();
     },
   };
+}
+
+/** Resolves once the bot logged that it answered this message (its last edit is done then). */
+export function whenAnswered(emulator: DiscordEmulator, bot: RunningBot, messageId: string, timeoutMs = 20_000): Promise<unknown> {
+  return emulator.waitFor(() => answeredCount(bot, messageId) > 0, { timeoutMs, description: `message ${messageId} answered` });
+}
+
+/** How often the bot logged "message answered" for this message. */
+export function answeredCount(bot: RunningBot, messageId: string): number {
+  return bot.logs.filter((line) => line.includes('"message answered"') && line.includes(`"messageId":"${messageId}"`)).length;
+}
+
+/** The bot's messages that reply to (reference) this message, oldest first, deleted ones included. */
+export function repliesTo(emulator: DiscordEmulator, channelId: string, messageId: string): BotMessageRecord[] {
+  return emulator.botMessages(channelId).filter((message) => message.replyTo === messageId);
+}
+
+/** The parsed log entries with this message text. */
+export function logEntries(bot: RunningBot, message: string): Record<string, unknown>[] {
+  return bot.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.message === message);
+}
+
+export interface ScriptedEngineOptions {
+  /** The pieces a reply streams, from the user's text. Default: one piece, `reply to <text>`. */
+  script?: (userText: string) => string[];
+  /** Pause after each streamed piece, in ms. Default 0. */
+  pauseMs?: number;
+  /** The sentiment of a text. Default neutral, 0.6. */
+  label?: (text: string) => SentimentResult;
+}
+
+/**
+ * A ModelEngine with no model, for the Discord-side behaviour that needs a specific reply: text
+ * with mentions, a blank reply, a slow reply. `hold()` keeps replies waiting (so messages queue up
+ * behind them) until `release()`; waiting and pauses end at once when the reply is aborted.
+ */
+export class ScriptedEngine implements ModelEngine {
+  /** The userText of every reply call, in call order. */
+  readonly replied: string[] = [];
+  /** For every reply call, the userText of each history turn it was given. */
+  readonly historySeen: string[][] = [];
+  private held?: { promise: Promise<void>; release(): void };
+
+  constructor(private readonly options: ScriptedEngineOptions = {}) {}
+
+  /** What the default script answers to `userText`. */
+  static replyTo(userText: string): string {
+    return `reply to ${userText}`;
+  }
+
+  async classify(text: string): Promise<SentimentResult> {
+    return this.options.label?.(text) ?? { label: 'neutral', confidence: 0.6 };
+  }
+
+  async reply({ userText, turns, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+    this.replied.push(userText);
+    this.historySeen.push(turns.map((turn) => turn.userText));
+    if (this.held) await abortable(this.held.promise, signal);
+    const pieces = this.options.script?.(userText) ?? [ScriptedEngine.replyTo(userText)];
+    for (const piece of pieces) {
+      signal?.throwIfAborted();
+      onText?.(piece);
+      if (this.options.pauseMs) await abortable(new Promise((resolve) => setTimeout(resolve, this.options.pauseMs)), signal);
+    }
+    return { text: pieces.join('').trim(), evaluatedTokens: 0, turnsInPrompt: 0, messageTruncated: false };
+  }
+
+  /** Replies from now on wait until release(). */
+  hold(): void {
+    let release!: () => void;
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    this.held = { promise, release };
+  }
+
+  /** Lets every waiting reply go on, and stops holding new ones. */
+  release(): void {
+    this.held?.release();
+    this.held = undefined;
+  }
+
+  forget(): void {}
+  async dispose(): Promise<void> {}
+}
+
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
