@@ -1,6 +1,6 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/Command.js';
-import { hasReadableText } from '../src/discord/DiscordBot.js';
+import { hasReadableText } from '../src/text.js';
 
 /** `/sentiment text:` classifies a text on demand; no history is read or written. */
 export const sentimentCommand = {

@@ -15,6 +15,7 @@ import type { Config } from '../config.js';
 import { AbortedError, QueueFullError, UserError, isAbort } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { RateLimiter } from '../sessions/RateLimiter.js';
+import { hasReadableText } from '../text.js';
 import type { CommandDeps, Command } from './Command.js';
 import { ReplyStreamer, type ReplyTarget } from './ReplyStreamer.js';
 
@@ -224,13 +225,4 @@ async function answerEphemeral(interaction: ChatInputCommandInteraction, content
   if (interaction.deferred) await interaction.editReply({ content });
   else if (interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral });
   else await interaction.reply({ content, flags: MessageFlags.Ephemeral });
-}
-
-/**
- * Whitespace and invisible characters alone are no message: zero-width and other default-ignorable
- * characters (U+3164 Hangul filler, soft hyphen, ...) and U+2800 Braille blank, the usual ways to
- * post a "blank" Discord message.
- */
-export function hasReadableText(content: string): boolean {
-  return content.replace(/[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]/gu, '').length > 0;
 }

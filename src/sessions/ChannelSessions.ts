@@ -4,6 +4,7 @@ import type { SentimentResult } from '../engine/SentimentClassifier.js';
 import { UserError } from '../errors.js';
 import type { HistoryStore, HistoryTurn } from '../history/HistoryStore.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { hasReadableText } from '../text.js';
 
 export interface IncomingMessage {
   channelId: string;
@@ -78,7 +79,7 @@ export class ChannelSessions {
     const { queue, engine } = this.options;
     const { channelId } = message;
     const { text, truncated } = clampText(message.text, this.messageMaxChars);
-    if (!text.trim()) throw new UserError('There is no text in that message for me to read.');
+    if (!hasReadableText(text)) throw new UserError('There is no text in that message for me to read.');
     const waits = queue.isBusy('reply');
     const replyTicket = queue.reserve('reply', channelId);
     let sentimentTicket;
@@ -129,7 +130,7 @@ export class ChannelSessions {
   /** Classifies text on demand (the /sentiment command): no history is read or written. */
   classify(channelId: string, text: string): Promise<SentimentResult> {
     const { text: clamped } = clampText(text, this.messageMaxChars);
-    if (!clamped.trim()) throw new UserError('Give me some text to classify.');
+    if (!hasReadableText(clamped)) throw new UserError('Give me some text to classify.');
     return this.options.queue.run('sentiment', channelId, () => this.options.engine.classify(clamped));
   }
 
