@@ -19,6 +19,8 @@ interface BenchResult {
   ttft_ms_1500: number;
   ttft_reencode_ms_1500: number;
   ttft_growth: number;
+  ttft_growth_bare: number;
+  model_file_mb: number;
   ttft_speedup_1500: number;
   decode_tok_s: number;
   decode_tok_s_raw: number;
@@ -44,12 +46,14 @@ export function formatTable(r: BenchResult): string {
     ['TTFT, warm, ~1500 tokens history', `${r.ttft_ms_1500} ms`, ''],
     ['TTFT, history re-encoded (cold/naive)', `${r.ttft_reencode_ms_1500} ms`, ''],
     ['TTFT growth (1500 / empty)', `${r.ttft_growth}×`, '≤ 1.3×'],
+    ['  same growth, bare llama.cpp evaluation', `${r.ttft_growth_bare}×`, ''],
     ['TTFT speedup at 1500 (re-encode / warm)', `${r.ttft_speedup_1500}×`, '≥ 5×'],
     ['decode, product reply path', `${r.decode_tok_s} tok/s`, ''],
     ['decode, bare evaluate loop', `${r.decode_tok_s_raw} tok/s`, ''],
     ['decode efficiency', `${r.decode_efficiency}`, '≥ 0.9'],
     ['per-token overhead', `${r.per_token_overhead_ms} ms`, ''],
     ['RSS, model + 8 warm channels', `${r.rss_mb} MB`, '≤ 1000 MB'],
+    ['  of which the model file (mapped)', `${r.model_file_mb} MB`, ''],
     [`queue burst ${r.queue.channels}×${r.queue.messages_per_channel}: answered / lost`, `${r.queue.answered} / ${r.queue.lost}`, 'lost = 0'],
     ['queue order violations', `${r.queue.order_violations}`, '= 0'],
     ['queue wait p50 / p95 / max', `${r.queue.p50_wait_ms} / ${r.queue.p95_wait_ms} / ${r.queue.max_wait_ms} ms`, ''],

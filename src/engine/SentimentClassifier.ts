@@ -1,4 +1,4 @@
-import { LlamaText, TokenBias, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import { LlamaText, TokenBias, type ChatHistoryItem, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../config.js';
 
 export interface SentimentResult {
@@ -19,6 +19,20 @@ export interface SentimentClassifierOptions {
 export const SENTIMENT_INSTRUCTION =
   'You are a cold sentiment analyst. Classify the sentiment of the user message. ' +
   'Answer with exactly one word: positive, neutral or negative.';
+
+/**
+ * Worked examples shown as earlier turns: they teach a small model the exact answer form (one
+ * lowercase word) and the hard cases (sarcasm, emoji, a plain question). They sit in the cached
+ * prefix, so they cost nothing per call. Not taken from the eval set.
+ */
+export const SENTIMENT_EXAMPLES: ReadonlyArray<{ text: string; label: SentimentLabel }> = [
+  { text: 'just got the job offer!!! 🎉', label: 'positive' },
+  { text: 'what time does the stream start tonight?', label: 'neutral' },
+  { text: 'wow, amazing, the bus skipped my stop again 🙃', label: 'negative' },
+  { text: '这家店的面太好吃了，下次还来', label: 'positive' },
+  { text: '快递到了，放在门口了', label: 'neutral' },
+  { text: '又下雨了，伞也丢了，烦死了', label: 'negative' },
+];
 
 // Placeholder where the message goes when rendering the chat template once.
 const MESSAGE_SLOT = '\u0000MESSAGE\u0000';
@@ -44,13 +58,7 @@ export class SentimentClassifier {
 
   static async create({ model, sequence, chatWrapper, maxMessageTokens = 256 }: SentimentClassifierOptions): Promise<SentimentClassifier> {
     const labelTokens = firstTokensOfLabels(model);
-    const { contextText } = chatWrapper.generateContextState({
-      chatHistory: [
-        { type: 'system', text: SENTIMENT_INSTRUCTION },
-        { type: 'user', text: MESSAGE_SLOT },
-        { type: 'model', response: [] },
-      ],
-    });
+    const { contextText } = chatWrapper.generateContextState({ chatHistory: classifierChatHistory(MESSAGE_SLOT) });
     const [before, after] = splitAtSlot(contextText);
     const prefix = before.tokenize(model.tokenizer);
     const suffix = after.tokenize(model.tokenizer, 'trimLeadingSpace');
@@ -111,6 +119,19 @@ export class SentimentClassifier {
     // With no usable probabilities (never seen in practice) fall back to an honest "unsure neutral".
     return { label: best, confidence: total > 0 ? scores.get(best)! / total : 0 };
   }
+}
+
+/** The classifier's whole conversation for one message: instruction, worked examples, the message. */
+export function classifierChatHistory(message: string): ChatHistoryItem[] {
+  return [
+    { type: 'system', text: SENTIMENT_INSTRUCTION },
+    ...SENTIMENT_EXAMPLES.flatMap(({ text, label }): ChatHistoryItem[] => [
+      { type: 'user', text },
+      { type: 'model', response: [label] },
+    ]),
+    { type: 'user', text: message },
+    { type: 'model', response: [] },
+  ];
 }
 
 /**

@@ -19,7 +19,7 @@ describe('npm run bench -- --quick', () => {
     const positiveNumbers = [
       'sentiment_ms_p50', 'sentiment_ms_p95', 'sentiment_naive_ms_p50', 'sentiment_speedup', 'sentiment_ms_p50_during_reply',
       'sentiment_tokens_per_call', 'prefill_tok_s', 'ttft_ms_empty', 'ttft_ms_1500', 'ttft_reencode_ms_1500', 'ttft_growth',
-      'ttft_speedup_1500', 'decode_tok_s', 'decode_tok_s_raw', 'decode_efficiency', 'rss_mb', 'history_tokens',
+      'ttft_speedup_1500', 'ttft_growth_bare', 'model_file_mb', 'decode_tok_s', 'decode_tok_s_raw', 'decode_efficiency', 'rss_mb', 'history_tokens',
     ];
     for (const key of positiveNumbers) {
       expect(report[key], key).toBeTypeOf('number');
