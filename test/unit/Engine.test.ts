@@ -7,6 +7,9 @@ import { SENTIMENT_LABELS } from '../../src/config.js';
 import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
 import { firstTokensOfLabels } from '../../src/engine/SentimentClassifier.js';
 import { isAbort, UserError } from '../../src/errors.js';
+import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
+import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { tempDirs } from '../support/tempDir.js';
 import { ensureTinyModel, TEST_THREADS } from '../support/testModels.js';
@@ -142,6 +145,23 @@ describe('SentimentClassifier (through the engine)', () => {
     const again = await engine.classify(text);
 
     expect(again).toEqual(first);
+  });
+});
+
+describe('sentiment isolation on the product path (sessions, queue, store, engine)', () => {
+  it("labels the seed's flip turn \"但我丢了钱包\" the same after \"我很开心\" as in a fresh channel", async () => {
+    const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
+    const sessions = new ChannelSessions({ engine, queue: new GenerationQueue(), store });
+    try {
+      await sessions.handleMessage({ channelId: 'flip', userName: 'ming', text: '我很开心' });
+      const afterHappyTurn = await sessions.handleMessage({ channelId: 'flip', userName: 'ming', text: '但我丢了钱包' });
+      const alone = await sessions.handleMessage({ channelId: 'fresh', userName: 'ming', text: '但我丢了钱包' });
+      expect((await store.load('flip')).map((turn) => turn.userText)).toEqual(['我很开心', '但我丢了钱包']);
+      expect(afterHappyTurn.sentiment).toEqual(alone.sentiment);
+    } finally {
+      await sessions.close();
+      await store.dispose();
+    }
   });
 });
 
