@@ -2,61 +2,18 @@
  * Bad and hostile input through the real discord.js client and the Discord emulator: each message
  * is answered or ignored cleanly, the bot still answers the next one, and the history stays valid.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EMPTY_REPLY_PLACEHOLDER } from '../../src/discord/ReplyStreamer.js';
-import { Engine, type ModelEngine } from '../../src/engine/Engine.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
-import { ScriptedEngine, answeredCount, logEntries, repliesTo, startBot, whenAnswered, type RunningBot } from '../support/botHarness.js';
-import { DiscordEmulator } from '../support/DiscordEmulator.js';
-import { TEST_THREADS, ensureTinyModel } from '../support/testModels.js';
+import { ScriptedEngine, answeredCount, logEntries, repliesTo, whenAnswered, type RunningBot } from '../support/botHarness.js';
+import type { DiscordEmulator } from '../support/DiscordEmulator.js';
+import { useBotFixture } from '../support/e2eFixture.js';
 
 const SENTIMENT_EMOJIS = ['😄', '😐', '😢'];
 const MESSAGE_MAX_CHARS = 2000;
 
-let engine: Engine;
-let emulator: DiscordEmulator | undefined;
-let running: RunningBot | undefined;
-const folders: string[] = [];
-
-beforeAll(async () => {
-  engine = await Engine.create({
-    modelPath: await ensureTinyModel(),
-    threads: TEST_THREADS,
-    contextSize: 1024,
-    warmChannels: 4,
-    historyMaxTokens: 400,
-    replyMaxTokens: 24,
-    systemPrompt: 'You are a kind assistant.',
-    seed: 7,
-  });
-});
-
-afterAll(async () => {
-  await engine?.dispose();
-  for (const folder of folders) fs.rmSync(folder, { recursive: true, force: true });
-});
-
-afterEach(async () => {
-  const token = emulator?.token;
-  const logs = running?.logs ?? [];
-  await running?.stop();
-  running = undefined;
-  await emulator?.stop();
-  emulator = undefined;
-  // Whatever went wrong in a test, the bot never writes its token to the log.
-  if (token) expect(logs.join('\n')).not.toContain(token);
-});
-
-async function boot(options: { engine?: ModelEngine; env?: Record<string, string> } = {}): Promise<{ bot: RunningBot; emu: DiscordEmulator; channelId: string }> {
-  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-bad-input-'));
-  folders.push(folder);
-  emulator = await DiscordEmulator.start();
-  running = await startBot({ emulator, engine: options.engine ?? engine, databaseFile: path.join(folder, 'history.sqlite'), env: options.env });
-  return { bot: running, emu: emulator, channelId: emulator.defaultChannelId };
-}
+const fixture = useBotFixture({ tinyEngine: true, tempPrefix: 'bot-bad-input-' });
+const { boot } = fixture;
 
 /** Sends a plain message and waits until it is answered; proves the bot is still working. */
 async function answersNext(bot: RunningBot, emu: DiscordEmulator, channelId: string, content = 'are you still there?'): Promise<void> {
@@ -157,7 +114,7 @@ describe('bad input', () => {
   });
 
   it('sends a model reply with @everyone, a role and a user mention without pinging anyone', async () => {
-    const scripted = new ScriptedEngine({ script: () => ['@everyone look ', `<@&${emulator!.guildId}> and `, `<@${emulator!.humanUser.id}> `, 'and @here too'], pauseMs: 120 });
+    const scripted = new ScriptedEngine({ script: () => ['@everyone look ', `<@&${fixture.emulator.guildId}> and `, `<@${fixture.emulator.humanUser.id}> `, 'and @here too'], pauseMs: 120 });
     const { bot, emu, channelId } = await boot({ engine: scripted });
     const message = emu.sendUserMessage({ channelId, content: 'ping them all' });
     await whenAnswered(emu, bot, message.id);

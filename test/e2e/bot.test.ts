@@ -1,82 +1,31 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { PermissionFlagsBits } from 'discord.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
-import { Engine, type ModelEngine } from '../../src/engine/Engine.js';
-import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
+import { describe, expect, it } from 'vitest';
 import { EMPTY_REPLY_PLACEHOLDER } from '../../src/discord/ReplyStreamer.js';
-import { startBot, type RunningBot } from '../support/botHarness.js';
-import { DiscordEmulator } from '../support/DiscordEmulator.js';
-import { TEST_THREADS, ensureTinyModel } from '../support/testModels.js';
+import { ScriptedEngine, repliesTo, whenAnswered, type RunningBot } from '../support/botHarness.js';
+import type { DiscordEmulator } from '../support/DiscordEmulator.js';
+import { useBotFixture, type BootOptions } from '../support/e2eFixture.js';
+import { ensureTinyModel } from '../support/testModels.js';
 
 const SENTIMENT_EMOJIS = ['😄', '😐', '😢'];
 
-let engine: Engine;
+const fixture = useBotFixture({ tinyEngine: true, tempPrefix: 'bot-e2e-' });
+/** The current test's emulator. */
 let emulator: DiscordEmulator;
-let running: RunningBot | undefined;
-let folder: string;
 
-beforeAll(async () => {
-  engine = await Engine.create({
-    modelPath: await ensureTinyModel(),
-    threads: TEST_THREADS,
-    contextSize: 1024,
-    warmChannels: 4,
-    historyMaxTokens: 400,
-    replyMaxTokens: 24,
-    systemPrompt: 'You are a kind assistant.',
-    seed: 7,
-  });
-});
-
-afterAll(async () => {
-  await engine?.dispose();
-});
-
-afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-  await emulator?.stop();
-});
-
-async function boot(options: { engine?: ModelEngine; env?: Record<string, string>; editIntervalMs?: number } = {}): Promise<RunningBot> {
-  folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-e2e-'));
-  emulator = await DiscordEmulator.start();
-  running = await startBot({ emulator, engine: options.engine ?? engine, databaseFile: path.join(folder, 'history.sqlite'), env: options.env, editIntervalMs: options.editIntervalMs });
-  return running;
+async function boot(options: BootOptions = {}): Promise<RunningBot> {
+  const { bot, emu } = await fixture.boot(options);
+  emulator = emu;
+  return bot;
 }
 
 /** Resolves once the bot logged that it answered this message (its last edit is done then). */
 function answered(bot: RunningBot, messageId: string): Promise<unknown> {
-  return emulator.waitFor(() => bot.logs.find((line) => line.includes('"message answered"') && line.includes(`"messageId":"${messageId}"`)), { timeoutMs: 20_000 });
+  return whenAnswered(emulator, bot, messageId);
 }
 
 function replyTo(channelId: string, messageId: string) {
-  return emulator.botMessages(channelId).filter((message) => message.replyTo === messageId);
-}
-
-/** An engine that streams a fixed text in pieces, for the Discord-side behaviour of long or slow replies. */
-class ScriptedEngine implements ModelEngine {
-  constructor(
-    private readonly pieces: string[],
-    private readonly pauseMs = 0,
-  ) {}
-  async classify(): Promise<SentimentResult> {
-    return { label: 'positive', confidence: 0.9 };
-  }
-  async reply({ onText, signal }: ReplyRequest): Promise<ReplyResult> {
-    for (const piece of this.pieces) {
-      if (signal?.aborted) throw signal.reason;
-      onText?.(piece);
-      if (this.pauseMs) await new Promise((resolve) => setTimeout(resolve, this.pauseMs));
-    }
-    return { text: this.pieces.join('').trim(), evaluatedTokens: 0, turnsInPrompt: 0, messageTruncated: false };
-  }
-  forget(): void {}
-  async dispose(): Promise<void> {}
+  return repliesTo(emulator, channelId, messageId);
 }
 
 describe('the bot through the real discord.js client', () => {
@@ -109,7 +58,7 @@ describe('the bot through the real discord.js client', () => {
   });
 
   it('sends every message with mentions switched off', async () => {
-    const bot = await boot({ engine: new ScriptedEngine(['@everyone hello <@&123456789012345678> and <@223456789012345678>']) });
+    const bot = await boot({ engine: new ScriptedEngine({ script: () => ['@everyone hello <@&123456789012345678> and <@223456789012345678>'] }) });
     const message = emulator.sendUserMessage({ content: 'ping them all' });
     await answered(bot, message.id);
     const sent = emulator.botMessages();
@@ -120,7 +69,7 @@ describe('the bot through the real discord.js client', () => {
 
   it('streams: posts early, then edits at most about once per interval, ending on the full text', async () => {
     const pieces = Array.from({ length: 12 }, (_, i) => `piece${i} `);
-    const bot = await boot({ engine: new ScriptedEngine(pieces, 50), editIntervalMs: 150 });
+    const bot = await boot({ engine: new ScriptedEngine({ script: () => pieces, pauseMs: 50 }), editIntervalMs: 150 });
     const message = emulator.sendUserMessage({ content: 'tell me a story' });
     await answered(bot, message.id);
     const [reply] = replyTo(emulator.defaultChannelId, message.id);
@@ -136,7 +85,7 @@ describe('the bot through the real discord.js client', () => {
   it('continues a 2500-character reply in a second message, each within 2000 characters', async () => {
     const paragraph = 'This is a long answer sentence that goes on. '.repeat(11).trim(); // ~500 characters
     const text = Array.from({ length: 5 }, () => paragraph).join('\n\n');
-    const bot = await boot({ engine: new ScriptedEngine([text]) });
+    const bot = await boot({ engine: new ScriptedEngine({ script: () => [text] }) });
     const message = emulator.sendUserMessage({ content: 'explain everything' });
     await answered(bot, message.id);
     const sent = emulator.botMessages(emulator.defaultChannelId);
@@ -229,9 +178,8 @@ describe('the bot through the real discord.js client', () => {
     const channelId = emulator.defaultChannelId;
     await answered(first, emulator.sendUserMessage({ channelId, content: 'remember me: I like tea' }).id);
     await first.stop();
-    running = undefined;
 
-    running = await startBot({ emulator, engine, databaseFile: path.join(folder, 'history.sqlite') });
+    const running = await fixture.restart();
     expect((await running.sessions.history(channelId)).map((turn) => turn.userText)).toEqual(['remember me: I like tea']);
     await answered(running, emulator.sendUserMessage({ channelId, content: 'what do I like?' }).id);
     expect((await running.store.load(channelId)).map((turn) => turn.userText)).toEqual(['remember me: I like tea', 'what do I like?']);
@@ -251,8 +199,8 @@ describe('the bot through the real discord.js client', () => {
 
 describe('the bot process', () => {
   it('exits 0 soon after SIGTERM, closing the client and the store', async () => {
-    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-process-'));
-    emulator = await DiscordEmulator.start();
+    const folder = fixture.tempFolder();
+    emulator = await fixture.startEmulator();
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
       env: {
         ...process.env,

@@ -3,49 +3,22 @@
  * message deleted mid-stream, the gateway dropped mid-stream. Each is survived with nothing lost
  * and nothing duplicated.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ScriptedEngine, answeredCount, logEntries, repliesTo, startBot, whenAnswered, type RunningBot } from '../support/botHarness.js';
-import { DiscordEmulator } from '../support/DiscordEmulator.js';
+import { describe, expect, it } from 'vitest';
+import { ScriptedEngine, answeredCount, logEntries, repliesTo, whenAnswered } from '../support/botHarness.js';
+import { useBotFixture } from '../support/e2eFixture.js';
 
-let emulator: DiscordEmulator | undefined;
-let running: RunningBot | undefined;
-const folders: string[] = [];
-
-afterAll(() => {
-  for (const folder of folders) fs.rmSync(folder, { recursive: true, force: true });
-});
-
-afterEach(async () => {
-  const token = emulator?.token;
-  const logs = running?.logs ?? [];
-  await running?.stop();
-  running = undefined;
-  await emulator?.stop();
-  emulator = undefined;
-  if (token) expect(logs.join('\n')).not.toContain(token);
-});
+const { boot } = useBotFixture({ tempPrefix: 'bot-faults-' });
 
 /** Twelve pieces, 60 ms apart: a reply that is posted early and then edited several times. */
 const PIECES = Array.from({ length: 12 }, (_, i) => `part${i} `);
 const FULL_TEXT = PIECES.join('').trim();
-
-async function boot(engine: ScriptedEngine): Promise<{ bot: RunningBot; emu: DiscordEmulator; channelId: string }> {
-  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-faults-'));
-  folders.push(folder);
-  emulator = await DiscordEmulator.start();
-  running = await startBot({ emulator, engine, databaseFile: path.join(folder, 'history.sqlite'), editIntervalMs: 100 });
-  return { bot: running, emu: emulator, channelId: emulator.defaultChannelId };
-}
 
 const MESSAGES_PATH = /^\/channels\/\d+\/messages$/;
 const MESSAGE_PATH = /^\/channels\/\d+\/messages\/\d+$/;
 
 describe('Discord faults', () => {
   it('lands the reaction, the reply and its edits when each is first answered with 429 Retry-After', async () => {
-    const { bot, emu, channelId } = await boot(new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }));
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }) });
     const faults = [
       emu.failNext({ method: 'PUT', path: /\/reactions\//, status: 429, retryAfter: 0.2 }),
       emu.failNext({ method: 'POST', path: MESSAGES_PATH, status: 429, retryAfter: 0.2 }),
@@ -63,7 +36,7 @@ describe('Discord faults', () => {
   });
 
   it('sends the text that streamed during a rate-limited edit in one edit, not one edit per piece', async () => {
-    const { bot, emu, channelId } = await boot(new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }));
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }) });
     const message = emu.sendUserMessage({ channelId, content: 'slow discord' });
     await emu.waitFor(() => repliesTo(emu, channelId, message.id)[0]);
     const fault = emu.failNext({ method: 'PATCH', path: MESSAGE_PATH, status: 429, retryAfter: 1 }); // all pieces arrive while it waits
@@ -76,7 +49,7 @@ describe('Discord faults', () => {
   });
 
   it('retries a send answered with 500 and then 502, and the reply lands once', async () => {
-    const { bot, emu, channelId } = await boot(new ScriptedEngine());
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine() });
     const faults = [emu.failNext({ method: 'POST', path: MESSAGES_PATH, status: 500 }), emu.failNext({ method: 'POST', path: MESSAGES_PATH, status: 502 })];
     const message = emu.sendUserMessage({ channelId, content: 'flaky server' });
     await whenAnswered(emu, bot, message.id);
@@ -87,7 +60,7 @@ describe('Discord faults', () => {
 
   it('does not record a turn whose reply could not be sent after the retries, logs it, and answers the next message', async () => {
     const scripted = new ScriptedEngine();
-    const { bot, emu, channelId } = await boot(scripted);
+    const { bot, emu, channelId } = await boot({ engine: scripted });
     const outage = emu.failNext({ method: 'POST', path: MESSAGES_PATH, status: 502, times: 1000 });
     const lost = emu.sendUserMessage({ channelId, content: 'during the outage' });
     await emu.waitFor(() => logEntries(bot, 'reply failed').length === 1 && logEntries(bot, 'sending a notice failed').length === 1);
@@ -106,7 +79,7 @@ describe('Discord faults', () => {
   });
 
   it('posts the reply anew when its message is deleted mid-stream: nothing is lost', async () => {
-    const { bot, emu, channelId } = await boot(new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }));
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }) });
     const message = emu.sendUserMessage({ channelId, content: 'tell me a story' });
     const first = await emu.waitFor(() => repliesTo(emu, channelId, message.id)[0]);
     emu.deleteUserMessage(channelId, first.id); // a moderator deletes the bot's half-written reply
@@ -117,7 +90,7 @@ describe('Discord faults', () => {
   });
 
   it('does not post a second copy when an edit fails with 500 even after the retries', async () => {
-    const { bot, emu, channelId } = await boot(new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }));
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }) });
     const message = emu.sendUserMessage({ channelId, content: 'tell me a story' });
     await emu.waitFor(() => repliesTo(emu, channelId, message.id)[0]);
     const fault = emu.failNext({ method: 'PATCH', path: MESSAGE_PATH, status: 500, times: 4 }); // one edit: the try and 3 retries
@@ -127,7 +100,7 @@ describe('Discord faults', () => {
   });
 
   it('resumes after the gateway drops mid-stream: the message sent meanwhile is answered once, none twice', async () => {
-    const { bot, emu, channelId } = await boot(new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }));
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine({ script: () => PIECES, pauseMs: 60 }) });
     const before = emu.sendUserMessage({ channelId, content: 'before the drop' });
     await emu.waitFor(() => repliesTo(emu, channelId, before.id)[0]);
     const resumesBefore = emu.resumeCount;
@@ -149,7 +122,7 @@ describe('Discord faults', () => {
   });
 
   it('never writes its token to the log, even when requests fail', async () => {
-    const { bot, emu, channelId } = await boot(new ScriptedEngine());
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine() });
     emu.failNext({ method: 'PUT', path: /\/reactions\//, status: 403, body: { code: 50013, message: 'Missing Permissions' } });
     emu.failNext({ method: 'POST', path: MESSAGES_PATH, status: 500, times: 12 });
     const message = emu.sendUserMessage({ channelId, content: 'break things' });

@@ -7,17 +7,14 @@
  * Defaults are small for `npm test` (10 channels × 5 messages). The full run:
  *   LOAD_CHANNELS=50 LOAD_MESSAGES=20 npx vitest run test/e2e/load.test.ts
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/Engine.js';
+import type { Engine } from '../../src/engine/Engine.js';
 import { QueueFullError } from '../../src/errors.js';
-import { answeredCount, repliesTo, startBot, whenAnswered, type RunningBot } from '../support/botHarness.js';
-import { DiscordEmulator } from '../support/DiscordEmulator.js';
-import { TEST_THREADS, ensureTinyModel } from '../support/testModels.js';
+import { answeredCount, repliesTo, whenAnswered, type RunningBot } from '../support/botHarness.js';
+import type { DiscordEmulator } from '../support/DiscordEmulator.js';
+import { createTinyEngine, useBotFixture } from '../support/e2eFixture.js';
 
 const CHANNELS = Number(process.env.LOAD_CHANNELS ?? 10);
 const MESSAGES = Number(process.env.LOAD_MESSAGES ?? 5);
@@ -27,15 +24,10 @@ const RSS_ALLOWANCE = 40 * 1024 * 1024;
 const BUSY = new QueueFullError(0).message;
 
 let engine: Engine | undefined;
-let emulator: DiscordEmulator | undefined;
-let running: RunningBot | undefined;
-let folder: string | undefined;
+const { boot } = useBotFixture({ tempPrefix: 'bot-load-' });
 
 afterAll(async () => {
-  await running?.stop();
-  await emulator?.stop();
   await engine?.dispose();
-  if (folder) fs.rmSync(folder, { recursive: true, force: true });
 });
 
 /**
@@ -113,26 +105,12 @@ async function checkBurst(emu: DiscordEmulator, bot: RunningBot, sent: Sent[]): 
 
 describe(`load: ${CHANNELS} channels × ${MESSAGES} messages, QUEUE_MAX ${QUEUE_MAX}`, () => {
   it('answers or refuses each message exactly once, keeps per-channel order, and does not grow memory on a second burst', async () => {
-    engine = await Engine.create({
-      modelPath: await ensureTinyModel(),
-      threads: TEST_THREADS,
-      contextSize: 1024,
-      warmChannels: 4,
-      historyMaxTokens: 400,
-      replyMaxTokens: 8,
-      systemPrompt: 'You are a kind assistant.',
-      seed: 7,
-    });
-    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-load-'));
-    emulator = await DiscordEmulator.start({ channels: Array.from({ length: CHANNELS }, (_, i) => `load-${i}`) });
-    const emu = emulator;
-    running = await startBot({
-      emulator: emu,
+    engine = await createTinyEngine({ replyMaxTokens: 8 });
+    const { bot, emu } = await boot({
       engine,
-      databaseFile: path.join(folder, 'history.sqlite'),
+      channels: Array.from({ length: CHANNELS }, (_, i) => `load-${i}`),
       env: { QUEUE_MAX: String(QUEUE_MAX), RATE_LIMIT_MESSAGES: '0', REPLY_MAX_TOKENS: '8' },
     });
-    const bot = running;
     await emu.waitFor(() => emu.channelIds.every((id) => bot.bot.client.channels.cache.has(id)));
 
     const first = burst(emu, 1);

@@ -19,6 +19,7 @@ export interface RunningBot {
   config: Config;
   /** Every log line the bot wrote (JSON). */
   logs: string[];
+  /** Stops the bot and closes its store; calling it again waits for the same stop. */
   stop(): Promise<void>;
 }
 
@@ -55,6 +56,7 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
   const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs });
   await bot.start(config.DISCORD_TOKEN!);
   await emulator.whenReady();
+  let stopped: Promise<void> | undefined;
   return {
     bot,
     sessions,
@@ -62,9 +64,12 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
     queue,
     config,
     logs,
-    async stop() {
-      await bot.stop();
-      await store.dispose();
+    stop() {
+      stopped ??= (async () => {
+        await bot.stop();
+        await store.dispose();
+      })();
+      return stopped;
     },
   };
 }
