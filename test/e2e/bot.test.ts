@@ -185,6 +185,46 @@ describe('the bot through the real discord.js client', () => {
     expect((await running.store.load(channelId)).map((turn) => turn.userText)).toEqual(['remember me: I like tea', 'what do I like?']);
   });
 
+  it('marks a message that waits behind another reply with ⏳, and removes it when its own reply starts', async () => {
+    const scripted = new ScriptedEngine();
+    const bot = await boot({ engine: scripted });
+    const [a, b] = [emulator.defaultChannelId, emulator.addChannel('waiting')];
+    await emulator.waitFor(() => bot.bot.client.channels.cache.has(b));
+    scripted.hold();
+    const first = emulator.sendUserMessage({ channelId: a, content: 'a long question' });
+    await emulator.waitFor(() => scripted.replied.length === 1);
+    const second = emulator.sendUserMessage({ channelId: b, content: 'meanwhile, in another channel' });
+    const hourglass = await emulator.waitFor(() => emulator.reactions(b, second.id).find((reaction) => reaction.emoji === '⏳'));
+    expect(hourglass.removed).toBe(false);
+    expect(emulator.reactions(b, second.id).filter((reaction) => SENTIMENT_EMOJIS.includes(reaction.emoji))).toHaveLength(1);
+    expect(emulator.reactions(a, first.id).map((reaction) => reaction.emoji)).not.toContain('⏳');
+    scripted.release();
+    await answered(bot, second.id);
+    await emulator.waitFor(() => emulator.reactions(b, second.id).find((reaction) => reaction.emoji === '⏳' && reaction.removed));
+    expect(replyTo(b, second.id)).toHaveLength(1);
+  });
+
+  it('defers /sentiment while other sentiment calls are queued, then edits in the answer', async () => {
+    let releaseClassify!: () => void;
+    const slow = new Promise<void>((resolve) => (releaseClassify = resolve));
+    const scripted = new ScriptedEngine();
+    const classify = scripted.classify.bind(scripted);
+    scripted.classify = async (text) => {
+      if (text === 'slow one') await slow;
+      return classify(text);
+    };
+    const bot = await boot({ engine: scripted });
+    const channelId = emulator.defaultChannelId;
+    emulator.sendUserMessage({ channelId, content: 'slow one' });
+    await emulator.waitFor(() => bot.queue.isBusy('sentiment'));
+    const interaction = emulator.sendSlashCommand({ channelId, name: 'sentiment', options: { text: 'is this deferred?' } });
+    const deferred = await emulator.waitFor(() => emulator.interactionResponses(interaction.id)[0]);
+    expect(deferred.callbackType).toBe(5); // DeferredChannelMessageWithSource
+    releaseClassify();
+    const edited = await emulator.waitFor(() => emulator.interactionResponses(interaction.id).find((response) => response.kind === 'editOriginal'));
+    expect(edited.content).toBe('😐 **neutral** (confidence 60%)');
+  });
+
   it('still lands the reaction when Discord answers it with 429 first', async () => {
     const bot = await boot();
     const fault = emulator.failNext({ method: 'PUT', path: /\/reactions\//, status: 429, retryAfter: 0.3, times: 1 });
