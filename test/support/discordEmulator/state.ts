@@ -536,21 +536,7 @@ export class EmulatorState {
       };
       message.referenced_message = stripReference(referenced.message);
     }
-    const stored: StoredMessage = {
-      message,
-      guildId: record.guildId,
-      source: 'channel',
-      interactionId: null,
-      ephemeral: false,
-      allowedMentions: allowed ? clone(allowed) : null,
-      history: [],
-      deleted: false,
-      deletedAt: null,
-      createdAt: Date.now(),
-    };
-    this.recordVersion(stored);
-    this.storeMessage(stored);
-    if (this.options.echoBotEvents) this.dispatchMessageCreate(stored);
+    this.addBotMessage({ message, guildId: record.guildId, source: 'channel', interactionId: null, ephemeral: false, allowed });
     return clone(message);
   }
 
@@ -1063,18 +1049,13 @@ export class EmulatorState {
     message.mentions = mentions.users;
     message.mention_roles = mentions.roles;
     message.mention_everyone = mentions.everyone;
-    const stored: StoredMessage = {
-      message,
-      guildId: interaction.guildId,
-      source,
-      interactionId: interaction.id,
-      ephemeral,
-      allowedMentions: allowed ? clone(allowed) : null,
-      history: [],
-      deleted: false,
-      deletedAt: null,
-      createdAt: Date.now(),
-    };
+    return this.addBotMessage({ message, guildId: interaction.guildId, source, interactionId: interaction.id, ephemeral, allowed });
+  }
+
+  /** Stores a message the bot just created, records its first version, and echoes it on the gateway. */
+  private addBotMessage(fields: Pick<StoredMessage, 'message' | 'guildId' | 'source' | 'interactionId' | 'ephemeral'> & { allowed: StoredMessage['allowedMentions'] | undefined }): StoredMessage {
+    const { allowed, ...rest } = fields;
+    const stored: StoredMessage = { ...rest, allowedMentions: allowed ? clone(allowed) : null, history: [], deleted: false, deletedAt: null, createdAt: Date.now() };
     this.recordVersion(stored);
     this.storeMessage(stored);
     if (this.options.echoBotEvents) this.dispatchMessageCreate(stored);
