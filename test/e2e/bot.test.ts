@@ -225,6 +225,33 @@ describe('the bot through the real discord.js client', () => {
     expect(edited.content).toBe('😐 **neutral** (confidence 60%)');
   });
 
+  it('tells the user briefly when the model fails, keeps the detail in the log, and records nothing', async () => {
+    const failing = new ScriptedEngine();
+    failing.reply = async () => {
+      throw new Error('llama_decode failed: out of memory (detail for the log only)');
+    };
+    const bot = await boot({ engine: failing });
+    const channelId = emulator.defaultChannelId;
+    const message = emulator.sendUserMessage({ channelId, content: 'hello?' });
+    const [notice] = await emulator.waitFor(() => replyTo(channelId, message.id).length > 0 && replyTo(channelId, message.id));
+    expect(notice!.content).toBe('Sorry, something went wrong while answering that. Please try again.');
+    await emulator.waitFor(() => bot.logs.some((line) => line.includes('"reply failed"') && line.includes('out of memory')));
+    expect(await bot.store.load(channelId)).toEqual([]);
+  });
+
+  it('answers a failing command ephemerally with a short line, keeping the detail in the log', async () => {
+    const failing = new ScriptedEngine();
+    failing.classify = async () => {
+      throw new Error('classifier exploded (detail for the log only)');
+    };
+    const bot = await boot({ engine: failing });
+    const interaction = emulator.sendSlashCommand({ channelId: emulator.defaultChannelId, name: 'sentiment', options: { text: 'anything' } });
+    const answer = await emulator.waitFor(() => emulator.interactionResponses(interaction.id).find((response) => response.content));
+    expect(answer.ephemeral).toBe(true);
+    expect(answer.content).toBe('Sorry, that command failed. Please try again.');
+    await emulator.waitFor(() => bot.logs.some((line) => line.includes('"command failed"') && line.includes('classifier exploded')));
+  });
+
   it('still lands the reaction when Discord answers it with 429 first', async () => {
     const bot = await boot();
     const fault = emulator.failNext({ method: 'PUT', path: /\/reactions\//, status: 429, retryAfter: 0.3, times: 1 });
