@@ -13,7 +13,7 @@ afterAll(() => dirs.removeAll());
 describe('npm run bench -- --quick', () => {
   it('runs on the tiny model and writes every field of the report, well formed', async () => {
     const out = join(dirs.make(), 'latest.json');
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], { timeout: 120_000 });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/bench/run.ts', '--quick', '--out', out], { timeout: 120_000 });
     expect(stdout).toContain('sentiment speedup (naive / product)');
     const report = JSON.parse(readFileSync(out, 'utf8'));
     const positiveNumbers = [
@@ -36,7 +36,7 @@ describe('npm run bench -- --quick', () => {
 
 describe('npm run eval', () => {
   it('classifies the labeled set with the configured model and prints accuracy, macro-F1, confusion and the lexicon baseline', async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/eval.ts', '--limit', '12'], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/bench/eval.ts', '--limit', '12'], {
       timeout: 120_000,
       env: { ...process.env, MODEL: await ensureTinyModel(), THREADS: '1', LOG_LEVEL: 'silent' },
     });

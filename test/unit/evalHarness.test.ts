@@ -12,7 +12,7 @@ import {
   loadEvalSet,
   runEval,
   scoreLabels,
-} from '../../bench/evalHarness.js';
+} from '../bench/evalHarness.js';
 
 const DATA = fileURLToPath(new URL('../fixtures/sentiment-eval.jsonl', import.meta.url));
 

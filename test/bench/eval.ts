@@ -3,9 +3,9 @@
  * with the configured MODEL, beside a lexicon baseline on the English half.
  * `-- --limit N` classifies only N items spread over the set (a smoke run).
  */
-import { parseConfig } from '../src/config.js';
-import { Engine } from '../src/engine/Engine.js';
-import { resolveModelPath } from '../src/engine/loadModel.js';
+import { parseConfig } from '../../src/config.js';
+import { Engine } from '../../src/engine/Engine.js';
+import { resolveModelPath } from '../../src/engine/loadModel.js';
 import { formatReport, loadEvalSet, runEval } from './evalHarness.js';
 
 const EVAL_SET = 'test/fixtures/sentiment-eval.jsonl';

@@ -1,5 +1,5 @@
 import type { LlamaModel } from 'node-llama-cpp';
-import type { HistoryTurn } from '../src/history/HistoryStore.js';
+import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 
 /** Chat messages of about 20 tokens each (under the Qwen tokenizer), the kind a channel sees. */
 export const BENCH_MESSAGES = [
