@@ -38,7 +38,8 @@ interface Entry {
 class LaneState {
   /** Waiting entries per channel, in arrival order; a Map keeps channels in round-robin order. */
   readonly waiting = new Map<string, Entry[]>();
-  running?: { entry: Entry; controller: AbortController };
+  /** The running job: its abort switch, and a promise that resolves once it has settled. */
+  running?: { controller: AbortController; settled: Promise<void> };
   size = 0;
 }
 
@@ -117,15 +118,8 @@ export class GenerationQueue {
       state.waiting.clear();
       state.size = state.running ? 1 : 0;
       if (state.running) {
-        const { controller, entry } = state.running;
-        running.push(new Promise((resolve) => {
-          const settle = entry.settle!;
-          entry.settle = {
-            resolve: (value) => (settle.resolve(value), resolve()),
-            reject: (error) => (settle.reject(error), resolve()),
-          };
-        }));
-        controller.abort(new AbortedError(reason));
+        running.push(state.running.settled);
+        state.running.controller.abort(new AbortedError(reason));
       }
     }
     await Promise.all(running);
@@ -148,14 +142,13 @@ export class GenerationQueue {
 
   private start(lane: Lane, state: LaneState, entry: Entry): void {
     const controller = new AbortController();
-    state.running = { entry, controller };
     const finish = () => {
       state.running = undefined;
       state.size--;
       this.pump(lane);
     };
     // A job that throws synchronously still settles through the promise chain.
-    Promise.resolve()
+    const settled = Promise.resolve()
       .then(() => entry.job!(controller.signal))
       .then(
         (value) => {
@@ -167,6 +160,7 @@ export class GenerationQueue {
           entry.settle!.reject(error);
         },
       );
+    state.running = { controller, settled };
   }
 
   private remove(state: LaneState, entry: Entry): void {
