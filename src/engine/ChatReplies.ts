@@ -89,12 +89,11 @@ export class ChatReplies {
 
   async reply({ channelId, turns, userName, userText, signal, onText }: ReplyRequest): Promise<ReplyResult> {
     const slot = await this.slotFor(channelId);
-    const { text: message, truncated } = this.fitMessage(`${cleanName(userName)}: ${userText}`);
-    const messageTokens = this.options.model.tokenize(message).length;
+    const { text: message, truncated, tokenCount: messageTokens } = this.fitMessage(userLine(userName, userText));
     const window = this.promptWindow(slot, turns, messageTokens);
     const history: ChatHistoryItem[] = [{ type: 'system', text: this.options.systemPrompt }];
     for (const turn of window) {
-      history.push({ type: 'user', text: `${cleanName(turn.userName)}: ${turn.userText}` });
+      history.push({ type: 'user', text: userLine(turn.userName, turn.userText) });
       history.push({ type: 'model', response: [turn.reply] });
     }
     history.push({ type: 'user', text: message });
@@ -183,18 +182,25 @@ export class ChatReplies {
     let count = this.turnTokens.get(turn);
     if (count === undefined) {
       const { model } = this.options;
-      count = model.tokenize(`${cleanName(turn.userName)}: ${turn.userText}`).length + model.tokenize(turn.reply).length + 2 * TEMPLATE_TOKENS_PER_TURN;
+      count = model.tokenize(userLine(turn.userName, turn.userText)).length + model.tokenize(turn.reply).length + 2 * TEMPLATE_TOKENS_PER_TURN;
       this.turnTokens.set(turn, count);
     }
     return count;
   }
 
-  /** Cuts an over-long message to its first tokens, marking the cut. */
-  private fitMessage(message: string): { text: string; truncated: boolean } {
-    const tokens = this.options.model.tokenize(message);
-    if (tokens.length <= this.messageMaxTokens) return { text: message, truncated: false };
-    return { text: this.options.model.detokenize(tokens.slice(0, this.messageMaxTokens)) + ' …(message cut)', truncated: true };
+  /** Cuts an over-long message to its first tokens, marking the cut; also says how many tokens it takes. */
+  private fitMessage(message: string): { text: string; truncated: boolean; tokenCount: number } {
+    const { model } = this.options;
+    const tokens = model.tokenize(message);
+    if (tokens.length <= this.messageMaxTokens) return { text: message, truncated: false, tokenCount: tokens.length };
+    const text = model.detokenize(tokens.slice(0, this.messageMaxTokens)) + ' …(message cut)';
+    return { text, truncated: true, tokenCount: model.tokenize(text).length };
   }
+}
+
+/** A user turn as the model reads it: "Name: text". */
+function userLine(name: string, text: string): string {
+  return `${cleanName(name)}: ${text}`;
 }
 
 /** Names go into the prompt as "Name: text", so they must stay one short line. */
