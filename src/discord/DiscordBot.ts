@@ -86,9 +86,11 @@ export class DiscordBot {
     await this.client.destroy();
   }
 
+  /** Keeps a handler's work for stop() to wait on; an error nobody caught is logged, never left to crash the process. */
   private track(work: Promise<void>): void {
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+    const handled = work.catch((error: unknown) => this.options.logger.error('event handler failed', { error }));
+    this.inFlight.add(handled);
+    void handled.finally(() => this.inFlight.delete(handled));
   }
 
   private async registerCommands(client: Client<true>): Promise<void> {
@@ -107,6 +109,7 @@ export class DiscordBot {
     const { config, logger } = this.options;
     if (this.stopping || message.author.bot || message.webhookId || message.system) return false;
     if (message.type !== MessageType.Default && message.type !== MessageType.Reply) return false;
+    if (!message.channel.isSendable()) return false;
     if (config.CHANNEL_IDS.length > 0 && !config.CHANNEL_IDS.includes(message.channelId)) return false;
     // A gateway resume can replay a message: answer each one once.
     if (this.seen.has(message.id)) return false;
