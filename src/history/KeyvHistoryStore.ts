@@ -60,7 +60,8 @@ export class KeyvHistoryStore implements HistoryStore {
   }
 
   async load(channelId: string): Promise<HistoryTurn[]> {
-    await this.locks.get(channelId);
+    // Wait for a write in progress, but not for its outcome: its caller gets its error.
+    await this.locks.get(channelId)?.catch(() => {});
     return this.read(channelId);
   }
 
