@@ -1,5 +1,6 @@
 import readline from 'node:readline';
 import type { Config } from '../config.js';
+import type { SentimentResult } from '../engine/SentimentClassifier.js';
 import { UserError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ChannelSessions } from '../sessions/ChannelSessions.js';
@@ -21,6 +22,7 @@ const HELP = 'Type a message and press Enter. Commands: /sentiment <text>, /rese
 export async function runTerminalChat({ sessions, config, logger, userName, input, output, interactive }: TerminalChatOptions): Promise<void> {
   const channelId = config.CHAT_CHANNEL;
   const say = (line: string): void => void output.write(line + '\n');
+  const describe = ({ label, confidence }: SentimentResult) => `${config.SENTIMENT_EMOJIS[label]} ${label} (${Math.round(confidence * 100)}%)`;
   const lines = readline.createInterface({ input, terminal: false });
   const prompt = () => interactive && output.write('you> ');
   if (interactive) say(HELP);
@@ -36,7 +38,7 @@ export async function runTerminalChat({ sessions, config, logger, userName, inpu
         say('History cleared for this chat.');
       } else if (line === '/sentiment' || line.startsWith('/sentiment ')) {
         const result = await sessions.classify(channelId, line.slice('/sentiment'.length));
-        say(`${config.SENTIMENT_EMOJIS[result.label]} ${result.label} (${Math.round(result.confidence * 100)}%)`);
+        say(describe(result));
       } else if (line.startsWith('/')) {
         say(`Unknown command ${line.split(/\s/)[0]}. ${HELP}`);
       } else {
@@ -44,7 +46,7 @@ export async function runTerminalChat({ sessions, config, logger, userName, inpu
         const outcome = await sessions.handleMessage(
           { channelId, userName, text: line },
           {
-            onSentiment: (result) => say(`${config.SENTIMENT_EMOJIS[result.label]} ${result.label} (${Math.round(result.confidence * 100)}%)`),
+            onSentiment: (result) => say(describe(result)),
             onReplyStart: () => void output.write('bot> '),
             onText: (delta) => {
               streamed ||= delta.trim() !== '';
