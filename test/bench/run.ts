@@ -11,6 +11,7 @@ import { parseConfig } from '../../src/config.js';
 import { Engine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { classifierChatHistory } from '../../src/engine/SentimentClassifier.js';
+import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
 
   // Warm-up: the first passes over freshly mapped weights run several times slower.
   for (const text of messages) await engine.classify(text);
-  await replyWithMaxTokens(engine, quick ? 8 : 32, () => {});
+  await replyForChunks(engine, DECODE_REQUEST, quick ? 8 : 32);
   engine.forget('decode');
 
   // --- Sentiment: product (cached prefix, one decode step) -------------------------------------
@@ -147,15 +148,9 @@ async function timeEach(count: number, call: (index: number) => Promise<unknown>
  */
 async function measureTtft(engine: Engine, channelId: string, turns: readonly HistoryTurn[], count: number, warm: boolean): Promise<number[]> {
   const firstText = async (text: string) => {
-    const controller = new AbortController();
     const started = performance.now();
     let at = 0;
-    await engine
-      .reply({ channelId, turns, userName: 'Bo', userText: text, signal: controller.signal, onText: () => {
-        at ||= performance.now();
-        controller.abort();
-      } })
-      .catch(() => undefined);
+    await replyForChunks(engine, { channelId, turns, userName: 'Bo', userText: text }, 1, () => (at = performance.now()));
     return at - started;
   };
   if (warm) await firstText(BENCH_MESSAGES[0]!);
@@ -170,19 +165,36 @@ async function measureTtft(engine: Engine, channelId: string, turns: readonly Hi
 /** Tokens per second from the first to the last text chunk of a reply. */
 async function productDecode(engine: Engine, tokens: number): Promise<number> {
   const stamps: number[] = [];
-  await replyWithMaxTokens(engine, tokens, () => stamps.push(performance.now()));
+  await replyForChunks(engine, DECODE_REQUEST, tokens, () => stamps.push(performance.now()));
   return ((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000;
 }
 
-async function replyWithMaxTokens(engine: Engine, tokens: number, onChunk: () => void): Promise<void> {
+const DECODE_REQUEST = { channelId: 'decode', turns: [], userName: 'Ann', userText: BENCH_MESSAGES[2]! };
+
+/**
+ * Runs a reply until `chunks` pieces of text arrived, then stops it: a random model never stops by
+ * itself. An `outer` abort (shutdown) still fails the reply as usual.
+ */
+async function replyForChunks(
+  engine: Engine,
+  request: Omit<ReplyRequest, 'signal' | 'onText'>,
+  chunks: number,
+  onChunk: () => void = () => {},
+  outer?: AbortSignal,
+): Promise<{ result?: ReplyResult; chunks: number }> {
   const controller = new AbortController();
-  let chunks = 0;
-  await engine
-    .reply({ channelId: 'decode', turns: [], userName: 'Ann', userText: BENCH_MESSAGES[2]!, signal: controller.signal, onText: () => {
-      onChunk();
-      if (++chunks >= tokens) controller.abort();
-    } })
-    .catch(() => undefined);
+  outer?.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
+  let received = 0;
+  const onText = () => {
+    onChunk();
+    if (++received >= chunks) controller.abort();
+  };
+  try {
+    return { result: await engine.reply({ ...request, signal: controller.signal, onText }), chunks: received };
+  } catch (error) {
+    if (!controller.signal.aborted || outer?.aborted) throw error;
+    return { chunks: received };
+  }
 }
 
 /** The same generation through a bare evaluate loop, with the same sampling settings. */
@@ -253,10 +265,7 @@ async function naiveSentiment(engine: Engine, chatWrapper: ChatWrapper, sequence
 /** RSS with the model loaded and 8 channels warm, each holding a history in its sequence. */
 async function warmEightChannels(engine: Engine, turns: readonly HistoryTurn[]): Promise<number> {
   for (let i = 0; i < 8; i++) {
-    const controller = new AbortController();
-    await engine
-      .reply({ channelId: `rss-${i}`, turns: turns.slice(0, 6), userName: 'Ann', userText: BENCH_MESSAGES[i % BENCH_MESSAGES.length]!, signal: controller.signal, onText: () => controller.abort() })
-      .catch(() => undefined);
+    await replyForChunks(engine, { channelId: `rss-${i}`, turns: turns.slice(0, 6), userName: 'Ann', userText: BENCH_MESSAGES[i % BENCH_MESSAGES.length]! }, 1);
   }
   return process.memoryUsage().rss / 2 ** 20;
 }
@@ -269,13 +278,9 @@ async function queueBurst(engine: Engine, counts: typeof runs) {
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
   const store = await KeyvHistoryStore.open({ url: `sqlite://${folder}/h.sqlite` });
   const queue = new GenerationQueue({ maxPending: counts.channels * counts.perChannel + 1 });
-  const short: Engine['reply'] = (request) => {
-    const controller = new AbortController();
-    let chunks = 0;
-    request.signal?.addEventListener('abort', () => controller.abort());
-    return engine
-      .reply({ ...request, signal: controller.signal, onText: () => void (++chunks >= counts.queueReply && controller.abort()) })
-      .catch(() => ({ text: `(${chunks} chunks)`, evaluatedTokens: 0, turnsInPrompt: 0, messageTruncated: false }));
+  const short: Engine['reply'] = async ({ signal, ...request }) => {
+    const { result, chunks } = await replyForChunks(engine, request, counts.queueReply, undefined, signal);
+    return result ?? { text: `(${chunks} chunks)`, evaluatedTokens: 0, turnsInPrompt: 0, messageTruncated: false };
   };
   const sessions = new ChannelSessions({ engine: { classify: (t) => engine.classify(t), reply: short, forget: (c) => engine.forget(c), dispose: async () => {} }, queue, store });
   const started = performance.now();
