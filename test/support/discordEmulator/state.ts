@@ -526,16 +526,7 @@ export class EmulatorState {
     message.tts = body.tts ?? false;
     message.flags = (body.flags ?? 0) & (MessageFlags.SuppressEmbeds | MessageFlags.SuppressNotifications | MessageFlags.IsComponentsV2);
     if (body.nonce !== undefined) message.nonce = body.nonce;
-    if (referenced) {
-      message.type = MessageType.Reply;
-      message.message_reference = {
-        type: MessageReferenceType.Default,
-        message_id: referenced.message.id,
-        channel_id: channelId,
-        ...(record.guildId ? { guild_id: record.guildId } : {}),
-      };
-      message.referenced_message = stripReference(referenced.message);
-    }
+    if (referenced) markAsReply(message, referenced, channelId, record.guildId);
     this.addBotMessage({ message, guildId: record.guildId, source: 'channel', interactionId: null, ephemeral: false, allowed });
     return clone(message);
   }
@@ -777,14 +768,7 @@ export class EmulatorState {
     let referenced: StoredMessage | null = null;
     if (opts.replyTo) {
       referenced = this.getMessage(channelId, opts.replyTo);
-      message.type = MessageType.Reply;
-      message.message_reference = {
-        type: MessageReferenceType.Default,
-        message_id: referenced.message.id,
-        channel_id: channelId,
-        ...(record.guildId ? { guild_id: record.guildId } : {}),
-      };
-      message.referenced_message = stripReference(referenced.message);
+      markAsReply(message, referenced, channelId, record.guildId);
     }
     if (opts.type !== undefined) message.type = opts.type;
     const mentions = this.resolveMentions(opts.content, undefined, referenced?.message.author ?? null, opts.mentionRepliedUser ?? true);
@@ -1260,4 +1244,16 @@ function validateOptions(options: readonly APIApplicationCommandOption[] | undef
     }
     if ('options' in option && option.options) validateOptions(option.options as APIApplicationCommandOption[], `${at}.options`);
   });
+}
+
+/** Makes `message` a reply to `referenced`, as Discord shows it. */
+function markAsReply(message: APIMessage, referenced: StoredMessage, channelId: string, guildId: string | null | undefined): void {
+  message.type = MessageType.Reply;
+  message.message_reference = {
+    type: MessageReferenceType.Default,
+    message_id: referenced.message.id,
+    channel_id: channelId,
+    ...(guildId ? { guild_id: guildId } : {}),
+  };
+  message.referenced_message = stripReference(referenced.message);
 }
