@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { UserError } from './errors.js';
+import { maskCredentials } from './logger.js';
 
 /** The sentiment labels, in the order every table and matrix uses. */
 export const SENTIMENT_LABELS = ['positive', 'neutral', 'negative'] as const;
@@ -63,7 +64,7 @@ const SECRET_KEYS = new Set(['DISCORD_TOKEN']);
 
 /**
  * Validates the environment into a frozen Config. Every bad key is reported in one error, with
- * what was wrong and how to fix it; secret values are never echoed.
+ * what was wrong and how to fix it; secret values are never echoed, and URLs without their credentials.
  */
 export function parseConfig(env: Record<string, string | undefined>): Config {
   // Empty strings in .env mean "not set", so defaults apply.
@@ -72,7 +73,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '?');
-      const shown = SECRET_KEYS.has(key) ? '' : ` (got ${JSON.stringify(present[key])})`;
+      const shown = SECRET_KEYS.has(key) ? '' : ` (got ${maskCredentials(JSON.stringify(present[key]))})`;
       return `  ${key}: ${issue.message}${shown}`;
     });
     throw new UserError(`Invalid configuration; fix these keys in .env or the environment (see .env.example):\n${lines.join('\n')}`);

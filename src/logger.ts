@@ -14,9 +14,18 @@ const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 4
 export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line + '\n')): Logger {
   const log = (entryLevel: Exclude<LogLevel, 'silent'>) => (message: string, fields: LogFields = {}) => {
     if (RANK[entryLevel] < RANK[level]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: entryLevel, message, ...serializeErrors(fields) }));
+    // Masked as a whole line, so a URL hidden in an error message or stack is covered too.
+    write(maskCredentials(JSON.stringify({ time: new Date().toISOString(), level: entryLevel, message, ...serializeErrors(fields) })));
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+/**
+ * Hides the credentials (`user:password@`) of every URL in a text: `postgresql://u:secret@host/db`
+ * becomes `postgresql://***@host/db`. Every error and log line that may show a URL goes through it.
+ */
+export function maskCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'`]+@/gi, '$1***@');
 }
 
 function serializeErrors(fields: LogFields): LogFields {

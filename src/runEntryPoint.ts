@@ -1,4 +1,5 @@
 import { UserError } from './errors.js';
+import { maskCredentials } from './logger.js';
 
 /**
  * Runs a program's main function: a UserError is printed as it is (it says what to fix), anything
@@ -8,8 +9,8 @@ export function runEntryPoint(main: () => Promise<void>): void {
   main().then(
     () => process.exit(0),
     (error: unknown) => {
-      if (error instanceof UserError) process.stderr.write(`Error: ${error.message}\n`);
-      else process.stderr.write(`Fatal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      const text = error instanceof UserError ? `Error: ${error.message}` : `Fatal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+      process.stderr.write(maskCredentials(text) + '\n');
       process.exit(1);
     },
   );

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { UserError } from '../../src/errors.js';
+import { createLogger, maskCredentials } from '../../src/logger.js';
 
 /** Runs parseConfig and returns the UserError it throws (fails the test if it does not throw one). */
 function configError(env: Record<string, string | undefined>): UserError {
@@ -155,6 +156,14 @@ describe('parseConfig', () => {
     }
   });
 
+  it('shows a bad DATABASE_URL without its user and password', () => {
+    const error = configError({ DATABASE_URL: 'postgresql://bot:s3cret-pw@db.example.com:5432/history' });
+
+    expect(error.message).toContain('DATABASE_URL: must be a Keyv SQLite URI such as sqlite://data/history.sqlite (got "postgresql://***@db.example.com:5432/history")');
+    expect(error.message).not.toContain('s3cret-pw');
+    expect(error.message).not.toContain('bot:');
+  });
+
   it('refuses a history and reply budget that does not fit in the context, naming the keys to change', () => {
     const error = configError({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '700', REPLY_MAX_TOKENS: '100' });
 
@@ -167,5 +176,27 @@ describe('parseConfig', () => {
     const config = parseConfig({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '668', REPLY_MAX_TOKENS: '100' });
 
     expect(config.HISTORY_MAX_TOKENS + config.REPLY_MAX_TOKENS + 256).toBe(1024);
+  });
+});
+
+describe('maskCredentials', () => {
+  it('hides user and password of every URL in a text, and leaves URLs without them alone', () => {
+    expect(maskCredentials('got postgresql://user:secret@host/db and redis://:pw@cache:6379 then https://discord.com/api')).toBe(
+      'got postgresql://***@host/db and redis://***@cache:6379 then https://discord.com/api',
+    );
+    expect(maskCredentials('sqlite://data/history.sqlite')).toBe('sqlite://data/history.sqlite');
+    expect(maskCredentials('sqlite://admin:pw@/var/lib/h.sqlite')).toBe('sqlite://***@/var/lib/h.sqlite');
+  });
+
+  it('is applied to every log line, error messages and stacks included', () => {
+    const lines: string[] = [];
+    const logger = createLogger('debug', (line) => lines.push(line));
+    logger.error('store failed', { error: new Error('connect ECONNREFUSED postgresql://bot:s3cret-pw@db:5432/h'), url: 'mysql://root:hunter2@db/x' });
+
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toMatch(/s3cret-pw|hunter2/);
+    const entry = JSON.parse(lines[0]!) as { url: string; error: { message: string } };
+    expect(entry.url).toBe('mysql://***@db/x');
+    expect(entry.error.message).toBe('connect ECONNREFUSED postgresql://***@db:5432/h');
   });
 });
