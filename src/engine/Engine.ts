@@ -24,6 +24,8 @@ export interface EngineOptions {
   systemPrompt: string;
   /** Fixed sampling seed for replies (tests). */
   seed?: number;
+  /** Calibrate the sentiment classifier on content-free inputs at start (see SentimentClassifier). Default false. */
+  calibrateSentiment?: boolean;
 }
 
 /**
@@ -50,7 +52,12 @@ export class Engine implements ModelEngine {
         batchSize: Math.min(512, options.contextSize),
       });
       const chatWrapper = resolveChatWrapper(model);
-      const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper });
+      const classifier = await SentimentClassifier.create({
+        model,
+        sequence: context.getSequence(),
+        chatWrapper,
+        calibrate: options.calibrateSentiment,
+      });
       const replies = new ChatReplies({ ...options, model, context, chatWrapper });
       return new Engine(llama, model, context, classifier, replies);
     } catch (error) {

@@ -14,6 +14,8 @@ export interface SentimentClassifierOptions {
   chatWrapper: ChatWrapper;
   /** Messages longer than this many tokens are cut (the start carries the mood). Default 256. */
   maxMessageTokens?: number;
+  /** Divide out the labels' prior measured on content-free inputs at start. Default false. */
+  calibrate?: boolean;
 }
 
 export const SENTIMENT_INSTRUCTION =
@@ -37,38 +39,43 @@ export const SENTIMENT_EXAMPLES: ReadonlyArray<{ text: string; label: SentimentL
 // Placeholder where the message goes when rendering the chat template once.
 const MESSAGE_SLOT = '\u0000MESSAGE\u0000';
 
+/** Content-free inputs for calibration (Zhao et al. 2021, "Calibrate Before Use"). */
+export const CONTENT_FREE_INPUTS = ['N/A', '[MASK]', '(empty message)'];
+
 /**
  * Classifies one message at a time, isolated from every channel's history.
  *
  * The instruction prefix is evaluated once and stays in this sequence's KV cache; each call
- * evaluates only the message and the short template suffix, picks the label in ONE decode step
- * from the probabilities of the labels' first tokens, then erases the message again. No text is
- * parsed, so a message cannot talk the classifier into an answer outside the label set.
+ * evaluates only the message and the short template suffix and scores every label by its whole
+ * token sequence, walking a small trie of the labels' spellings: ONE decode step when the labels'
+ * first tokens differ, one more step only where spellings that share tokens part. The extra tokens
+ * are erased again, and so is the message. No text is parsed, so a message cannot talk the
+ * classifier into an answer outside the label set.
  */
 export class SentimentClassifier {
+  private prior: Record<SentimentLabel, number> | undefined;
+  private steps = 0;
+
   private constructor(
     private readonly model: LlamaModel,
     private readonly sequence: LlamaContextSequence,
     private readonly prefix: Token[],
     private readonly suffix: Token[],
-    private readonly labelTokens: ReadonlyMap<Token, SentimentLabel>,
-    private readonly bias: TokenBias,
+    private readonly trie: LabelTrie,
     private readonly maxMessageTokens: number,
   ) {}
 
-  static async create({ model, sequence, chatWrapper, maxMessageTokens = 256 }: SentimentClassifierOptions): Promise<SentimentClassifier> {
-    const labelTokens = firstTokensOfLabels(model);
+  static async create({ model, sequence, chatWrapper, maxMessageTokens = 256, calibrate = false }: SentimentClassifierOptions): Promise<SentimentClassifier> {
+    const trie = buildLabelTrie(model);
     const { contextText } = chatWrapper.generateContextState({ chatHistory: classifierChatHistory(MESSAGE_SLOT) });
     const [before, after] = splitAtSlot(contextText);
     const prefix = before.tokenize(model.tokenizer);
     const suffix = after.tokenize(model.tokenizer, 'trimLeadingSpace');
-    // A large logit bonus leaves only the labels' tokens in play while keeping their relative odds;
-    // topK = their count then spares the sampler a probability map of the whole vocabulary.
-    const bias = new TokenBias(model.tokenizer);
-    for (const token of labelTokens.keys()) bias.set(token, { logit: 1000 });
     await sequence.clearHistory();
     await sequence.evaluateWithoutGeneratingNewTokens(prefix);
-    return new SentimentClassifier(model, sequence, prefix, suffix, labelTokens, bias, maxMessageTokens);
+    const classifier = new SentimentClassifier(model, sequence, prefix, suffix, trie, maxMessageTokens);
+    if (calibrate) await classifier.calibrate();
+    return classifier;
   }
 
   /** Token counts of the cached prefix; what each call adds is message + suffix. */
@@ -85,40 +92,96 @@ export class SentimentClassifier {
     return this.sequence.tokenMeter.usedInputTokens;
   }
 
+  /** Decode steps the last call took: 1 when the labels' first tokens differ. */
+  get lastDecodeSteps(): number {
+    return this.steps;
+  }
+
+  /** The label prior measured on content-free inputs, when calibration is on. */
+  get calibrationPrior(): Readonly<Record<SentimentLabel, number>> | undefined {
+    return this.prior;
+  }
+
   /** Tokens a message takes: typed special tokens such as `<|im_end|>` stay plain text. */
   messageTokens(text: string): Token[] {
     const tokens = this.model.tokenize(text.trim() || '(empty message)', false, 'trimLeadingSpace');
     return tokens.slice(0, this.maxMessageTokens);
   }
 
+  /** Every token of the classifier's prompt for this message: cached prefix, message, template suffix. */
+  promptTokens(text: string): Token[] {
+    return [...this.prefix, ...this.messageTokens(text), ...this.suffix];
+  }
+
   async classify(text: string): Promise<SentimentResult> {
-    const input = [...this.messageTokens(text), ...this.suffix];
-    const last = input.length - 1;
+    const scores = await this.labelProbabilities(text);
+    if (this.prior) for (const label of SENTIMENT_LABELS) scores[label] /= this.prior[label];
+    return pickLabel(scores);
+  }
+
+  /**
+   * Each label's probability as a sequence of tokens after the prompt, restricted to the labels'
+   * spellings (a label's spellings add up). Sums to 1 unless the model gave no usable numbers.
+   */
+  async labelProbabilities(text: string): Promise<Record<SentimentLabel, number>> {
+    const scores = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
+    this.steps = 0;
     try {
-      const results = await this.sequence.controlledEvaluate(
-        input.map((token, index) =>
-          index === last
-            ? ([token, { generateNext: { probabilities: true, options: { temperature: 1, topK: this.labelTokens.size, topP: 1, minP: 0, tokenBias: this.bias } } }] as const)
-            : token,
-        ),
-        { evaluationPriority: 5 },
-      );
-      return this.pickLabel(results[last]?.next.probabilities);
+      await this.scoreBranch([...this.messageTokens(text), ...this.suffix], this.trie, 1, scores);
     } finally {
       // Back to the bare prefix, so no message ever sees another.
       await this.sequence.eraseContextTokenRanges([{ start: this.prefix.length, end: this.sequence.nextTokenIndex }]);
     }
+    return scores;
   }
 
-  private pickLabel(probabilities: Map<Token, number> | undefined): SentimentResult {
-    const scores = new Map<SentimentLabel, number>(SENTIMENT_LABELS.map((label) => [label, 0]));
-    for (const [token, label] of this.labelTokens) scores.set(label, scores.get(label)! + (probabilities?.get(token) ?? 0));
-    const total = [...scores.values()].reduce((sum, p) => sum + p, 0);
-    let best: SentimentLabel = 'neutral';
-    for (const label of SENTIMENT_LABELS) if (scores.get(label)! > scores.get(best)!) best = label;
-    // With no usable probabilities (never seen in practice) fall back to an honest "unsure neutral".
-    return { label: best, confidence: total > 0 ? scores.get(best)! / total : 0 };
+  /** Evaluates `input`, reads the odds of `node`'s children in one decode step, and goes down where labels part. */
+  private async scoreBranch(input: Token[], node: LabelTrieNode, mass: number, scores: Record<SentimentLabel, number>): Promise<void> {
+    const forkStart = this.sequence.nextTokenIndex + input.length;
+    const last = input.length - 1;
+    const options = { temperature: 1, topK: node.children.size, topP: 1, minP: 0, tokenBias: node.bias! };
+    const results = await this.sequence.controlledEvaluate(
+      input.map((token, index) => (index === last ? ([token, { generateNext: { probabilities: true, options } }] as const) : token)),
+      { evaluationPriority: 5 },
+    );
+    this.steps++;
+    const probabilities = results[last]?.next.probabilities;
+    let total = 0;
+    for (const token of node.children.keys()) total += probabilities?.get(token) ?? 0;
+    if (total <= 0) return;
+    for (const [token, child] of node.children) {
+      const share = (mass * (probabilities?.get(token) ?? 0)) / total;
+      if (share <= 0) continue;
+      if (child.labels.size === 1) {
+        scores[[...child.labels][0]!] += share;
+        continue;
+      }
+      // Spellings of different labels still share this token: follow it to where they part.
+      const { path, fork } = descendToFork(token, child);
+      await this.scoreBranch(path, fork, share, scores);
+      await this.sequence.eraseContextTokenRanges([{ start: forkStart, end: this.sequence.nextTokenIndex }]);
+    }
   }
+
+  /** Divides out the labels' prior on content-free inputs, so a model's bias toward one word does not decide. */
+  private async calibrate(): Promise<void> {
+    const sum = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
+    for (const text of CONTENT_FREE_INPUTS) {
+      const scores = await this.labelProbabilities(text);
+      for (const label of SENTIMENT_LABELS) sum[label] += scores[label] / CONTENT_FREE_INPUTS.length;
+    }
+    // A label the model never says on content-free input keeps a small floor instead of dividing by zero.
+    for (const label of SENTIMENT_LABELS) sum[label] = Math.max(sum[label], 1e-3);
+    this.prior = sum;
+  }
+}
+
+function pickLabel(scores: Record<SentimentLabel, number>): SentimentResult {
+  const total = SENTIMENT_LABELS.reduce((sum, label) => sum + scores[label], 0);
+  let best: SentimentLabel = 'neutral';
+  for (const label of SENTIMENT_LABELS) if (scores[label] > scores[best]) best = label;
+  // With no usable probabilities (never seen in practice) fall back to an honest "unsure neutral".
+  return { label: best, confidence: total > 0 ? scores[best] / total : 0 };
 }
 
 /** The classifier's whole conversation for one message: instruction, worked examples, the message. */
@@ -134,37 +197,67 @@ export function classifierChatHistory(message: string): ChatHistoryItem[] {
   ];
 }
 
+export interface LabelTrieNode {
+  children: Map<Token, LabelTrieNode>;
+  /** Labels with a spelling below this node. */
+  labels: Set<SentimentLabel>;
+  /** Leaves only the children's tokens in play (nodes with children only). */
+  bias?: TokenBias;
+}
+export type LabelTrie = LabelTrieNode;
+
+/** How a model may write each label: as asked, capitalized, and either of those after a space. */
+export function labelSpellings(label: SentimentLabel): string[] {
+  const capitalized = label[0]!.toUpperCase() + label.slice(1);
+  return [label, capitalized, ` ${label}`, ` ${capitalized}`];
+}
+
 /**
- * The first tokens a model may start each label with: the word as asked ("positive") must start with
- * a token of its own under this tokenizer, or one decode step could not tell the labels apart. The
- * capitalized and space-led spellings count for their label too, unless another label shares them.
+ * A trie over the token sequences of every label's spellings, under this model's tokenizer. Labels
+ * may share leading tokens ("n" for neutral and negative under a byte-level tokenizer): the
+ * classifier then reads one more decode step where they part. No spelling is a prefix of another's,
+ * since none of the words is, so every leaf is exactly one spelling.
  */
-export function firstTokensOfLabels(model: LlamaModel): Map<Token, SentimentLabel> {
-  const firstToken = (text: string) => model.tokenize(text, false, 'trimLeadingSpace')[0];
-  const map = new Map<Token, SentimentLabel>();
+export function buildLabelTrie(model: LlamaModel): LabelTrie {
+  const root: LabelTrieNode = { children: new Map(), labels: new Set() };
   for (const label of SENTIMENT_LABELS) {
-    const first = firstToken(label);
-    if (first === undefined) throw new Error(`The model's tokenizer turns "${label}" into no tokens.`);
-    const clash = map.get(first);
-    if (clash) {
-      throw new Error(
-        `The labels "${clash}" and "${label}" start with the same token under this model's tokenizer, ` +
-          'so the classifier cannot tell them apart in one step; use another model.',
-      );
-    }
-    map.set(first, label);
-  }
-  const variants = new Map<Token, SentimentLabel | 'shared'>();
-  for (const label of SENTIMENT_LABELS) {
-    const capitalized = label[0]!.toUpperCase() + label.slice(1);
-    for (const spelling of [capitalized, ` ${label}`, ` ${capitalized}`]) {
-      const token = model.tokenize(spelling, false)[0];
-      if (token === undefined || map.has(token)) continue;
-      variants.set(token, variants.has(token) && variants.get(token) !== label ? 'shared' : label);
+    for (const spelling of labelSpellings(label)) {
+      const tokens = spelling.startsWith(' ') ? model.tokenize(spelling, false) : model.tokenize(spelling, false, 'trimLeadingSpace');
+      if (tokens.length === 0) {
+        if (spelling === label) throw new Error(`The model's tokenizer turns the label "${label}" into no tokens, so it cannot be scored.`);
+        continue;
+      }
+      let node = root;
+      node.labels.add(label);
+      for (const token of tokens) {
+        let child = node.children.get(token);
+        if (!child) node.children.set(token, (child = { children: new Map(), labels: new Set() }));
+        child.labels.add(label);
+        node = child;
+      }
     }
   }
-  for (const [token, label] of variants) if (label !== 'shared') map.set(token, label);
-  return map;
+  const addBias = (node: LabelTrieNode): void => {
+    if (node.children.size === 0) return;
+    // A large logit bonus keeps the children's relative odds and drops every other token.
+    node.bias = new TokenBias(model.tokenizer);
+    for (const token of node.children.keys()) node.bias.set(token, { logit: 1000 });
+    for (const child of node.children.values()) addBias(child);
+  };
+  addBias(root);
+  return root;
+}
+
+/** From a child shared by several labels, the tokens down to the next node where spellings part. */
+function descendToFork(token: Token, child: LabelTrieNode): { path: Token[]; fork: LabelTrieNode } {
+  const path = [token];
+  let node = child;
+  while (node.children.size === 1) {
+    const [next, only] = node.children.entries().next().value!;
+    path.push(next);
+    node = only;
+  }
+  return { path, fork: node };
 }
 
 function splitAtSlot(text: LlamaText): [LlamaText, LlamaText] {

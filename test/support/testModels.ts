@@ -32,6 +32,8 @@ export interface ModelSpec {
   /** Std of random weights. Large enough that layers mix context, so greedy output isn't one token repeated. */
   weightStd: number;
   seed: number;
+  /** Longest token, in bytes: 2 gives a tokenizer whose labels share first tokens ("n" of neutral and negative). */
+  maxTokenBytes?: number;
 }
 
 /** BPE tokens (bytes + merges) in every model. */
@@ -52,6 +54,17 @@ export const TINY_SPEC: ModelSpec = {
   rmsEps: 1e-6,
   weightStd: 0.25,
   seed: 1,
+};
+
+/**
+ * The tiny model with a cruder tokenizer: only two-byte merges and no whole-word labels, so
+ * "neutral" and "negative" begin with the same token. A classifier must still tell them apart.
+ */
+export const TWO_BYTE_MERGES_SPEC: ModelSpec = {
+  ...TINY_SPEC,
+  name: 'tiny-qwen2-two-byte-merges',
+  file: 'tiny-qwen2-two-byte-merges.gguf',
+  maxTokenBytes: 2,
 };
 
 /** Exact shape of Qwen2.5-0.5B-Instruct (but with an untied output matrix, see outputWeight()). */
@@ -192,7 +205,7 @@ export interface BpeVocab {
 }
 
 /** Trains a byte-level BPE on the built-in corpus. Deterministic: ties break on the pair text. */
-export function buildBpeVocab(size = BPE_VOCAB): BpeVocab {
+export function buildBpeVocab(size = BPE_VOCAB, maxTokenBytes = Infinity): BpeVocab {
   const tokens = BYTE_SYMBOLS.map(([, s]) => s);
   const known = new Set(tokens);
   const merges: string[] = [];
@@ -204,7 +217,7 @@ export function buildBpeVocab(size = BPE_VOCAB): BpeVocab {
   };
 
   // Required words go first so they are single tokens whatever the corpus statistics do.
-  for (const w of REQUIRED_WORDS) {
+  for (const w of maxTokenBytes === Infinity ? REQUIRED_WORDS : []) {
     for (let parts = applyMerges(toSymbols(w), ranks); parts.length > 1; parts = applyMerges(toSymbols(w), ranks)) {
       addMerge(parts[0]!, parts[1]!);
     }
@@ -215,6 +228,7 @@ export function buildBpeVocab(size = BPE_VOCAB): BpeVocab {
     const pairCounts = new Map<string, number>();
     for (const { parts, count } of words) {
       for (let i = 0; i + 1 < parts.length; i++) {
+        if (parts[i]!.length + parts[i + 1]!.length > maxTokenBytes) continue;
         const key = `${parts[i]} ${parts[i + 1]}`;
         pairCounts.set(key, (pairCounts.get(key) ?? 0) + count);
       }
@@ -310,7 +324,7 @@ interface Vocab {
 }
 
 function buildVocab(spec: ModelSpec): Vocab {
-  const bpe = buildBpeVocab();
+  const bpe = buildBpeVocab(BPE_VOCAB, spec.maxTokenBytes);
   if (spec.specialsAt < bpe.tokens.length || spec.specialsAt + SPECIALS.length > spec.nVocab) {
     throw new Error(`${spec.name}: vocab layout does not fit`);
   }
@@ -509,6 +523,11 @@ function ensureModel(spec: ModelSpec): Promise<string> {
 /** Absolute path of the tiny random qwen2 model (~200 KB), generated on first use. Use with TEST_THREADS. */
 export function ensureTinyModel(): Promise<string> {
   return ensureModel(TINY_SPEC);
+}
+
+/** The tiny model with two-byte merges only, whose labels share first tokens. Use with TEST_THREADS. */
+export function ensureTwoByteMergesModel(): Promise<string> {
+  return ensureModel(TWO_BYTE_MERGES_SPEC);
 }
 
 /** Absolute path of a random model shaped exactly like Qwen2.5-0.5B-Instruct Q8_0 (~670 MB), generated on first use. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SENTIMENT_LABELS } from '../../src/config.js';
 import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
-import { firstTokensOfLabels } from '../../src/engine/SentimentClassifier.js';
+import { buildLabelTrie, labelSpellings } from '../../src/engine/SentimentClassifier.js';
 import { isAbort, UserError } from '../../src/errors.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
@@ -82,19 +82,20 @@ describe('SentimentClassifier (through the engine)', () => {
     expect(Object.keys(result).sort()).toEqual(['confidence', 'label']);
   });
 
-  it("reads each label's own first tokens, including capitalized and space-led spellings, but never one two labels share", () => {
-    const map = firstTokensOfLabels(engine.model);
-    const spellings = (label: string) => [label, label[0]!.toUpperCase() + label.slice(1)].flatMap((word) => [word, ` ${word}`]);
+  it("scores every label's spellings (as asked, capitalized, space-led) in ONE decode step when their first tokens differ", async () => {
+    const trie = buildLabelTrie(engine.model);
+    // Under this tokenizer each label and each variant is one token of its own.
+    expect(trie.children.size).toBe(12);
+    for (const child of trie.children.values()) expect(child.labels.size).toBe(1);
     for (const label of SENTIMENT_LABELS) {
-      expect(map.get(engine.model.tokenize(label)[0]!)).toBe(label);
+      for (const spelling of labelSpellings(label)) {
+        const [first] = engine.model.tokenize(spelling, false, spelling.startsWith(' ') ? undefined : 'trimLeadingSpace');
+        expect([...trie.children.get(first!)!.labels]).toEqual([label]);
+      }
     }
-    for (const [token, label] of map) {
-      const text = engine.model.detokenize([token]);
-      const owners = SENTIMENT_LABELS.filter((other) => spellings(other).some((spelling) => spelling.startsWith(text)));
-      expect(owners).toEqual([label]);
-    }
-    // Under this tokenizer "Neutral" and "Negative" both start with "N": that token counts for neither.
-    expect(map.has(engine.model.tokenize('N')[0]!)).toBe(false);
+
+    await engine.classify('I hate waiting for the build');
+    expect(engine.classifier.lastDecodeSteps).toBe(1);
   });
 
   it('keeps typed special tokens as plain text, never as control tokens', () => {
