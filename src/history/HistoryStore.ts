@@ -13,6 +13,8 @@ export interface HistoryTurn {
  * never leaves half a turn behind.
  */
 export interface HistoryStore {
+  /** Turns kept per channel: load never returns more, older ones are dropped on append. */
+  readonly maxTurns: number;
   load(channelId: string): Promise<HistoryTurn[]>;
   append(channelId: string, turn: HistoryTurn): Promise<void>;
   clear(channelId: string): Promise<void>;

@@ -1,9 +1,9 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import { UserError } from '../errors.js';
 import type { HistoryStore, HistoryTurn } from './HistoryStore.js';
+import { appendTurn, clearTurns, loadTurns, type PageStore } from './pagedHistory.js';
+import { checkDatabaseFile, describeSqliteError } from './sqliteFile.js';
 
 export interface KeyvHistoryStoreOptions {
   /** Keyv SQLite URI, e.g. `sqlite://data/history.sqlite` (relative paths are from the working directory). */
@@ -14,23 +14,29 @@ export interface KeyvHistoryStoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface StoredHistory {
-  v: 1;
-  turns: HistoryTurn[];
-}
-
-const SQLITE_HEADER = 'SQLite format 3\0';
-
-/** Channel histories in one SQLite file through Keyv; one key per channel, written as a whole. */
+/**
+ * Channel histories in one SQLite file through Keyv, stored as pages (see pagedHistory.ts). Each
+ * operation is one SQLite transaction, so two processes appending to one channel keep every turn:
+ * an append holds the write lock (BEGIN IMMEDIATE) from reading the head to writing it.
+ */
 export class KeyvHistoryStore implements HistoryStore {
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** The adapter has one connection, and a connection has one transaction at a time: they queue here. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly pages: PageStore;
 
   private constructor(
-    private readonly keyv: Keyv<StoredHistory>,
+    keyv: Keyv,
     private readonly adapter: KeyvSqlite,
-    private readonly maxTurns: number,
+    readonly maxTurns: number,
     readonly filePath: string,
-  ) {}
+  ) {
+    this.pages = {
+      get: (key) => keyv.get(key),
+      getMany: (keys) => keyv.getMany(keys),
+      set: async (key, value) => void (await keyv.set(key, value)),
+      deleteMany: async (keys) => void (await keyv.deleteMany(keys)),
+    };
+  }
 
   /**
    * Opens (creating if needed) the database and proves it is usable: a missing folder is created,
@@ -43,9 +49,8 @@ export class KeyvHistoryStore implements HistoryStore {
     const adapter = new KeyvSqlite({ uri: url, busyTimeout: busyTimeoutMs });
     // The adapter also emits its connection error; the awaited probe below is where we report it.
     adapter.on('error', () => {});
-    const keyv = new Keyv<StoredHistory>({ store: adapter, namespace: 'history', throwOnErrors: true });
+    const keyv = new Keyv({ store: adapter, namespace: 'history', throwOnErrors: true });
     keyv.on('error', () => {});
-    const store = new KeyvHistoryStore(keyv, adapter, maxTurns, filePath);
     try {
       // WAL keeps the file consistent if the process is killed mid-write.
       await adapter.query('PRAGMA journal_mode = WAL');
@@ -56,90 +61,44 @@ export class KeyvHistoryStore implements HistoryStore {
       await adapter.close().catch(() => {});
       throw new UserError(`Cannot use the history database ${filePath}: ${describeSqliteError(error)}`);
     }
-    return store;
+    return new KeyvHistoryStore(keyv, adapter, maxTurns, filePath);
   }
 
-  async load(channelId: string): Promise<HistoryTurn[]> {
-    // Wait for a write in progress, but not for its outcome: its caller gets its error.
-    await this.locks.get(channelId)?.catch(() => {});
-    return this.read(channelId);
+  /** Waits for writes issued before it (not for their outcome: their callers get their errors). */
+  load(channelId: string): Promise<HistoryTurn[]> {
+    // A read transaction: head and pages come from one snapshot, even while another process trims.
+    return this.transaction('DEFERRED', () => loadTurns(this.pages, channelId, this.maxTurns));
   }
 
   append(channelId: string, turn: HistoryTurn): Promise<void> {
-    return this.withLock(channelId, async () => {
-      const turns = await this.read(channelId);
-      turns.push(turn);
-      await this.keyv.set(channelId, { v: 1, turns: turns.slice(-this.maxTurns) });
-    });
+    return this.transaction('IMMEDIATE', () => appendTurn(this.pages, channelId, turn, this.maxTurns));
   }
 
   clear(channelId: string): Promise<void> {
-    return this.withLock(channelId, async () => {
-      await this.keyv.delete(channelId);
-    });
+    return this.transaction('IMMEDIATE', () => clearTurns(this.pages, channelId));
   }
 
   async dispose(): Promise<void> {
-    await Promise.allSettled(this.locks.values());
+    await this.tail;
     await this.adapter.close();
   }
 
-  private async read(channelId: string): Promise<HistoryTurn[]> {
-    const stored = await this.keyv.get(channelId);
-    if (stored === undefined) return [];
-    if (stored?.v !== 1 || !Array.isArray(stored.turns)) {
-      throw new Error(`History for channel ${channelId} in ${this.filePath} has an unknown format; it was left untouched.`);
-    }
-    return stored.turns;
-  }
-
-  /** Serializes writes per channel, so two appends never read the same old list. */
-  private withLock(channelId: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.locks.get(channelId) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(work);
-    this.locks.set(channelId, next);
-    void next.finally(() => {
-      if (this.locks.get(channelId) === next) this.locks.delete(channelId);
-    }).catch(() => {});
+  private transaction<T>(mode: 'DEFERRED' | 'IMMEDIATE', work: () => Promise<T>): Promise<T> {
+    const run = async () => {
+      // IMMEDIATE takes the write lock before the first read, so no other process writes in between;
+      // waiting for it is SQLite's busy timeout.
+      await this.adapter.query(`BEGIN ${mode}`);
+      try {
+        const result = await work();
+        await this.adapter.query('COMMIT');
+        return result;
+      } catch (error) {
+        await this.adapter.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    };
+    const next = this.tail.then(run);
+    this.tail = next.catch(() => {});
     return next;
   }
-}
-
-function checkDatabaseFile(filePath: string): void {
-  const folder = path.dirname(path.resolve(filePath));
-  fs.mkdirSync(folder, { recursive: true });
-  if (!fs.existsSync(filePath)) {
-    assertAccess(folder, `the folder ${folder} is not writable; fix its permissions or point DATABASE_URL elsewhere`);
-    return;
-  }
-  if (!fs.statSync(filePath).isFile()) {
-    throw new UserError(`Cannot use the history database ${filePath}: it is not a file; point DATABASE_URL at a .sqlite file.`);
-  }
-  const header = Buffer.alloc(16);
-  const fd = fs.openSync(filePath, 'r');
-  const bytesRead = fs.readSync(fd, header, 0, 16, 0);
-  fs.closeSync(fd);
-  if (bytesRead > 0 && header.toString('latin1', 0, bytesRead) !== SQLITE_HEADER.slice(0, bytesRead)) {
-    throw new UserError(
-      `Cannot use the history database ${filePath}: it is not a SQLite database (left untouched). ` +
-        'Move it away or point DATABASE_URL at another file.',
-    );
-  }
-  assertAccess(filePath, `the file ${filePath} is not writable; fix its permissions or point DATABASE_URL elsewhere`);
-}
-
-function assertAccess(target: string, message: string): void {
-  try {
-    fs.accessSync(target, fs.constants.W_OK);
-  } catch {
-    throw new UserError(`Cannot use the history database: ${message}.`);
-  }
-}
-
-function describeSqliteError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  if (/SQLITE_BUSY|locked/i.test(message)) return `it is locked by another process (${message}); stop the other process or use another file.`;
-  if (/SQLITE_NOTADB|SQLITE_CORRUPT|malformed/i.test(message)) return `it is corrupt (${message}); it was left untouched. Restore a backup or point DATABASE_URL at another file.`;
-  if (/SQLITE_READONLY|SQLITE_CANTOPEN|EACCES/i.test(message)) return `it cannot be opened for writing (${message}); fix its permissions or point DATABASE_URL elsewhere.`;
-  return message;
 }

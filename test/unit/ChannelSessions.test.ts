@@ -14,6 +14,9 @@ class FlakyStore implements HistoryStore {
   failNextAppends = 0;
   readonly attempts: string[] = [];
   constructor(private readonly inner: HistoryStore) {}
+  get maxTurns() {
+    return this.inner.maxTurns;
+  }
   load(channelId: string) {
     return this.inner.load(channelId);
   }

@@ -1,10 +1,14 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import Keyv from 'keyv';
+import KeyvSqlite from '@keyv/sqlite';
 import sqlite3 from 'sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { appendTurn, loadTurns, PAGE_TURNS, type PageStore } from '../../src/history/pagedHistory.js';
 import { tempDirs } from '../support/tempDir.js';
 
 const dirs = tempDirs('history-store-');
@@ -38,6 +42,54 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 function sqliteRun(db: sqlite3.Database, sql: string): Promise<void> {
   return new Promise((resolve, reject) => db.run(sql, (error) => (error ? reject(error) : resolve())));
+}
+
+function sqliteAll(file: string, sql: string): Promise<Array<{ key: string; value: string }>> {
+  const db = new sqlite3.Database(file);
+  return new Promise((resolve, reject) =>
+    db.all(sql, (error, rows) => db.close(() => (error ? reject(error) : resolve(rows as Array<{ key: string; value: string }>)))),
+  );
+}
+
+/** Runs `count` appends to one channel in a child process that starts when told to (stdin), as a second bot would. */
+function appenderProcess(file: string, name: string, count: number) {
+  const storeModule = resolve('src/history/KeyvHistoryStore.ts');
+  const code = `
+    const { KeyvHistoryStore } = await import(${JSON.stringify(storeModule)});
+    const store = await KeyvHistoryStore.open({ url: ${JSON.stringify(`sqlite://${file}`)}, busyTimeoutMs: 20000 });
+    process.stdout.write('ready\\n');
+    process.stdin.once('data', async () => {
+      for (let i = 0; i < ${count}; i++) await store.append('shared', { userName: '${name}', userText: '${name}-' + i, reply: 'r', at: i });
+      await store.dispose();
+      process.exit(0);
+    });`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const ready = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { ready, exited, go: () => child.stdin.write('go\n') };
+}
+
+/** An in-memory PageStore whose writes can be made to stop after `writesLeft`, as a killed process would. */
+class MemoryPages implements PageStore {
+  readonly data = new Map<string, unknown>();
+  writesLeft = Infinity;
+  async get(key: string) {
+    return structuredClone(this.data.get(key));
+  }
+  async getMany(keys: string[]) {
+    return keys.map((key) => structuredClone(this.data.get(key)));
+  }
+  async set(key: string, value: unknown) {
+    this.write();
+    this.data.set(key, structuredClone(value));
+  }
+  async deleteMany(keys: string[]) {
+    this.write();
+    for (const key of keys) this.data.delete(key);
+  }
+  private write() {
+    if (this.writesLeft-- <= 0) throw new Error('killed');
+  }
 }
 
 afterEach(async () => {
@@ -195,5 +247,80 @@ describe('KeyvHistoryStore', () => {
     // Once the other connection lets go, the same file opens fine.
     const store = await openStore(file);
     expect(await store.load('a')).toEqual([]);
+  });
+
+  it('keeps all 200 turns, each process in its own order, when two processes append 100 each to one channel', async () => {
+    const file = join(dirs.make(), 'shared.sqlite');
+    await closeStore(await openStore(file));
+    const children = [appenderProcess(file, 'p1', 100), appenderProcess(file, 'p2', 100)];
+    await Promise.all(children.map((child) => child.ready));
+
+    for (const child of children) child.go();
+    expect(await Promise.all(children.map((child) => child.exited))).toEqual([0, 0]);
+
+    const texts = (await (await openStore(file)).load('shared')).map((t) => t.userText);
+    expect(texts).toHaveLength(200);
+    for (const name of ['p1', 'p2']) {
+      expect(texts.filter((text) => text.startsWith(`${name}-`))).toEqual(Array.from({ length: 100 }, (_, i) => `${name}-${i}`));
+    }
+    // The two really overlapped: their turns interleave.
+    expect(new Set(texts.slice(0, 100).map((text) => text.slice(0, 2)))).toEqual(new Set(['p1', 'p2']));
+  }, 120_000);
+
+  it('stores a long history as pages of 32 turns and a head, and deletes pages that fall out of maxTurns', async () => {
+    const file = join(dirs.make(), 'h.sqlite');
+    const store = await openStore(file, { maxTurns: 40 });
+
+    for (let n = 1; n <= 100; n++) await store.append('a', turn(n));
+
+    expect(await store.load('a')).toEqual(Array.from({ length: 40 }, (_, i) => turn(61 + i)));
+    const keys = (await sqliteAll(file, 'SELECT key FROM keyv ORDER BY key')).map((row) => row.key);
+    // Turns 61..100 (indexes 60..99) live on pages 1..3.
+    expect(keys).toEqual(['history:a', 'history:a/page/1', 'history:a/page/2', 'history:a/page/3']);
+    const head = JSON.parse((await sqliteAll(file, "SELECT value FROM keyv WHERE key = 'history:a'"))[0]!.value);
+    expect(head.value).toEqual({ v: 2, first: 60, next: 100 });
+  });
+
+  it('reads a history in the older single-value format, and converts it to pages on the first append', async () => {
+    const file = join(dirs.make(), 'legacy.sqlite');
+    const legacyTurns = Array.from({ length: 40 }, (_, i) => turn(i + 1));
+    const adapter = new KeyvSqlite({ uri: `sqlite://${file}` });
+    await new Keyv({ store: adapter, namespace: 'history' }).set('old', { v: 1, turns: legacyTurns });
+    await adapter.close();
+    const store = await openStore(file);
+
+    expect(await store.load('old')).toEqual(legacyTurns);
+    await store.append('old', turn(41));
+
+    expect(await store.load('old')).toEqual([...legacyTurns, turn(41)]);
+    const keys = (await sqliteAll(file, 'SELECT key FROM keyv ORDER BY key')).map((row) => row.key);
+    expect(keys).toEqual(['history:old', 'history:old/page/0', 'history:old/page/1']);
+  });
+
+  it.each([
+    ['starts a new page', 64, 2],
+    ['drops the oldest page', 71, 3],
+  ])('loses no stored turn and shows none twice when an append that %s is killed between any two of its writes', async (_name, stored, writes) => {
+    const maxTurns = 40;
+    expect(stored % PAGE_TURNS === 0 || Math.floor((stored + 1 - maxTurns) / PAGE_TURNS) > Math.floor((stored - maxTurns) / PAGE_TURNS)).toBe(true);
+    for (let killAfter = 0; killAfter <= writes; killAfter++) {
+      const kv = new MemoryPages();
+      for (let n = 1; n <= stored; n++) await appendTurn(kv, 'c', turn(n), maxTurns);
+      const before = await loadTurns(kv, 'c', maxTurns);
+      kv.writesLeft = killAfter;
+
+      const outcome = await appendTurn(kv, 'c', turn(stored + 1), maxTurns).then(
+        () => 'finished',
+        () => 'killed',
+      );
+      kv.writesLeft = Infinity;
+
+      expect(outcome).toBe(killAfter >= writes ? 'finished' : 'killed');
+      // The head is the second write: the turn counts once it is written, and never before.
+      const after = await loadTurns(kv, 'c', maxTurns);
+      expect(after).toEqual(killAfter >= 2 ? [...before, turn(stored + 1)].slice(-maxTurns) : before);
+      await appendTurn(kv, 'c', turn(100), maxTurns);
+      expect(await loadTurns(kv, 'c', maxTurns)).toEqual([...after, turn(100)].slice(-maxTurns));
+    }
   });
 });
