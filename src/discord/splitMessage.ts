@@ -1,7 +1,9 @@
 /** Discord's limit for one message's content. */
 export const DISCORD_MESSAGE_LIMIT = 2000;
 
-const FENCE = /^```(\S*)/gm;
+// Discord opens or closes a code block at any ``` (not only at the start of a line); a language
+// counts only when the word after the opening fence ends its line.
+const FENCE = /```([^\s`]*)(\n?)/g;
 
 /**
  * Splits text into Discord-sized pieces at the best boundary available: a paragraph, then a line,
@@ -50,6 +52,6 @@ function bestCut(text: string, room: number): number {
 /** The language of a code block left open at the end of `text`, or undefined when all are closed. */
 function openFenceLanguage(text: string): string | undefined {
   let open: string | undefined;
-  for (const match of text.matchAll(FENCE)) open = open === undefined ? (match[1] ?? '') : undefined;
+  for (const match of text.matchAll(FENCE)) open = open === undefined ? (match[2] ? (match[1] ?? '') : '') : undefined;
   return open;
 }

@@ -42,6 +42,29 @@ describe('splitMessage', () => {
     expect(pieces.at(-1)!.endsWith('```\nDone.')).toBe(true);
   });
 
+  it('sees a code fence opened mid-line, as Discord does, and reopens it with its language', () => {
+    const code = Array.from({ length: 120 }, (_, i) => `console.log(${i});`).join('\n');
+    const text = 'Here it is: ```js\n' + code + '\n``` and that is all.';
+    const pieces = splitMessage(text, 1000);
+    expect(pieces.length).toBeGreaterThan(1);
+    for (const piece of pieces) {
+      expect(piece.length).toBeLessThanOrEqual(1000);
+      expect((piece.match(/```/g) ?? []).length % 2).toBe(0);
+    }
+    expect(pieces[0]!.startsWith('Here it is: ```js\n')).toBe(true);
+    expect(pieces[0]!.endsWith('\n```')).toBe(true);
+    expect(pieces[1]!.startsWith('```js\n')).toBe(true);
+    expect(pieces.at(-1)!.endsWith('``` and that is all.')).toBe(true);
+  });
+
+  it('reopens a block whose fence had no language (text on the fence line) without inventing one', () => {
+    const code = Array.from({ length: 120 }, (_, i) => `line ${i}`).join('\n');
+    const pieces = splitMessage('see ```' + code + '```', 500);
+    expect(pieces.length).toBeGreaterThan(1);
+    for (const piece of pieces) expect((piece.match(/```/g) ?? []).length % 2).toBe(0);
+    expect(pieces[1]!.startsWith('```\n')).toBe(true);
+  });
+
   it('never splits a surrogate pair', () => {
     const text = '😀'.repeat(1500); // 3000 UTF-16 units, no spaces
     const pieces = splitMessage(text);
