@@ -30,7 +30,12 @@
  *   and are flagged in {@link DiscordEmulator.requests};
  * - scripted faults ({@link DiscordEmulator.failNext}) and gateway drops ({@link DiscordEmulator.dropGateway}).
  *
- * Not modelled: permissions enforcement, threads, voice, presences, ETF/zlib transport, sharding,
+ * - permissions: @everyone and the bot's role (`botPermissions`, default Administrator), channel
+ *   overwrites ({@link DiscordEmulator.setPermissionOverwrite}); the bot's sends, typing and reactions
+ *   need them, else 403 50013 Missing Permissions;
+ * - duplicate deliveries of a MESSAGE_CREATE ({@link DiscordEmulator.redeliverMessage}).
+ *
+ * Not modelled: permissions of other users, threads, voice, presences, ETF/zlib transport, sharding,
  * DM slash commands, real rate-limit buckets (only scripted 429s).
  *
  * discord.js behaviours worth knowing when writing tests against it:
@@ -44,7 +49,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { APIApplicationCommand, APIMessage, APIUser, GatewayMessageCreateDispatchData } from 'discord-api-types/v10';
+import { PermissionFlagsBits, type APIApplicationCommand, type APIMessage, type APIOverwrite, type APIUser, type GatewayMessageCreateDispatchData } from 'discord-api-types/v10';
 import { Gateway, type GatewayLogEntry } from './discordEmulator/gateway.js';
 import { RestApi } from './discordEmulator/rest.js';
 import { EmulatorState } from './discordEmulator/state.js';
@@ -103,6 +108,7 @@ export class DiscordEmulator {
       botUsername: options.botUsername ?? 'EmuBot',
       interactionAckDeadlineMs: options.interactionAckDeadlineMs ?? 3000,
       echoBotEvents: options.echoBotEvents ?? true,
+      botPermissions: options.botPermissions ?? PermissionFlagsBits.Administrator,
     });
     const gateway = new Gateway(state.token, options.heartbeatIntervalMs ?? 1000, {
       buildReady: (session, resumeUrl) => state.buildReady(session, resumeUrl),
@@ -168,6 +174,24 @@ export class DiscordEmulator {
    */
   addChannel(name?: string): string {
     return this.state.addChannel(name);
+  }
+
+  /** The bot's role (the `botPermissions` option); an overwrite for it changes the bot's rights in a channel. */
+  get botRoleId(): string {
+    return this.state.botRoleId;
+  }
+
+  /**
+   * Sets one permission overwrite of a channel (`id` a role, @everyone = the guild id, or a member)
+   * and sends CHANNEL_UPDATE, so discord.js's `permissionsFor` sees it too.
+   */
+  setPermissionOverwrite(channelId: string, overwrite: APIOverwrite): void {
+    this.state.setPermissionOverwrite(channelId, overwrite);
+  }
+
+  /** The bot's permissions in a channel, as Discord computes them. */
+  botPermissionsIn(channelId: string): bigint {
+    return this.state.botPermissionsIn(channelId);
   }
 
   /** Finds or creates a user (and guild member) from a spec; useful to pre-create message authors. */
@@ -244,6 +268,14 @@ export class DiscordEmulator {
    */
   sendUserMessage(options: SendUserMessageOptions): GatewayMessageCreateDispatchData {
     return this.state.sendUserMessage(options);
+  }
+
+  /**
+   * Dispatches MESSAGE_CREATE for a message once more, as Discord occasionally does. While the
+   * gateway is dropped it is buffered and replayed on RESUME, like any dispatch.
+   */
+  redeliverMessage(messageId: string): void {
+    this.state.redeliverMessage(messageId);
   }
 
   /** Edits any message as its author and dispatches MESSAGE_UPDATE. */

@@ -30,6 +30,8 @@ export interface BootOptions {
   editIntervalMs?: number;
   /** The emulated guild's text channels. Default: the emulator's (one, `general`). */
   channels?: string[];
+  /** Further emulator options (for example `botPermissions`). */
+  emulator?: EmulatorOptions;
 }
 
 export interface BootedBot {
@@ -46,7 +48,7 @@ export interface BotFixture {
    * Stops the test's running bot (unless the test already did) and starts a new one on the same
    * emulator and SQLite file. Options default to the ones the test booted with.
    */
-  restart(options?: Omit<BootOptions, 'channels'>): Promise<RunningBot>;
+  restart(options?: Omit<BootOptions, 'channels' | 'emulator'>): Promise<RunningBot>;
   /** An emulator without an in-process bot (for a bot run as a child process); stopped after the test. */
   startEmulator(options?: EmulatorOptions): Promise<DiscordEmulator>;
   /** A fresh temp folder, removed after the test. */
@@ -119,7 +121,7 @@ export function useBotFixture({ tempPrefix = 'bot-e2e-', tinyEngine = false }: B
   const fixture: BotFixture = {
     async boot(options = {}) {
       const databaseFile = path.join(folders.make(), 'history.sqlite');
-      const emu = await fixture.startEmulator(options.channels ? { channels: options.channels } : {});
+      const emu = await fixture.startEmulator({ ...options.emulator, ...(options.channels ? { channels: options.channels } : {}) });
       const bot = await launch(emu, databaseFile, options);
       return { bot, emu, channelId: emu.defaultChannelId };
     },

@@ -34,6 +34,7 @@ import {
   type APIInteractionDataResolved,
   type APIMessage,
   type APIMessageTopLevelComponent,
+  type APIOverwrite,
   type APIPartialEmoji,
   type APIRole,
   type APITextChannel,
@@ -47,6 +48,7 @@ import {
   type RESTPostAPIInteractionCallbackWithResponseResult,
 } from 'discord-api-types/v10';
 import { buildDMChannel, buildGuild, buildMember, buildRole, buildTextChannel, buildUser } from './fixtures.js';
+import { channelPermissions, requirePermissions } from './permissions.js';
 import type { Gateway, GatewaySession } from './gateway.js';
 import type {
   BotMessageRecord,
@@ -126,6 +128,7 @@ export interface StateOptions {
   botUsername: string;
   interactionAckDeadlineMs: number;
   echoBotEvents: boolean;
+  botPermissions: bigint;
 }
 
 export class EmulatorState {
@@ -159,7 +162,7 @@ export class EmulatorState {
     const botRoleId = snowflake();
     this.roles = [
       buildRole({ id: this.guildId, name: '@everyone', permissions: DEFAULT_EVERYONE_PERMISSIONS, position: 0 }),
-      buildRole({ id: botRoleId, name: options.botUsername, permissions: PermissionFlagsBits.Administrator.toString(), position: 1, managed: true, botId: this.botUser.id }),
+      buildRole({ id: botRoleId, name: options.botUsername, permissions: options.botPermissions.toString(), position: 1, managed: true, botId: this.botUser.id }),
     ];
     this.guild = buildGuild({ id: this.guildId, name: options.guildName, ownerId: this.humanUser.id, applicationId: this.applicationId, roles: this.roles });
     this.users.set(this.botUser.id, this.botUser);
@@ -188,6 +191,27 @@ export class EmulatorState {
       this.gateway.broadcast(GatewayDispatchEvents.ChannelCreate, (s) => (s.hasIntent(GatewayIntentBits.Guilds) ? { ...clone(channel), guild_id: this.guildId } : undefined));
     }
     return channel.id;
+  }
+
+  /** Sets (or replaces) one permission overwrite of a guild channel, and sends CHANNEL_UPDATE. */
+  setPermissionOverwrite(channelId: string, overwrite: APIOverwrite): void {
+    const channel = this.getChannel(channelId).channel;
+    if (channel.type !== ChannelType.GuildText) throw new Error('Permission overwrites exist in guild channels only');
+    channel.permission_overwrites = [...(channel.permission_overwrites ?? []).filter((o) => o.id !== overwrite.id), clone(overwrite)];
+    this.gateway?.broadcast(GatewayDispatchEvents.ChannelUpdate, (s) => (s.hasIntent(GatewayIntentBits.Guilds) ? { ...clone(channel), guild_id: this.guildId } : undefined));
+  }
+
+  /** The bot's permissions in a channel (everything in a DM). */
+  botPermissionsIn(channelId: string): bigint {
+    const record = this.getChannel(channelId);
+    if (!record.guildId || record.channel.type !== ChannelType.GuildText) return BigInt(ALL_PERMISSIONS);
+    const member = this.members.get(this.botUser.id)!;
+    return channelPermissions({ guildId: this.guildId, ownerId: this.humanUser.id, roles: this.roles, member, overwrites: record.channel.permission_overwrites ?? [] });
+  }
+
+  /** The bot's role's id (its permissions come from the `botPermissions` option). */
+  get botRoleId(): string {
+    return this.members.get(this.botUser.id)!.roles[0]!;
   }
 
   /** Finds or creates a user (and their guild membership). */
@@ -502,6 +526,7 @@ export class EmulatorState {
 
   createBotMessage(channelId: string, body: MessageBody, files: UploadedFile[]): APIMessage {
     const record = this.getChannel(channelId);
+    requirePermissions(this.botPermissionsIn(channelId), PermissionFlagsBits.ViewChannel | PermissionFlagsBits.SendMessages);
     this.validateBody(body, files, { requireSomething: true });
     const message = this.baseMessage(channelId, this.botUser, body.content ?? '');
     let referenced: StoredMessage | null = null;
@@ -599,6 +624,9 @@ export class EmulatorState {
   addReaction(channelId: string, messageId: string, emoji: string, user: APIUser): void {
     const stored = this.getMessage(channelId, messageId);
     if (!isPlausibleEmoji(emoji)) throw errors.unknownEmoji();
+    if (user.id === this.botUser.id) {
+      requirePermissions(this.botPermissionsIn(channelId), PermissionFlagsBits.ViewChannel | PermissionFlagsBits.ReadMessageHistory | PermissionFlagsBits.AddReactions);
+    }
     const active = this.reactionLog.find((r) => r.messageId === messageId && r.emoji === emoji && r.userId === user.id && !r.removed);
     if (active) return; // Discord treats a repeated PUT as a no-op.
     this.reactionLog.push({ channelId, messageId, emoji, userId: user.id, time: Date.now(), removed: false, removedAt: null });
@@ -667,6 +695,7 @@ export class EmulatorState {
 
   startTyping(channelId: string): void {
     const record = this.getChannel(channelId);
+    requirePermissions(this.botPermissionsIn(channelId), PermissionFlagsBits.ViewChannel | PermissionFlagsBits.SendMessages);
     this.typingLog.push({ channelId, time: Date.now() });
     const member = record.guildId ? this.members.get(this.botUser.id) : undefined;
     if (!this.options.echoBotEvents) return;
@@ -805,6 +834,14 @@ export class EmulatorState {
     this.dispatchMessageCreate(stored);
     const asSent = this.gatewayMessage(stored, { hasIntent: () => true } as unknown as GatewaySession);
     return asSent;
+  }
+
+  /** Dispatches MESSAGE_CREATE for a stored message once more, as Discord may (a duplicate delivery). */
+  redeliverMessage(messageId: string): void {
+    this.requireSession();
+    const stored = this.messages.get(messageId);
+    if (!stored) throw errors.unknownMessage();
+    this.dispatchMessageCreate(stored);
   }
 
   editUserMessage(channelId: string, messageId: string, content: string): APIMessage {

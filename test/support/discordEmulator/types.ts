@@ -38,6 +38,12 @@ export interface EmulatorOptions {
    * when the client has the matching intents. Default true.
    */
   echoBotEvents?: boolean;
+  /**
+   * The permissions of the bot's own role (on top of @everyone's defaults: View Channel, Send
+   * Messages, Add Reactions, Read Message History, ...). Default Administrator: everything,
+   * whatever the channel's overwrites say.
+   */
+  botPermissions?: bigint;
 }
 
 /** Who a user-side action is performed by. Unknown ids/usernames create a new guild member. */
