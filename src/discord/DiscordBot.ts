@@ -1,48 +1,22 @@
-import {
-  Client,
-  Events,
-  GatewayIntentBits,
-  MessageFlags,
-  MessageType,
-  Options,
-  Partials,
-  type ChatInputCommandInteraction,
-  type Interaction,
-  type Message,
-  type MessageReaction,
-} from 'discord.js';
-import type { Config } from '../config.js';
-import { AbortedError, QueueFullError, UserError, isAbort } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { Events, MessageFlags, MessageType, type ChatInputCommandInteraction, type Client, type Interaction, type Message } from 'discord.js';
+import { AbortedError, UserError, isAbort } from '../errors.js';
 import { RateLimiter } from '../sessions/RateLimiter.js';
 import { hasReadableText } from '../text.js';
+import { RESTART_NOTICE, answerMessage, reactOnly, sendNotice } from './answerMessage.js';
+import { channelAccess } from './channelAccess.js';
 import type { CommandDeps, Command } from './Command.js';
-import { ReplyStreamer, type ReplyTarget } from './ReplyStreamer.js';
+import { EditBudget } from './EditBudget.js';
+
+export { CUT_MARKER, FAILED_MARKER, RESTART_NOTICE } from './answerMessage.js';
+export { createDiscordClient } from './discordClient.js';
 
 export interface DiscordBotOptions extends CommandDeps {
   commands: ReadonlyMap<string, Command>;
-  /** Least time between two edits of a streaming reply, in ms. Default 1000. */
+  /** Least time between two streaming edits of one reply, in ms. Default 1000. */
   editIntervalMs?: number;
 }
 
-const WAITING_EMOJI = '⏳';
 const SEEN_MESSAGES_KEPT = 10_000;
-/** Appended to a reply that shutdown interrupted, so the user knows it is not the whole answer. */
-export const CUT_MARKER = '\n\n…(reply cut off: the bot is restarting)';
-
-/** The client options the bot needs; exported so tests build the very same client. */
-export function createDiscordClient(config: Pick<Config, 'DISCORD_API_URL'>): Client {
-  return new Client({
-    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
-    partials: [Partials.Channel],
-    // Model output must never ping anyone: no @everyone, roles, users, nor the replied-to author.
-    allowedMentions: { parse: [], repliedUser: false },
-    rest: config.DISCORD_API_URL ? { api: config.DISCORD_API_URL } : {},
-    // The bot keeps the Message objects it works on; discord.js's default cache of 200 messages per
-    // channel would only grow the memory with every busy channel (megabytes per thousand messages).
-    makeCache: Options.cacheWithLimits({ ...Options.DefaultMakeCacheSettings, MessageManager: 0 }),
-  });
-}
 
 /**
  * The Discord edge: turns messages into channel-session turns (reaction first, then a streamed
@@ -52,6 +26,8 @@ export class DiscordBot {
   private readonly seen = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly rateLimiter: RateLimiter;
+  /** One edit budget per channel: Discord counts edits per channel, whichever reply they belong to. */
+  private readonly editBudgets = new Map<string, EditBudget>();
   private readonly pruneTimer: NodeJS.Timeout;
   private stopping = false;
   private warnedNoContent = false;
@@ -62,7 +38,7 @@ export class DiscordBot {
   ) {
     const { config } = options;
     this.rateLimiter = new RateLimiter({ limit: config.RATE_LIMIT_MESSAGES, windowMs: config.RATE_LIMIT_WINDOW_SECONDS * 1000 });
-    this.pruneTimer = setInterval(() => this.rateLimiter.prune(), 60_000).unref();
+    this.pruneTimer = setInterval(() => this.prune(), 60_000).unref();
     client.once(Events.ClientReady, (ready) => void this.registerCommands(ready));
     client.on(Events.MessageCreate, (message) => this.track(this.onMessage(message)));
     client.on(Events.InteractionCreate, (interaction) => this.track(this.onInteraction(interaction)));
@@ -75,8 +51,8 @@ export class DiscordBot {
   }
 
   /**
-   * Stops taking messages, aborts the running generation (its partial reply is marked as cut),
-   * waits for replies in flight to be posted, then closes the client.
+   * Stops taking messages, aborts the running generation (its partial reply is marked as cut), tells
+   * every waiting message to be sent again, waits for those answers to be posted, then closes the client.
    */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -93,6 +69,17 @@ export class DiscordBot {
     void handled.finally(() => this.inFlight.delete(handled));
   }
 
+  private prune(): void {
+    this.rateLimiter.prune();
+    for (const [channelId, budget] of this.editBudgets) if (budget.isIdle()) this.editBudgets.delete(channelId);
+  }
+
+  private editBudget(channelId: string): EditBudget {
+    let budget = this.editBudgets.get(channelId);
+    if (!budget) this.editBudgets.set(channelId, (budget = new EditBudget()));
+    return budget;
+  }
+
   private async registerCommands(client: Client<true>): Promise<void> {
     const { logger, config, commands } = this.options;
     const body = [...commands.values()].map((command) => command.data.toJSON());
@@ -107,9 +94,8 @@ export class DiscordBot {
 
   private shouldHandle(message: Message): boolean {
     const { config, logger } = this.options;
-    if (this.stopping || message.author.bot || message.webhookId || message.system) return false;
+    if (message.author.bot || message.webhookId || message.system) return false;
     if (message.type !== MessageType.Default && message.type !== MessageType.Reply) return false;
-    if (!message.channel.isSendable()) return false;
     if (config.CHANNEL_IDS.length > 0 && !config.CHANNEL_IDS.includes(message.channelId)) return false;
     // A gateway resume can replay a message: answer each one once.
     if (this.seen.has(message.id)) return false;
@@ -127,64 +113,24 @@ export class DiscordBot {
 
   private async onMessage(message: Message): Promise<void> {
     if (!this.shouldHandle(message)) return;
-    const { sessions, logger, config } = this.options;
-    const log = { channelId: message.channelId, messageId: message.id, chars: message.content.length };
+    const { logger, config } = this.options;
+    const log = { channelId: message.channelId, messageId: message.id };
+    // Checked before anything is queued: a channel the bot cannot answer in must not cost a reply.
+    const access = channelAccess(message, this.client.user!);
+    if (!access.send && !access.react) return logger.debug('message ignored: no permission to send or react', log);
+    if (this.stopping) return sendNotice(message, access, RESTART_NOTICE, logger);
     const rate = this.rateLimiter.check(message.author.id);
     if (rate !== 'allowed') {
       if (rate === 'limited') {
-        await this.safeReply(message, `You are sending messages faster than I can think (limit ${config.RATE_LIMIT_MESSAGES} per ${config.RATE_LIMIT_WINDOW_SECONDS} s). I will skip a few; try again in a moment.`);
+        const notice = `You are sending messages faster than I can think (limit ${config.RATE_LIMIT_MESSAGES} per ${config.RATE_LIMIT_WINDOW_SECONDS} s). I will skip a few; try again in a moment.`;
+        await sendNotice(message, access, notice, logger);
       }
       logger.info('message rate-limited', log);
       return;
     }
-
-    const streamer = new ReplyStreamer({ target: replyTarget(message), logger, editIntervalMs: this.options.editIntervalMs });
-    let waitingReaction: MessageReaction | undefined;
-    let turn;
-    try {
-      turn = sessions.handleMessage(
-        { channelId: message.channelId, userName: message.member?.displayName ?? message.author.displayName, text: message.content },
-        {
-          onSentiment: async ({ label }) => {
-            await message.react(config.SENTIMENT_EMOJIS[label]).catch((error: unknown) => logger.warn('adding the sentiment reaction failed', { ...log, error }));
-          },
-          onWaiting: async () => {
-            waitingReaction = await message.react(WAITING_EMOJI).catch((error: unknown) => {
-              logger.warn('adding the waiting reaction failed', { ...log, error });
-              return undefined;
-            });
-          },
-          onReplyStart: async () => {
-            streamer.startTyping();
-            await waitingReaction?.users.remove(this.client.user!.id);
-          },
-          onText: (delta) => streamer.push(delta),
-          deliver: (reply) => streamer.finish(reply),
-        },
-      );
-    } catch (error) {
-      streamer.cancel();
-      if (error instanceof QueueFullError) logger.warn('queue full; message refused', { ...log, pending: error.pending });
-      if (error instanceof UserError) await this.safeReply(message, error.message);
-      else logger.error('message refused', { ...log, error });
-      return;
-    }
-
-    try {
-      const outcome = await turn;
-      logger.info('message answered', { ...log, label: outcome.sentiment.label, replyChars: outcome.reply.length, saved: outcome.saved });
-    } catch (error) {
-      if (isAbort(error)) {
-        // Shutdown: finish what was shown, marked as cut; nothing of the turn enters history.
-        if (streamer.postedCount > 0) await streamer.finish(streamer.currentText + CUT_MARKER).catch(() => {});
-        else streamer.cancel();
-        logger.info('reply aborted by shutdown', log);
-        return;
-      }
-      streamer.cancel();
-      logger.error('reply failed', { ...log, error });
-      await this.safeReply(message, 'Sorry, something went wrong while answering that. Please try again.');
-    }
+    const deps = { ...this.options, botUserId: this.client.user!.id, editBudget: this.editBudget(message.channelId) };
+    if (access.send) await answerMessage(message, access, deps);
+    else await reactOnly(message, deps);
   }
 
   private async onInteraction(interaction: Interaction): Promise<void> {
@@ -205,23 +151,6 @@ export class DiscordBot {
       await answerEphemeral(interaction, content).catch((replyError: unknown) => logger.warn('answering a failed command failed', { error: replyError }));
     }
   }
-
-  private async safeReply(message: Message, content: string): Promise<void> {
-    await replyTarget(message)
-      .reply(content)
-      .catch((error: unknown) => this.options.logger.warn('sending a notice failed', { channelId: message.channelId, error }));
-  }
-}
-
-/** Replies to the message; if it was deleted meanwhile, the reply still goes to the channel. */
-function replyTarget(message: Message): ReplyTarget {
-  const channel = message.channel;
-  if (!channel.isSendable()) throw new Error(`Channel ${message.channelId} does not accept messages.`);
-  return {
-    reply: (content) => channel.send({ content, reply: { messageReference: message.id, failIfNotExists: false } }),
-    send: (content) => channel.send({ content }),
-    typing: () => channel.sendTyping(),
-  };
 }
 
 async function answerEphemeral(interaction: ChatInputCommandInteraction, content: string): Promise<void> {

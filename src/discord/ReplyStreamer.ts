@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { EditBudget } from './EditBudget.js';
 import { splitMessage } from './splitMessage.js';
 
 /** A posted message the streamer can edit. */
@@ -17,8 +18,10 @@ export interface ReplyTarget {
 export interface ReplyStreamerOptions {
   target: ReplyTarget;
   logger: Logger;
-  /** Least time between two edits, in ms. Default 1000 (Discord allows about 5 edits per 5 s per channel). */
+  /** Least time between two streaming edits of this reply, in ms. Default 1000. */
   editIntervalMs?: number;
+  /** The channel's edit budget, shared by every reply in the channel. Default: one for this reply alone. */
+  editBudget?: EditBudget;
   /** Refresh interval of the typing indicator, in ms. Default 8000. */
   typingIntervalMs?: number;
 }
@@ -44,9 +47,11 @@ export class ReplyStreamer {
   private lastStreamed = '';
   private finished = false;
   private readonly editIntervalMs: number;
+  private readonly editBudget: EditBudget;
 
   constructor(private readonly options: ReplyStreamerOptions) {
     this.editIntervalMs = options.editIntervalMs ?? 1000;
+    this.editBudget = options.editBudget ?? new EditBudget();
   }
 
   /** Starts the typing indicator, refreshed until finish(). */
@@ -94,11 +99,12 @@ export class ReplyStreamer {
     await this.sync(finalText.trim() || EMPTY_REPLY_PLACEHOLDER);
   }
 
-  /** Stops timers without writing anything more (the reply failed before any text). */
-  cancel(): void {
+  /** Stops timers without writing anything more; resolves once a write under way has ended. */
+  cancel(): Promise<void> {
     this.finished = true;
     clearTimeout(this.timer);
     clearInterval(this.typingTimer);
+    return this.writing;
   }
 
   /** The text received so far. */
@@ -124,7 +130,7 @@ export class ReplyStreamer {
       if (posted?.content === piece) continue;
       if (posted) {
         try {
-          await posted.message.edit(piece);
+          await this.editBudget.run(() => posted.message.edit(piece));
           posted.content = piece;
           continue;
         } catch (error) {

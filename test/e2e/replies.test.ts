@@ -1,0 +1,121 @@
+/**
+ * How replies look in Discord when things go wrong or pile up, through the real discord.js client
+ * and the emulator: shutdown with messages waiting, a reply failing mid-stream, code blocks split
+ * over two messages, the per-channel edit budget, duplicate deliveries, discord.js's message cache.
+ */
+import type { TextChannel } from 'discord.js';
+import { describe, expect, it } from 'vitest';
+import { FAILED_MARKER, RESTART_NOTICE } from '../../src/discord/answerMessage.js';
+import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { ScriptedEngine, answeredCount, logEntries, repliesTo, whenAnswered } from '../support/botHarness.js';
+import { useBotFixture } from '../support/e2eFixture.js';
+
+const { boot } = useBotFixture({ tempPrefix: 'bot-replies-' });
+const MESSAGE_PATH = /^\/channels\/\d+\/messages\/\d+$/;
+
+describe('replies at the Discord edge', () => {
+  it('on shutdown, answers every message still waiting exactly once, takes its ⏳ back, and records none', async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu, channelId } = await boot({ engine: scripted, channels: ['general', 'other'] });
+    const other = emu.channelIds[1]!;
+    scripted.hold();
+    const running = emu.sendUserMessage({ channelId, content: 'the running one' });
+    await emu.waitFor(() => scripted.replied.length === 1);
+    const waiting = [
+      emu.sendUserMessage({ channelId, content: 'waiting 1' }),
+      emu.sendUserMessage({ channelId: other, content: 'waiting 2' }),
+      emu.sendUserMessage({ channelId, content: 'waiting 3' }),
+    ];
+    await emu.waitFor(() => waiting.every((m) => emu.reactions(m.channel_id, m.id).some((reaction) => reaction.emoji === '⏳')));
+
+    await bot.stop(); // what SIGTERM does
+
+    for (const message of [running, ...waiting]) {
+      expect(repliesTo(emu, message.channel_id, message.id).map((reply) => reply.content)).toEqual([RESTART_NOTICE]);
+      expect(emu.reactions(message.channel_id, message.id).filter((reaction) => reaction.emoji === '⏳' && !reaction.removed)).toEqual([]);
+    }
+    expect(scripted.replied).toEqual(['the running one']);
+    const store = await KeyvHistoryStore.open({ url: bot.config.DATABASE_URL });
+    for (const id of [channelId, other]) expect(await store.load(id)).toEqual([]);
+    await store.dispose();
+  });
+
+  it('marks a reply that fails mid-stream as failed in the message itself, with no separate notice', async () => {
+    const failing = new ScriptedEngine({ script: () => ['first part ', 'second part '], pauseMs: 150 });
+    const streamThenFail = failing.reply.bind(failing);
+    failing.reply = async (request) => {
+      await streamThenFail(request);
+      throw new Error('llama_decode failed mid-stream (detail for the log only)');
+    };
+    const { bot, emu, channelId } = await boot({ engine: failing });
+    const message = emu.sendUserMessage({ channelId, content: 'start and break' });
+    await emu.waitFor(() => logEntries(bot, 'reply failed').length === 1);
+    const [reply] = await emu.waitFor(() => {
+      const replies = repliesTo(emu, channelId, message.id);
+      return replies[0]?.content.endsWith(FAILED_MARKER.trim()) && replies;
+    });
+    expect(reply!.content).toBe(('first part second part ' + FAILED_MARKER).trim());
+    await new Promise((resolve) => setTimeout(resolve, 200)); // room for a stray "Sorry" to show up
+    expect(emu.botMessages(channelId)).toHaveLength(1);
+    expect(await bot.store.load(channelId)).toEqual([]);
+  });
+
+  it('keeps a code block opened mid-line a code block in both messages of a long reply', async () => {
+    const code = Array.from({ length: 150 }, (_, i) => `console.log("line ${i}");`).join('\n');
+    const text = 'Here it is: ```js\n' + code + '\n``` and that is all.';
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine({ script: () => [text] }) });
+    const message = emu.sendUserMessage({ channelId, content: 'show me code' });
+    await whenAnswered(emu, bot, message.id);
+    const shown = emu.botMessages(channelId).map((reply) => reply.content);
+    expect(shown).toHaveLength(2);
+    for (const content of shown) expect((content.match(/```/g) ?? []).length % 2).toBe(0);
+    expect(shown[0]!.startsWith('Here it is: ```js\n')).toBe(true);
+    expect(shown[1]!.startsWith('```js\n')).toBe(true);
+    expect(shown[1]!.endsWith('``` and that is all.')).toBe(true);
+  });
+
+  it('keeps one edit budget per channel: three replies in a row never make more than 5 edits in any 5 s', async () => {
+    const pieces = Array.from({ length: 8 }, (_, i) => `word${i} `);
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine({ script: () => pieces, pauseMs: 150 }), editIntervalMs: 300 });
+    const messages = ['one', 'two', 'three'].map((content) => emu.sendUserMessage({ channelId, content }));
+    for (const message of messages) await whenAnswered(emu, bot, message.id, 40_000);
+    const edits = emu.requests.filter((request) => request.method === 'PATCH' && MESSAGE_PATH.test(request.path)).map((request) => request.time);
+    const busiest = Math.max(...edits.map((start) => edits.filter((time) => time >= start && time - start < 5000).length));
+    expect(edits.length).toBeGreaterThan(5);
+    expect(busiest).toBeLessThanOrEqual(5);
+    for (const message of messages) expect(repliesTo(emu, channelId, message.id).map((reply) => reply.content)).toEqual([pieces.join('').trim()]);
+  }, 60_000);
+
+  it('answers a message delivered twice once, whether the copy comes at once or is replayed on a resume', async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu, channelId } = await boot({ engine: scripted });
+    const first = emu.sendUserMessage({ channelId, content: 'hello twice' });
+    emu.redeliverMessage(first.id);
+    await whenAnswered(emu, bot, first.id);
+    const resumes = emu.resumeCount;
+    emu.dropGateway();
+    emu.redeliverMessage(first.id);
+    const second = emu.sendUserMessage({ channelId, content: 'sent while disconnected' });
+    emu.redeliverMessage(second.id);
+    await whenAnswered(emu, bot, second.id);
+    await emu.waitFor(() => emu.resumeCount > resumes);
+    const third = emu.sendUserMessage({ channelId, content: 'after the resume' });
+    await whenAnswered(emu, bot, third.id);
+
+    const deliveries = emu.gatewayLog.filter((entry) => entry.direction === 'out' && entry.t === 'MESSAGE_CREATE').length;
+    expect(deliveries).toBeGreaterThanOrEqual(6); // three messages, three copies, and the bot's own replies
+    expect(scripted.replied).toEqual(['hello twice', 'sent while disconnected', 'after the resume']);
+    for (const message of [first, second, third]) {
+      expect(answeredCount(bot, message.id)).toBe(1);
+      expect(repliesTo(emu, channelId, message.id)).toHaveLength(1);
+    }
+  });
+
+  it('keeps no messages in discord.js’s cache, however many pass through', async () => {
+    const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine() });
+    for (let i = 0; i < 5; i++) await whenAnswered(emu, bot, emu.sendUserMessage({ channelId, content: `message ${i}` }).id);
+    const channel = bot.bot.client.channels.cache.get(channelId) as TextChannel;
+    expect(emu.channelMessages(channelId)).toHaveLength(10);
+    expect(channel.messages.cache.size).toBe(0);
+  });
+});
