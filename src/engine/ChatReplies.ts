@@ -38,6 +38,8 @@ export interface ReplyResult {
   turnsInPrompt: number;
   /** Whether the message was cut to fit the context. */
   messageTruncated: boolean;
+  /** The message as the model read it (cut to its token cap and marked, when it was longer); absent: as given. */
+  userText?: string;
 }
 
 interface WarmSlot {

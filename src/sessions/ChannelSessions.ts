@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import type { HistoryStore, HistoryTurn } from '../history/HistoryStore.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { hasReadableText } from '../text.js';
+import { ChannelHistory } from './ChannelHistory.js';
 
 export interface IncomingMessage {
   channelId: string;
@@ -55,20 +56,16 @@ export interface ChannelSessionsOptions {
  * completes.
  */
 export class ChannelSessions {
-  private readonly cache = new Map<string, HistoryTurn[]>();
-  private readonly unsaved = new Map<string, HistoryTurn[]>();
   /** Per channel, the latest turn's completion: the next reply reads the history only after it. */
   private readonly lastTurn = new Map<string, Promise<void>>();
-  /** Bumped by reset, so a reply that was running during a reset is not written back. */
-  private readonly epochs = new Map<string, number>();
+  private readonly histories: ChannelHistory;
   private readonly logger: Logger;
   private readonly messageMaxChars: number;
-  private readonly cachedChannels: number;
 
   constructor(private readonly options: ChannelSessionsOptions) {
     this.logger = options.logger ?? silentLogger;
     this.messageMaxChars = options.messageMaxChars ?? 2000;
-    this.cachedChannels = options.cachedChannels ?? 256;
+    this.histories = new ChannelHistory({ store: options.store, logger: this.logger, cachedChannels: options.cachedChannels ?? 256 });
   }
 
   /**
@@ -108,17 +105,19 @@ export class ChannelSessions {
           throw error;
         }
         const { result, epoch } = await replyTicket.run(async (signal) => {
-          const epoch = this.epochs.get(channelId) ?? 0;
+          // A reset from here on means this reply's turn is not recorded.
+          const epoch = this.histories.epoch(channelId);
           Promise.resolve(hooks.onReplyStart?.()).catch((error: unknown) => this.logger.warn('onReplyStart failed', { channelId, error }));
-          const turns = await this.turns(channelId);
+          const turns = await this.histories.turns(channelId);
           const started = performance.now();
           const result = await engine.reply({ channelId, turns, userName: message.userName, userText: text, signal, onText: hooks.onText });
           this.logger.debug('reply done', { channelId, ms: Math.round(performance.now() - started), evaluatedTokens: result.evaluatedTokens, chars: result.text.length });
           return { result, epoch };
         });
         await hooks.deliver?.(result.text);
-        const turn: HistoryTurn = { userName: message.userName, userText: text, reply: result.text, at: Date.now() };
-        const saved = epoch === (this.epochs.get(channelId) ?? 0) ? await this.record(channelId, turn) : true;
+        // The history keeps the message as the model read it (cut to its token cap), so it is counted at that size.
+        const turn: HistoryTurn = { userName: message.userName, userText: result.userText ?? text, reply: result.text, at: Date.now() };
+        const saved = await this.histories.record(channelId, turn, epoch);
         return { sentiment, reply: result.text, saved, truncated: truncated || result.messageTruncated };
       } finally {
         turnDone();
@@ -136,62 +135,24 @@ export class ChannelSessions {
 
   /** The channel's history as the model will see it next (stored turns plus any not yet saved). */
   async history(channelId: string): Promise<readonly HistoryTurn[]> {
-    return [...(await this.turns(channelId))];
+    return [...(await this.histories.turns(channelId))];
   }
 
-  /** Clears one channel's history: store, memory and the model's warm cache. */
+  /**
+   * Clears one channel's history: store, memory and the model's warm cache. A reply running in the
+   * channel finishes (the engine drops its warm state once it ends) and is not recorded.
+   */
   async reset(channelId: string): Promise<void> {
-    this.epochs.set(channelId, (this.epochs.get(channelId) ?? 0) + 1);
-    this.cache.delete(channelId);
-    this.unsaved.delete(channelId);
     this.options.engine.forget(channelId);
-    await this.options.store.clear(channelId);
+    await this.histories.reset(channelId);
   }
 
   /** Stops taking work, aborts the running generation and makes a last try at unsaved turns. */
   async close(): Promise<void> {
     await this.options.queue.close();
-    for (const channelId of [...this.unsaved.keys()]) await this.flush(channelId);
-    for (const [channelId, turns] of this.unsaved) {
-      this.logger.error('turns could not be saved before shutdown', { channelId, turns: turns.length });
+    for (const [channelId, turns] of await this.histories.close()) {
+      this.logger.error('turns could not be saved before shutdown', { channelId, turns });
     }
-  }
-
-  private async turns(channelId: string): Promise<HistoryTurn[]> {
-    let turns = this.cache.get(channelId);
-    if (turns) {
-      this.cache.delete(channelId);
-    } else {
-      // Turns whose write failed are not in the store yet; they still belong to the history.
-      turns = [...(await this.options.store.load(channelId)), ...(this.unsaved.get(channelId) ?? [])];
-      if (this.cache.size >= this.cachedChannels) this.cache.delete(this.cache.keys().next().value!);
-    }
-    this.cache.set(channelId, turns);
-    return turns;
-  }
-
-  /** Keeps the turn in memory at once (the next reply needs it) and writes it; a failed write is retried later. */
-  private async record(channelId: string, turn: HistoryTurn): Promise<boolean> {
-    (await this.turns(channelId)).push(turn);
-    const pending = this.unsaved.get(channelId) ?? [];
-    pending.push(turn);
-    this.unsaved.set(channelId, pending);
-    return this.flush(channelId);
-  }
-
-  private async flush(channelId: string): Promise<boolean> {
-    const pending = this.unsaved.get(channelId) ?? [];
-    while (pending.length > 0) {
-      try {
-        await this.options.store.append(channelId, pending[0]!);
-        pending.shift();
-      } catch (error) {
-        this.logger.error('history write failed; the turn is kept and retried with the next one', { channelId, pending: pending.length, error });
-        return false;
-      }
-    }
-    this.unsaved.delete(channelId);
-    return true;
   }
 }
 

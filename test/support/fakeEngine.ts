@@ -26,8 +26,10 @@ export class FakeEngine implements ModelEngine {
   holdReplies = false;
   /** Text streamed through onText before a held reply waits. */
   partialText = 'partial ';
-  /** When set, the reply reports that it cut the message. */
+  /** When set, the reply reports that it cut the message, and returns what it read: the first 4 characters, marked. */
   truncateMessages = false;
+  /** How many of the next classify() calls fail. */
+  failNextClassify = 0;
   disposed = false;
   private readonly held: Array<() => void> = [];
 
@@ -44,6 +46,10 @@ export class FakeEngine implements ModelEngine {
   async classify(text: string): Promise<SentimentResult> {
     this.classifyInputs.push(text);
     this.events.push(`classify:${text}`);
+    if (this.failNextClassify > 0) {
+      this.failNextClassify--;
+      throw new Error('the classifier broke');
+    }
     return this.label(text);
   }
 
@@ -60,7 +66,8 @@ export class FakeEngine implements ModelEngine {
     }
     const text = FakeEngine.replyTo(userText);
     onText?.(text);
-    return { text, evaluatedTokens: userText.length, turnsInPrompt: turns.length, messageTruncated: this.truncateMessages };
+    const read = this.truncateMessages ? { userText: `${userText.slice(0, 4)} …(message cut)` } : {};
+    return { text, evaluatedTokens: userText.length, turnsInPrompt: turns.length, messageTruncated: this.truncateMessages, ...read };
   }
 
   forget(channelId: string): void {
@@ -80,15 +87,16 @@ export class FakeEngine implements ModelEngine {
 }
 
 /**
- * Waits until `condition()` holds, letting the event loop turn in between (no clock involved).
- * Fails after `maxTurns` turns, so a broken expectation ends the test instead of hanging it.
+ * Waits until `condition()` holds, letting the event loop turn in between. Fails after `timeoutMs`,
+ * so a broken expectation ends the test instead of hanging it (a budget of time, not of turns:
+ * real SQLite I/O takes as many turns as a busy machine makes it take).
  */
-export async function until(condition: () => boolean, maxTurns = 1000): Promise<void> {
-  for (let i = 0; i < maxTurns; i++) {
-    if (condition()) return;
+export async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error('until(): the condition never became true');
     await new Promise((resolve) => setImmediate(resolve));
   }
-  throw new Error('until(): the condition never became true');
 }
 
 /** Lets the event loop turn `times` times, so every callback that is ready runs (no clock involved). */

@@ -43,9 +43,22 @@ let realStore: KeyvHistoryStore;
 let store: FlakyStore;
 let sessions: ChannelSessions;
 
-function setUp(options: { maxPending?: number; messageMaxChars?: number } = {}): void {
+function setUp(options: { maxPending?: number; messageMaxChars?: number; cachedChannels?: number } = {}): void {
   queue = new GenerationQueue({ maxPending: options.maxPending });
-  sessions = new ChannelSessions({ engine, queue, store, messageMaxChars: options.messageMaxChars });
+  sessions = new ChannelSessions({ engine, queue, store, messageMaxChars: options.messageMaxChars, cachedChannels: options.cachedChannels });
+}
+
+/** Another connection to the file holds its write lock until release(): the store's writes wait (busy), as with a second process. */
+async function lockFile(file: string): Promise<{ release(): Promise<void> }> {
+  const other = new sqlite3.Database(file);
+  const run = (sql: string) => new Promise<void>((resolve, reject) => other.run(sql, (error) => (error ? reject(error) : resolve())));
+  await run('BEGIN EXCLUSIVE');
+  return {
+    async release() {
+      await run('ROLLBACK');
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    },
+  };
 }
 
 const say = (channelId: string, text: string, userName = 'ana') => sessions.handleMessage({ channelId, userName, text });
@@ -371,12 +384,14 @@ describe('ChannelSessions', () => {
     expect(userTexts(await realStore.load('a'))).toEqual(['abcdefghij']);
   });
 
-  it('marks a message truncated when the engine had to cut it', async () => {
+  it('marks a message truncated when the engine had to cut it, and records the message as the model read it', async () => {
     engine.truncateMessages = true;
 
-    const outcome: TurnOutcome = await say('a', 'short');
+    const outcome: TurnOutcome = await say('a', 'a long message');
 
     expect(outcome.truncated).toBe(true);
+    expect(userTexts(await realStore.load('a'))).toEqual(['a lo …(message cut)']);
+    expect(userTexts(await sessions.history('a'))).toEqual(['a lo …(message cut)']);
   });
 
   it('does not mark a message that fits as truncated', async () => {
@@ -384,11 +399,101 @@ describe('ChannelSessions', () => {
 
     expect((await say('a', 'abcdefghij')).truncated).toBe(false);
   });
-});
 
-describe('clampText', () => {
-  it('cuts by characters without splitting an emoji', () => {
-    expect(clampText('😀😀😀😀', 3)).toEqual({ text: '😀😀😀', truncated: true });
-    expect(clampText('😀😀😀', 3)).toEqual({ text: '😀😀😀', truncated: false });
+  it('gives back the reply place of a message whose sentiment call fails, so the channel goes on', async () => {
+    engine.failNextClassify = 1;
+
+    await expect(say('a', 'first')).rejects.toThrow('the classifier broke');
+
+    expect(queue.pending('reply')).toBe(0);
+    expect(await say('a', 'second')).toMatchObject({ reply: 'reply to second', saved: true });
+  });
+
+  it('keeps unsaved turns in the history when a channel is loaded again from the store', async () => {
+    setUp({ cachedChannels: 1 });
+    store.failNextAppends = 1;
+    expect((await say('a', 'one')).saved).toBe(false);
+    await say('b', 'elsewhere'); // the one cached channel is now b: a is read from the store again
+
+    await say('a', 'two');
+
+    expect(userTexts(engine.replyCalls.at(-1)!.turns)).toEqual(['one']);
+    expect(userTexts(await realStore.load('a'))).toEqual(['one', 'two']);
+  });
+
+  it("keeps at most the store's maxTurns in memory, so the history is the same before and after a restart", async () => {
+    const small = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'small.sqlite')}`, maxTurns: 3 });
+    const capped = new ChannelSessions({ engine, queue, store: small });
+    try {
+      for (const text of ['1', '2', '3', '4', '5']) await capped.handleMessage({ channelId: 'a', userName: 'ana', text });
+
+      expect(userTexts(await capped.history('a'))).toEqual(['3', '4', '5']);
+      expect(userTexts(engine.replyCalls.at(-1)!.turns)).toEqual(['2', '3', '4']);
+      const restarted = new ChannelSessions({ engine, queue: new GenerationQueue(), store: small });
+      expect(await restarted.history('a')).toEqual(await capped.history('a'));
+    } finally {
+      await small.dispose();
+    }
+  });
+
+  it('does not bring erased history back when a reset lands while a cold channel loads it from the store', async () => {
+    await realStore.append('a', { userName: 'ana', userText: 'secret from before the reset', reply: 'ok', at: 1 });
+
+    const loading = sessions.history('a'); // cold: reads the store
+    await sessions.reset('a');
+    await loading;
+    await say('a', 'after');
+
+    expect(userTexts(engine.replyCalls[0]!.turns)).toEqual([]);
+    expect(userTexts(await sessions.history('a'))).toEqual(['after']);
+    expect(userTexts(await realStore.load('a'))).toEqual(['after']);
+  });
+
+  it('does not write kept turns back when a reset lands while they are being retried (SQLite busy)', async () => {
+    const file = join(dirs.make(), 'busy.sqlite');
+    const busyStore = await KeyvHistoryStore.open({ url: `sqlite://${file}` });
+    const flaky = new FlakyStore(busyStore);
+    const busy = new ChannelSessions({ engine, queue, store: flaky });
+    try {
+      flaky.failNextAppends = 1;
+      expect((await busy.handleMessage({ channelId: 'a', userName: 'ana', text: 'one' })).saved).toBe(false);
+      const lock = await lockFile(file);
+      const two = busy.handleMessage({ channelId: 'a', userName: 'ana', text: 'two' });
+      await until(() => flaky.attempts.length === 2); // 'one' is retried, waiting for the lock
+
+      const reset = busy.reset('a');
+      await lock.release();
+      await Promise.all([two, reset]);
+
+      expect(await busyStore.load('a')).toEqual([]);
+      expect(await busy.history('a')).toEqual([]);
+      expect(flaky.attempts).toEqual(['one', 'one']);
+    } finally {
+      await busyStore.dispose();
+    }
+  });
+
+  it('writes a turn once when close() comes while that turn is being written (SQLite busy)', async () => {
+    const file = join(dirs.make(), 'busy.sqlite');
+    const busyStore = await KeyvHistoryStore.open({ url: `sqlite://${file}` });
+    const counted = new FlakyStore(busyStore);
+    const busy = new ChannelSessions({ engine, queue, store: counted });
+    try {
+      const lock = await lockFile(file);
+      const outcome = busy.handleMessage({ channelId: 'a', userName: 'ana', text: 'hello' });
+      await until(() => counted.attempts.length === 1);
+
+      const closing = busy.close();
+      await letEventLoopTurn(20);
+      await lock.release();
+
+      expect((await outcome).saved).toBe(true);
+      await closing;
+      expect(userTexts(await busyStore.load('a'))).toEqual(['hello']);
+    } finally {
+      await busyStore.dispose();
+    }
   });
 });
+
+
