@@ -36,6 +36,11 @@ export class RateLimiter {
     return 'limited';
   }
 
+  /** How many keys (users) it holds on to. */
+  get size(): number {
+    return this.hits.size;
+  }
+
   /** Forgets keys with no recent hits, so the map does not grow with every user ever seen. */
   prune(): void {
     const now = this.now();

@@ -18,13 +18,21 @@ describe('RateLimiter', () => {
     expect(Array.from({ length: 50 }, () => limiter.check('ann')).every((d) => d === 'allowed')).toBe(true);
   });
 
-  it('prunes users with no recent messages', () => {
+  it('prunes users with no recent messages, keeping those still in their window', () => {
     let now = 0;
     const limiter = new RateLimiter({ limit: 1, windowMs: 100, now: () => now });
     limiter.check('ann');
     expect(limiter.check('ann')).toBe('limited');
-    now = 200;
+    now = 60;
+    limiter.check('bob');
+    expect(limiter.size).toBe(2);
+    now = 120;
     limiter.prune();
+    expect(limiter.size).toBe(1); // ann's hit is out of the window, bob's is not
+    expect(limiter.check('bob')).toBe('limited');
     expect(limiter.check('ann')).toBe('allowed');
+    now = 1000;
+    limiter.prune();
+    expect(limiter.size).toBe(0);
   });
 });

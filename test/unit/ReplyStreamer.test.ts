@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { EditBudget } from '../../src/discord/EditBudget.js';
 import { EMPTY_REPLY_PLACEHOLDER, ReplyStreamer, type PostedMessage, type ReplyTarget } from '../../src/discord/ReplyStreamer.js';
 import { silentLogger } from '../../src/logger.js';
 
 /** Records what a channel would show: each posted message with its edit history. */
 function fakeTarget(options: { failEditsOf?: number } = {}) {
   const messages: { kind: 'reply' | 'send'; contents: string[] }[] = [];
+  /** When each edit happened, across all messages. */
+  const editTimes: number[] = [];
   let typing = 0;
   const post = (kind: 'reply' | 'send') => async (content: string): Promise<PostedMessage> => {
     const record = { kind, contents: [content] };
@@ -12,12 +15,13 @@ function fakeTarget(options: { failEditsOf?: number } = {}) {
     return {
       edit: async (next: string) => {
         if (index === options.failEditsOf) throw new Error('Unknown Message');
+        editTimes.push(Date.now());
         record.contents.push(next);
       },
     };
   };
   const target: ReplyTarget = { reply: post('reply'), send: post('send'), typing: async () => void typing++ };
-  return { target, messages, typingCount: () => typing };
+  return { target, messages, editTimes, typingCount: () => typing };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -77,5 +81,39 @@ describe('ReplyStreamer', () => {
     expect(atFinish).toBeGreaterThanOrEqual(2);
     await sleep(60);
     expect(typingCount()).toBe(atFinish);
+  });
+
+  it('never edits a piece whose text did not change: only the growing last message is edited', async () => {
+    const { target, messages } = fakeTarget();
+    const unlimited = new EditBudget({ edits: 1000, windowMs: 1 });
+    const streamer = new ReplyStreamer({ target, logger: silentLogger, editIntervalMs: 10, editBudget: unlimited });
+    const first = 'a'.repeat(1500);
+    streamer.push(first + '\n\n' + 'b'.repeat(900)); // two pieces at once
+    await sleep(30);
+    for (const more of [' c', ' d', ' e']) {
+      streamer.push(more);
+      await sleep(30);
+    }
+    await streamer.finish(streamer.currentText);
+    await streamer.finish(streamer.currentText); // the same text again: nothing to do
+    expect(messages[0]).toEqual({ kind: 'reply', contents: [first] });
+    expect(messages[1]!.contents.at(-1)).toBe('b'.repeat(900) + ' c d e');
+    expect(new Set(messages[1]!.contents).size).toBe(messages[1]!.contents.length); // no edit repeats a text
+  });
+
+  it('shares one edit budget between the replies of a channel, the final edits included', async () => {
+    const { target, editTimes } = fakeTarget();
+    const budget = new EditBudget({ edits: 3, windowMs: 300 });
+    const streamers = [0, 1].map(() => new ReplyStreamer({ target, logger: silentLogger, editIntervalMs: 10, editBudget: budget }));
+    for (let i = 0; i < 6; i++) {
+      for (const streamer of streamers) streamer.push(` word${i}`);
+      await sleep(25);
+    }
+    await Promise.all(streamers.map((streamer) => streamer.finish(streamer.currentText + ' end')));
+    expect(editTimes.length).toBeGreaterThan(3);
+    for (const [index, time] of editTimes.entries()) {
+      // Any 4 edits in a row span at least the window: never more than 3 in 300 ms.
+      if (index >= 3) expect(time - editTimes[index - 3]!).toBeGreaterThanOrEqual(300);
+    }
   });
 });
