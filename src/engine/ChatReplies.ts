@@ -1,5 +1,8 @@
-import { LlamaChat, type ChatHistoryItem, type ChatWrapper, type LlamaContext, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatWrapper, LlamaContext, LlamaModel } from 'node-llama-cpp';
 import type { HistoryTurn } from '../history/HistoryStore.js';
+import { windowStart } from './promptWindow.js';
+import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
+import { WarmSlots, type WarmSlot } from './WarmSlots.js';
 
 export interface ChatRepliesOptions {
   model: LlamaModel;
@@ -16,6 +19,8 @@ export interface ChatRepliesOptions {
   temperature?: number;
   /** Fixed sampling seed (tests); default random per reply. */
   seed?: number;
+  /** The bot's own name: a reply starting with "<botName>:" loses that prefix (as do "assistant:" and short names). */
+  botName?: string;
 }
 
 export interface ReplyRequest {
@@ -42,12 +47,6 @@ export interface ReplyResult {
   userText?: string;
 }
 
-interface WarmSlot {
-  chat: LlamaChat;
-  /** First turn in the prompt window; moves forward only in large steps, so the cached prefix stays valid. */
-  windowFirst?: HistoryTurn;
-}
-
 const TEMPLATE_TOKENS_PER_TURN = 10;
 const MAX_NAME_LENGTH = 32;
 
@@ -57,70 +56,73 @@ const MAX_NAME_LENGTH = 32;
  * channel takes the least recently used sequence and is rebuilt from the history it is given.
  */
 export class ChatReplies {
-  private readonly warm = new Map<string, WarmSlot>();
-  private readonly free: LlamaContextSequence[] = [];
+  private readonly slots: WarmSlots;
   private readonly turnTokens = new WeakMap<HistoryTurn, number>();
   private readonly systemTokens: number;
   private readonly messageMaxTokens: number;
 
   constructor(private readonly options: ChatRepliesOptions) {
-    for (let i = 0; i < options.warmChannels; i++) this.free.push(options.context.getSequence());
+    this.slots = new WarmSlots(options.context, options.warmChannels, options.chatWrapper);
     this.systemTokens = options.model.tokenize(options.systemPrompt).length + TEMPLATE_TOKENS_PER_TURN;
     // A message may take a quarter of the context; the history budget shrinks to make room for it.
     this.messageMaxTokens = Math.floor(options.context.contextSize / 4);
   }
 
   isWarm(channelId: string): boolean {
-    return this.warm.has(channelId);
+    return this.slots.get(channelId) !== undefined;
   }
 
   /** The text a warm channel's sequence holds (its prompt and last reply); undefined when cold. */
   contextText(channelId: string): string | undefined {
-    const slot = this.warm.get(channelId);
+    const slot = this.slots.get(channelId);
     return slot && this.options.model.detokenize(slot.chat.sequence.contextTokens, true);
   }
 
-  /** Drops a channel's warm state (after /reset); its sequence goes back to the pool. */
+  /** Drops a channel's warm state (after /reset); a reply running on it finishes first. */
   forget(channelId: string): void {
-    const slot = this.warm.get(channelId);
-    if (!slot) return;
-    this.warm.delete(channelId);
-    this.free.push(slot.chat.sequence);
-    slot.chat.dispose({ disposeSequence: false });
+    this.slots.forget(channelId);
   }
 
   async reply({ channelId, turns, userName, userText, signal, onText }: ReplyRequest): Promise<ReplyResult> {
-    const slot = await this.slotFor(channelId);
-    const { text: message, truncated, tokenCount: messageTokens } = this.fitMessage(userLine(userName, userText));
-    const window = this.promptWindow(slot, turns, messageTokens);
-    const history: ChatHistoryItem[] = [{ type: 'system', text: this.options.systemPrompt }];
-    for (const turn of window) {
-      history.push({ type: 'user', text: userLine(turn.userName, turn.userText) });
-      history.push({ type: 'model', response: [turn.reply] });
-    }
-    history.push({ type: 'user', text: message });
+    const { slot, cold } = this.slots.take(channelId);
+    try {
+      // A cold channel starts from an empty sequence: nothing of the previous channel stays behind.
+      if (cold) await slot.chat.sequence.clearHistory();
+      const message = this.fitMessage(userName, userText);
+      const window = this.promptWindow(slot, turns, message.tokenCount);
+      const history: ChatHistoryItem[] = [{ type: 'system', text: this.options.systemPrompt }];
+      for (const turn of window) {
+        history.push({ type: 'user', text: userLine(turn.userName, turn.userText) });
+        history.push({ type: 'model', response: [turn.reply] });
+      }
+      history.push({ type: 'user', text: userLine(userName, message.userText) });
 
-    const meter = slot.chat.sequence.tokenMeter;
-    const before = meter.usedInputTokens;
-    const { response } = await slot.chat.generateResponse(history, {
-      maxTokens: this.options.replyMaxTokens,
-      temperature: this.options.temperature ?? 0.7,
-      topP: 0.9,
-      seed: this.options.seed,
-      signal,
-      stopOnAbortSignal: false,
-      onTextChunk: onText,
-      evaluationPriority: 3,
-    });
-    const text = response.trim();
-    const evaluatedTokens = meter.usedInputTokens - before;
-    await this.settle(slot, [...history, { type: 'model', response: [text] }]);
-    return {
-      text,
-      evaluatedTokens,
-      turnsInPrompt: window.length,
-      messageTruncated: truncated,
-    };
+      const speakers = [...new Set([userName, ...window.map((turn) => turn.userName)].map(cleanName)), ...(this.options.botName ? [this.options.botName] : [])];
+      const prefixFilter = new SpeakerPrefixFilter(speakers);
+      const meter = slot.chat.sequence.tokenMeter;
+      const before = meter.usedInputTokens;
+      let response: string;
+      try {
+        ({ response } = await slot.chat.generateResponse(history, {
+          maxTokens: this.options.replyMaxTokens,
+          temperature: this.options.temperature ?? 0.7,
+          topP: 0.9,
+          seed: this.options.seed,
+          signal,
+          stopOnAbortSignal: false,
+          onTextChunk: onText && ((chunk) => emit(onText, prefixFilter.push(chunk))),
+          evaluationPriority: 3,
+        }));
+      } finally {
+        if (onText) emit(onText, prefixFilter.end());
+      }
+      const text = stripSpeakerPrefix(response, speakers).trim();
+      const evaluatedTokens = meter.usedInputTokens - before;
+      if (!slot.forgotten) await this.settle(slot, [...history, { type: 'model', response: [text] }]);
+      return { text, evaluatedTokens, turnsInPrompt: window.length, messageTruncated: message.truncated, userText: message.userText };
+    } finally {
+      this.slots.done(slot);
+    }
   }
 
   /**
@@ -140,42 +142,14 @@ export class ChatReplies {
   }
 
   dispose(): void {
-    for (const channelId of [...this.warm.keys()]) this.forget(channelId);
+    this.slots.dispose();
   }
 
-  private async slotFor(channelId: string): Promise<WarmSlot> {
-    let slot = this.warm.get(channelId);
-    if (slot) {
-      this.warm.delete(channelId); // re-insert: Map order is the LRU order
-    } else {
-      let sequence = this.free.pop();
-      if (!sequence) {
-        const [oldest] = this.warm.keys();
-        this.forget(oldest!);
-        sequence = this.free.pop()!;
-      }
-      // A cold channel starts from an empty sequence: nothing of the previous channel stays behind.
-      await sequence.clearHistory();
-      slot = { chat: new LlamaChat({ contextSequence: sequence, chatWrapper: this.options.chatWrapper, autoDisposeSequence: false }) };
-    }
-    this.warm.set(channelId, slot);
-    return slot;
-  }
-
-  /**
-   * The turns that go into the prompt. Once the window exceeds the budget it is cut to half the
-   * budget in one step; between cuts it only grows at the end, so the cached tokens stay reusable
-   * and the library's per-turn context shift never has to run.
-   */
   private promptWindow(slot: WarmSlot, turns: readonly HistoryTurn[], messageTokens: number): readonly HistoryTurn[] {
     const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - this.systemTokens - messageTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
     const budget = Math.max(0, Math.min(this.options.historyMaxTokens, contextRoom));
-    let start = slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
-    let total = 0;
-    for (let i = start; i < turns.length; i++) total += this.tokensOf(turns[i]!);
-    if (total > budget) {
-      while (start < turns.length && total > budget / 2) total -= this.tokensOf(turns[start++]!);
-    }
+    const from = slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
+    const start = windowStart(turns, from, budget, (turn) => this.tokensOf(turn));
     slot.windowFirst = turns[start];
     return turns.slice(start);
   }
@@ -190,14 +164,22 @@ export class ChatReplies {
     return count;
   }
 
-  /** Cuts an over-long message to its first tokens, marking the cut; also says how many tokens it takes. */
-  private fitMessage(message: string): { text: string; truncated: boolean; tokenCount: number } {
+  /**
+   * Cuts an over-long message to its first tokens, marking the cut. Returns the message text as the
+   * model reads it (what the history keeps) and the tokens its user line takes.
+   */
+  private fitMessage(userName: string, userText: string): { userText: string; truncated: boolean; tokenCount: number } {
     const { model } = this.options;
-    const tokens = model.tokenize(message);
-    if (tokens.length <= this.messageMaxTokens) return { text: message, truncated: false, tokenCount: tokens.length };
-    const text = model.detokenize(tokens.slice(0, this.messageMaxTokens)) + ' …(message cut)';
-    return { text, truncated: true, tokenCount: model.tokenize(text).length };
+    const tokenCount = model.tokenize(userLine(userName, userText)).length;
+    if (tokenCount <= this.messageMaxTokens) return { userText, truncated: false, tokenCount };
+    const room = this.messageMaxTokens - model.tokenize(userLine(userName, '')).length;
+    const cut = model.detokenize(model.tokenize(userText).slice(0, Math.max(0, room))) + ' …(message cut)';
+    return { userText: cut, truncated: true, tokenCount: model.tokenize(userLine(userName, cut)).length };
   }
+}
+
+function emit(onText: (delta: string) => void, text: string): void {
+  if (text) onText(text);
 }
 
 /** A user turn as the model reads it: "Name: text". */

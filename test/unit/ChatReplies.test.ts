@@ -1,0 +1,162 @@
+// Replies on the real engine (tiny generated model, 1 thread): what it says is meaningless, but
+// tokenization, templating, KV-cache reuse and the LlamaChat lifecycle are real.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/Engine.js';
+import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
+import { windowStart } from '../../src/engine/promptWindow.js';
+import { SpeakerPrefixFilter, stripSpeakerPrefix } from '../../src/engine/speakerPrefix.js';
+import type { HistoryTurn } from '../../src/history/HistoryStore.js';
+import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
+import { tempDirs } from '../support/tempDir.js';
+import { ensureTinyModel, TEST_THREADS } from '../support/testModels.js';
+
+const HISTORY_MAX_TOKENS = 256;
+const CONTEXT_SIZE = 1024;
+const dirs = tempDirs('chat-replies-');
+let engine: Engine;
+
+beforeAll(async () => {
+  engine = await Engine.create({
+    modelPath: await ensureTinyModel(),
+    threads: TEST_THREADS,
+    contextSize: CONTEXT_SIZE,
+    warmChannels: 2,
+    historyMaxTokens: HISTORY_MAX_TOKENS,
+    replyMaxTokens: 12,
+    systemPrompt: 'You are a friendly bot in a Discord channel.',
+    seed: 42,
+  });
+});
+afterAll(async () => {
+  await engine?.dispose();
+  dirs.removeAll();
+});
+
+const tokens = (text: string) => engine.model.tokenize(text).length;
+const turn = (userText: string, reply = 'ok'): HistoryTurn => ({ userName: 'bob', userText, reply, at: 0 });
+
+/** Words until the text takes at least `count` tokens, ending with `marker`. */
+function textOfTokens(count: number, marker: string): string {
+  let text = marker;
+  while (tokens(text) < count) text = `word ${text}`;
+  return text;
+}
+
+describe('ChatReplies on the real engine', () => {
+  it('lets a /reset during a streaming reply finish that reply; it is not recorded and the warm slot is dropped after it', async () => {
+    const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
+    const sessions = new ChannelSessions({ engine, queue: new GenerationQueue(), store });
+    try {
+      await sessions.handleMessage({ channelId: 'r', userName: 'bob', text: 'secret from before the reset' });
+      let reset: Promise<void> | undefined;
+      const pieces: string[] = [];
+
+      const during = await sessions.handleMessage(
+        { channelId: 'r', userName: 'bob', text: 'during the reset' },
+        { onText: (delta) => void (pieces.push(delta), (reset ??= sessions.reset('r'))) },
+      );
+      await reset;
+
+      expect(reset).toBeDefined();
+      expect(pieces.join('').trim()).toBe(during.reply);
+      expect(await store.load('r')).toEqual([]);
+      expect(await sessions.history('r')).toEqual([]);
+      expect(engine.replies.isWarm('r')).toBe(false);
+      await sessions.handleMessage({ channelId: 'r', userName: 'bob', text: 'after' });
+      const context = engine.replies.contextText('r')!;
+      expect(context).toContain('after');
+      expect(context).not.toContain('secret');
+      expect(context).not.toContain('during the reset');
+    } finally {
+      await sessions.close();
+      await store.dispose();
+    }
+  });
+
+  it('keeps a long newest turn in the prompt when the history crosses the budget, instead of cutting to nothing', async () => {
+    const long = turn(textOfTokens(HISTORY_MAX_TOKENS * 0.87, 'walrus-marker'));
+    const turns = [turn('hello'), turn('how are you', 'fine, and you?'), turn('good, thanks for asking', 'glad to hear it'), long];
+    const historyTokens = turns.reduce((sum, t) => sum + tokens(`bob: ${t.userText}`) + tokens(t.reply), 0);
+    expect(historyTokens).toBeGreaterThan(HISTORY_MAX_TOKENS);
+
+    const result = await engine.reply({ channelId: 'long-turn', turns, userName: 'bob', userText: 'what did I just say?' });
+
+    expect(result.turnsInPrompt).toBe(1);
+    expect(engine.replies.contextText('long-turn')).toContain('walrus-marker');
+  });
+
+  it('cuts a message over a quarter of the context to its first tokens, and returns the cut text as what the model read', async () => {
+    const full = `${'word '.repeat(600)}zebra-tail`;
+    expect(tokens(`bob: ${full}`)).toBeGreaterThan(CONTEXT_SIZE / 2);
+
+    const result = await engine.reply({ channelId: 'cut', turns: [], userName: 'bob', userText: full });
+
+    expect(result.messageTruncated).toBe(true);
+    expect(result.userText).toMatch(/^word word .* …\(message cut\)$/);
+    expect(tokens(`bob: ${result.userText}`)).toBeLessThanOrEqual(CONTEXT_SIZE / 4 + tokens(' …(message cut)'));
+    expect(result.evaluatedTokens).toBeLessThan(tokens(full));
+    expect(engine.replies.contextText('cut')).not.toContain('zebra-tail');
+  });
+});
+
+describe('windowStart', () => {
+  const sizes = new Map<HistoryTurn, number>();
+  const sized = (n: number) => {
+    const t = turn(`turn of ${n}`);
+    sizes.set(t, n);
+    return t;
+  };
+  const tokensOf = (t: HistoryTurn) => sizes.get(t)!;
+
+  it('keeps the window while it fits, and then cuts it to half the budget in one step', () => {
+    const turns = [sized(60), sized(60), sized(60), sized(60), sized(60)];
+    expect(windowStart(turns.slice(0, 4), 0, 256, tokensOf)).toBe(0);
+    expect(windowStart(turns, 0, 256, tokensOf)).toBe(3);
+  });
+
+  it('never cuts below the newest turn when it alone takes more than half the budget', () => {
+    expect(windowStart([sized(40), sized(40), sized(220)], 0, 256, tokensOf)).toBe(2);
+    expect(windowStart([sized(40), sized(300)], 0, 256, tokensOf)).toBe(2);
+  });
+});
+
+describe('speaker prefixes in replies', () => {
+  const names = ['Ann', 'Zoë 🌸 the Great'];
+
+  it.each([
+    ['assistant: Hello there', 'Hello there'],
+    ['mood-bot: sure thing', 'sure thing'],
+    ['  Ann:  you passed!', 'you passed!'],
+    ['Bo Lee: hi', 'hi'],
+    ['Zoë 🌸 the Great: welcome back', 'welcome back'],
+    ['Ann:', ''],
+  ])('strips the prefix of %j', (reply, expected) => {
+    expect(stripSpeakerPrefix(reply, names).trim()).toBe(expected);
+  });
+
+  it.each([
+    'https://example.com is the link',
+    '10:30 works for me',
+    'Here is the plan: first we eat',
+    'Hello! How are you?',
+    'Ann\nsays: hi',
+  ])('keeps %j as it is', (reply) => {
+    expect(stripSpeakerPrefix(reply, names)).toBe(reply);
+  });
+
+  it('holds streamed pieces back only until it is clear, and streams the same text as the whole reply', () => {
+    for (const reply of ['assistant: Hello there', ' Ann: you passed!', 'Hello there, friend', 'https://x.y', 'Ann']) {
+      const filter = new SpeakerPrefixFilter(names);
+      const streamed = [...reply].map((char) => filter.push(char)).join('') + filter.end();
+      expect(streamed.trim()).toBe(stripSpeakerPrefix(reply, names).trim());
+    }
+    const filter = new SpeakerPrefixFilter(names);
+    expect(filter.push('assi')).toBe('');
+    expect(filter.push('stant: Hi')).toBe('Hi');
+    expect(filter.push(' there')).toBe(' there');
+    const plain = new SpeakerPrefixFilter(names);
+    expect(plain.push('Sure,')).toBe('Sure,');
+  });
+});
