@@ -39,6 +39,7 @@ class FlakyStore implements HistoryStore {
 const dirs = tempDirs('channel-sessions-');
 let engine: FakeEngine;
 let queue: GenerationQueue;
+let storeFile: string;
 let realStore: KeyvHistoryStore;
 let store: FlakyStore;
 let sessions: ChannelSessions;
@@ -66,7 +67,8 @@ const userTexts = (turns: readonly HistoryTurn[]) => turns.map((t) => t.userText
 
 beforeEach(async () => {
   engine = new FakeEngine();
-  realStore = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
+  storeFile = join(dirs.make(), 'h.sqlite');
+  realStore = await KeyvHistoryStore.open({ url: `sqlite://${storeFile}` });
   store = new FlakyStore(realStore);
   setUp();
 });
@@ -450,50 +452,39 @@ describe('ChannelSessions', () => {
   });
 
   it('does not write kept turns back when a reset lands while they are being retried (SQLite busy)', async () => {
-    const file = join(dirs.make(), 'busy.sqlite');
-    const busyStore = await KeyvHistoryStore.open({ url: `sqlite://${file}` });
-    const flaky = new FlakyStore(busyStore);
-    const busy = new ChannelSessions({ engine, queue, store: flaky });
-    try {
-      flaky.failNextAppends = 1;
-      expect((await busy.handleMessage({ channelId: 'a', userName: 'ana', text: 'one' })).saved).toBe(false);
-      const lock = await lockFile(file);
-      const two = busy.handleMessage({ channelId: 'a', userName: 'ana', text: 'two' });
-      await until(() => flaky.attempts.length === 2); // 'one' is retried, waiting for the lock
+    store.failNextAppends = 1;
+    expect((await say('a', 'one')).saved).toBe(false);
+    const lock = await lockFile(storeFile);
+    const two = say('a', 'two');
+    await until(() => store.attempts.length === 2); // 'one' is retried, waiting for the lock
 
-      const reset = busy.reset('a');
-      await lock.release();
-      await Promise.all([two, reset]);
+    const reset = sessions.reset('a');
+    await lock.release();
+    await Promise.all([two, reset]);
 
-      expect(await busyStore.load('a')).toEqual([]);
-      expect(await busy.history('a')).toEqual([]);
-      expect(flaky.attempts).toEqual(['one', 'one']);
-    } finally {
-      await busyStore.dispose();
-    }
+    expect(await realStore.load('a')).toEqual([]);
+    expect(await sessions.history('a')).toEqual([]);
+    expect(store.attempts).toEqual(['one', 'one']);
   });
 
   it('writes a turn once when close() comes while that turn is being written (SQLite busy)', async () => {
-    const file = join(dirs.make(), 'busy.sqlite');
-    const busyStore = await KeyvHistoryStore.open({ url: `sqlite://${file}` });
-    const counted = new FlakyStore(busyStore);
-    const busy = new ChannelSessions({ engine, queue, store: counted });
-    try {
-      const lock = await lockFile(file);
-      const outcome = busy.handleMessage({ channelId: 'a', userName: 'ana', text: 'hello' });
-      await until(() => counted.attempts.length === 1);
+    const lock = await lockFile(storeFile);
+    const outcome = say('a', 'hello');
+    await until(() => store.attempts.length === 1);
 
-      const closing = busy.close();
-      await letEventLoopTurn(20);
-      await lock.release();
+    const closing = sessions.close();
+    await letEventLoopTurn(20);
+    await lock.release();
 
-      expect((await outcome).saved).toBe(true);
-      await closing;
-      expect(userTexts(await busyStore.load('a'))).toEqual(['hello']);
-    } finally {
-      await busyStore.dispose();
-    }
+    expect((await outcome).saved).toBe(true);
+    await closing;
+    expect(userTexts(await realStore.load('a'))).toEqual(['hello']);
   });
 });
 
-
+describe('clampText', () => {
+  it('cuts by characters without splitting an emoji', () => {
+    expect(clampText('😀😀😀😀', 3)).toEqual({ text: '😀😀😀', truncated: true });
+    expect(clampText('😀😀😀', 3)).toEqual({ text: '😀😀😀', truncated: false });
+  });
+});
