@@ -5,11 +5,26 @@ import { createLogger } from './logger.js';
 import { runEntryPoint } from './runEntryPoint.js';
 import { runTerminalChat } from './terminal/terminalChat.js';
 
+const SHUTDOWN_LIMIT_MS = 9000;
+
 // `npm run chat`: the same engine and store as the bot, as the channel CHAT_CHANNEL; no Discord token needed.
+// SIGINT/SIGTERM end it in order: the running reply is cut, answered turns are saved, exit 0.
 runEntryPoint(async () => {
   const config = await loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
   const core = await createCore(config, logger);
+  const stop = new AbortController();
+  const onSignal = (signal: string) => {
+    logger.info('shutting down', { signal });
+    // Past the limit, exit anyway: a hung write must not keep the process alive.
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting now');
+      process.exit(0);
+    }, SHUTDOWN_LIMIT_MS).unref();
+    stop.abort();
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
   try {
     await runTerminalChat({
       sessions: core.sessions,
@@ -19,6 +34,7 @@ runEntryPoint(async () => {
       input: process.stdin,
       output: process.stdout,
       interactive: Boolean(process.stdin.isTTY),
+      signal: stop.signal,
     });
   } finally {
     await core.dispose();

@@ -1,7 +1,7 @@
 import readline from 'node:readline';
 import type { Config } from '../config.js';
 import type { SentimentResult } from '../engine/SentimentClassifier.js';
-import { UserError } from '../errors.js';
+import { UserError, isAbort } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ChannelSessions } from '../sessions/ChannelSessions.js';
 
@@ -14,20 +14,34 @@ export interface TerminalChatOptions {
   output: NodeJS.WritableStream;
   /** Show a prompt before each line (an interactive terminal). */
   interactive: boolean;
+  /** Ends the chat (SIGINT/SIGTERM): no more lines are read and a running reply is cut, marked as such. */
+  signal?: AbortSignal;
 }
+
+/** Shown after a reply that shutdown cut off. */
+export const TERMINAL_CUT_MARKER = ' …(reply cut off: shutting down)';
 
 const HELP = 'Type a message and press Enter. Commands: /sentiment <text>, /reset, /quit.';
 
 /** Talks to the engine as one channel, one input line at a time; resolves at /quit or end of input. */
-export async function runTerminalChat({ sessions, config, logger, userName, input, output, interactive }: TerminalChatOptions): Promise<void> {
+export async function runTerminalChat({ sessions, config, logger, userName, input, output, interactive, signal }: TerminalChatOptions): Promise<void> {
   const channelId = config.CHAT_CHANNEL;
   const say = (line: string): void => void output.write(line + '\n');
   const describe = ({ label, confidence }: SentimentResult) => `${config.SENTIMENT_EMOJIS[label]} ${label} (${Math.round(confidence * 100)}%)`;
   const lines = readline.createInterface({ input, terminal: false });
   const prompt = () => interactive && output.write('you> ');
+  let closing: Promise<void> | undefined;
+  const stop = () => {
+    lines.close();
+    // Aborts the running reply; turns already answered are written before it resolves.
+    closing = sessions.close();
+  };
+  if (signal?.aborted) stop();
+  else signal?.addEventListener('abort', stop, { once: true });
   if (interactive) say(HELP);
   prompt();
   for await (const raw of lines) {
+    if (signal?.aborted) break; // lines read before the signal are left unanswered
     const line = raw.trim();
     try {
       if (line === '/quit') break;
@@ -58,7 +72,9 @@ export async function runTerminalChat({ sessions, config, logger, userName, inpu
         if (!outcome.saved) say('(note: this turn could not be saved to the history database yet; see the log)');
       }
     } catch (error) {
-      if (error instanceof UserError) {
+      if (isAbort(error) && signal?.aborted) {
+        say(TERMINAL_CUT_MARKER);
+      } else if (error instanceof UserError) {
         say(error.message);
       } else {
         logger.error('terminal chat turn failed', { error });
@@ -68,4 +84,6 @@ export async function runTerminalChat({ sessions, config, logger, userName, inpu
     prompt();
   }
   lines.close();
+  signal?.removeEventListener('abort', stop);
+  await closing;
 }

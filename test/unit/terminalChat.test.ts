@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { TERMINAL_CUT_MARKER } from '../../src/terminal/terminalChat.js';
 import { tempDirs } from '../support/tempDir.js';
 import { ensureTinyModel, TEST_THREADS } from '../support/testModels.js';
 
@@ -32,8 +33,8 @@ interface ChatRun {
   stderr: string;
 }
 
-/** Runs the chat in `cwd` (so no developer .env is read) with the given input lines, then EOF. */
-function runChat(cwd: string, inputLines: string[]): Promise<ChatRun> {
+/** The chat's environment: only the test decides the configuration (no developer .env, cwd is a temp folder). */
+function chatEnv(cwd: string, overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Only this test decides the configuration.
   for (const key of Object.keys(env)) if (/^(DISCORD_|GUILD_ID|CHANNEL_IDS|MODEL|DATABASE_URL|SYSTEM_PROMPT|CHAT_CHANNEL|SENTIMENT_EMOJIS|MESSAGE_MAX_CHARS|QUEUE_MAX|WARM_CHANNELS)/.test(key)) delete env[key];
@@ -48,7 +49,14 @@ function runChat(cwd: string, inputLines: string[]): Promise<ChatRun> {
     LOG_LEVEL: 'warn',
     CHAT_CHANNEL: 'terminal',
     SENTIMENT_EMOJIS: '😄,😐,😢',
+    ...overrides,
   });
+  return env;
+}
+
+/** Runs the chat in `cwd` with the given input lines, then EOF. */
+function runChat(cwd: string, inputLines: string[]): Promise<ChatRun> {
+  const env = chatEnv(cwd);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX_LOADER, CHAT_SCRIPT], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -171,4 +179,34 @@ describe('terminal chat (src/chat.ts)', () => {
     expect(run.stderr).toContain('THREADS: must be a whole number from 1 to 256 (got "abc")');
     expect(run.stderr).toContain('DATABASE_URL: must be a Keyv SQLite URI');
   });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`on ${signal} mid-reply cuts the reply, marks it, keeps the turns answered before, and exits 0`, async () => {
+      const dir = dirs.make();
+      // Replies of 2000 tokens take the tiny model seconds: the second is caught mid-stream.
+      const env = chatEnv(dir, { REPLY_MAX_TOKENS: '2000', CONTEXT_SIZE: '4096', HISTORY_MAX_TOKENS: '512', LOG_LEVEL: 'info' });
+      const child = spawn(process.execPath, ['--import', TSX_LOADER, CHAT_SCRIPT], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, by) => resolve({ code, signal: by })));
+      child.stdin.write('first message\nsecond message\n'); // stdin stays open, as in a terminal
+      const deadline = Date.now() + 40_000;
+      // The second reply is streaming: two sentiment lines, two "bot> ", and text after the second.
+      while (!/bot> [\s\S]*\nbot> [\s\S]{40}/.test(stdout)) {
+        if (Date.now() > deadline) throw new Error(`the second reply never started:\n${stdout}\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const signalled = Date.now();
+      child.kill(signal);
+      expect(await exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - signalled).toBeLessThan(10_000);
+      expect(stdout.endsWith(TERMINAL_CUT_MARKER + '\n')).toBe(true);
+      expect(stderr).toContain('"shutting down"');
+      const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dir, 'h.sqlite')}` });
+      expect((await store.load('terminal')).map((turn) => turn.userText)).toEqual(['first message']);
+      await store.dispose();
+    }, 60_000);
+  }
 });
