@@ -44,7 +44,8 @@ export interface ReplyResult {
   /** Whether the message was cut to fit the context. */
   messageTruncated: boolean;
   /** The message as the model read it (cut to its token cap and marked, when it was longer); absent: as given. */
-  userText?: string;
+  userText?: string;  /** The model ended the reply itself (end-of-turn token), rather than running into REPLY_MAX_TOKENS. */
+  endedByModel?: boolean;
 }
 
 const TEMPLATE_TOKENS_PER_TURN = 10;
@@ -102,8 +103,9 @@ export class ChatReplies {
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;
       let response: string;
+      let stopReason: string | undefined;
       try {
-        ({ response } = await slot.chat.generateResponse(history, {
+        ({ response, metadata: { stopReason } } = await slot.chat.generateResponse(history, {
           maxTokens: this.options.replyMaxTokens,
           temperature: this.options.temperature ?? 0.7,
           topP: 0.9,
@@ -119,7 +121,7 @@ export class ChatReplies {
       const text = stripSpeakerPrefix(response, speakers).trim();
       const evaluatedTokens = meter.usedInputTokens - before;
       if (!slot.forgotten) await this.settle(slot, [...history, { type: 'model', response: [text] }]);
-      return { text, evaluatedTokens, turnsInPrompt: window.length, messageTruncated: message.truncated, userText: message.userText };
+      return { text, evaluatedTokens, turnsInPrompt: window.length, messageTruncated: message.truncated, userText: message.userText, endedByModel: stopReason === 'eogToken' || stopReason === 'stopGenerationTrigger' };
     } finally {
       this.slots.done(slot);
     }

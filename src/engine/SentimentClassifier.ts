@@ -16,6 +16,11 @@ export interface SentimentClassifierOptions {
   maxMessageTokens?: number;
   /** Divide out the labels' prior measured on content-free inputs at start. Default false. */
   calibrate?: boolean;
+  /**
+   * Earlier chat turns put in front of every message. The product never sets this: it exists to
+   * measure the naive in-session classifier (the seed article's bug) against the isolated one.
+   */
+  precedingTurns?: ReadonlyArray<{ text: string; label: SentimentLabel }>;
 }
 
 export const SENTIMENT_INSTRUCTION =
@@ -65,9 +70,10 @@ export class SentimentClassifier {
     private readonly maxMessageTokens: number,
   ) {}
 
-  static async create({ model, sequence, chatWrapper, maxMessageTokens = 256, calibrate = false }: SentimentClassifierOptions): Promise<SentimentClassifier> {
+  static async create(options: SentimentClassifierOptions): Promise<SentimentClassifier> {
+    const { model, sequence, chatWrapper, maxMessageTokens = 256, calibrate = false, precedingTurns = [] } = options;
     const trie = buildLabelTrie(model);
-    const { contextText } = chatWrapper.generateContextState({ chatHistory: classifierChatHistory(MESSAGE_SLOT) });
+    const { contextText } = chatWrapper.generateContextState({ chatHistory: classifierChatHistory(MESSAGE_SLOT, precedingTurns) });
     const [before, after] = splitAtSlot(contextText);
     const prefix = before.tokenize(model.tokenizer);
     const suffix = after.tokenize(model.tokenizer, 'trimLeadingSpace');
@@ -114,9 +120,15 @@ export class SentimentClassifier {
   }
 
   async classify(text: string): Promise<SentimentResult> {
-    const scores = await this.labelProbabilities(text);
+    return (await this.classifyWithScores(text)).result;
+  }
+
+  /** The result, and the label probabilities before calibration (for the eval). */
+  async classifyWithScores(text: string): Promise<{ result: SentimentResult; raw: Record<SentimentLabel, number> }> {
+    const raw = await this.labelProbabilities(text);
+    const scores = { ...raw };
     if (this.prior) for (const label of SENTIMENT_LABELS) scores[label] /= this.prior[label];
-    return pickLabel(scores);
+    return { result: pickLabel(scores), raw };
   }
 
   /**
@@ -185,10 +197,10 @@ function pickLabel(scores: Record<SentimentLabel, number>): SentimentResult {
 }
 
 /** The classifier's whole conversation for one message: instruction, worked examples, the message. */
-export function classifierChatHistory(message: string): ChatHistoryItem[] {
+export function classifierChatHistory(message: string, precedingTurns: SentimentClassifierOptions['precedingTurns'] = []): ChatHistoryItem[] {
   return [
     { type: 'system', text: SENTIMENT_INSTRUCTION },
-    ...SENTIMENT_EXAMPLES.flatMap(({ text, label }): ChatHistoryItem[] => [
+    ...[...SENTIMENT_EXAMPLES, ...precedingTurns].flatMap(({ text, label }): ChatHistoryItem[] => [
       { type: 'user', text },
       { type: 'model', response: [label] },
     ]),
