@@ -100,10 +100,10 @@ export async function answerMessage(message: Message, access: ChannelAccess, dep
     logger.info('message answered', { ...log, label: outcome.sentiment.label, replyChars: outcome.reply.length, saved: outcome.saved });
   } catch (error) {
     const aborted = isAbort(error);
-    if (aborted) logger.info('reply aborted by shutdown', { ...log, posted: streamer.postedCount > 0 });
-    else logger.error('reply failed', { ...log, error });
+    if (!aborted) logger.error('reply failed', { ...log, error });
     // A post under way decides whether there is a part to mark.
     await streamer.cancel();
+    if (aborted) logger.info(streamer.postedCount > 0 ? 'reply aborted by shutdown' : 'message not answered before shutdown; asked to send it again', log);
     if (streamer.postedCount > 0) {
       // What was shown stays, marked as not the whole answer; nothing of the turn enters history.
       await streamer.finish(streamer.currentText + (aborted ? CUT_MARKER : FAILED_MARKER)).catch((finishError: unknown) => {

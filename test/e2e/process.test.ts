@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CUT_MARKER } from '../../src/discord/DiscordBot.js';
+import { RESTART_NOTICE } from '../../src/discord/answerMessage.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { ensureTinyModel } from '../support/testModels.js';
@@ -168,7 +169,7 @@ describe('startup errors', () => {
 });
 
 describe('signals', () => {
-  it('on SIGTERM mid-reply marks the reply as cut, records no half turn, and exits 0 within 10 s', async () => {
+  it('on SIGTERM mid-reply marks the reply as cut, tells each waiting message once to be sent again, records no half turn, and exits 0 within 10 s', async () => {
     emulator = await DiscordEmulator.start();
     const emu = emulator;
     const folder = tempFolder();
@@ -186,6 +187,8 @@ describe('signals', () => {
     const message = emu.sendUserMessage({ channelId, content: 'tell me everything you know' });
     await emu.waitFor(() => emu.botMessages(channelId).some((reply) => reply.replyTo === message.id), { timeoutMs: 30_000 });
     expect(logged(child, 'message answered')).toBe(0); // really mid-stream
+    const waiting = ['and one more thing', 'are you there?'].map((content) => emu.sendUserMessage({ channelId, content }));
+    await emu.waitFor(() => waiting.every((m) => emu.reactions(channelId, m.id).some((reaction) => reaction.emoji === '⏳')), { timeoutMs: 30_000 });
 
     const signalled = Date.now();
     child.process.kill('SIGTERM');
@@ -195,9 +198,13 @@ describe('signals', () => {
     expect(logged(child, 'reply aborted by shutdown')).toBe(1);
     expect(logged(child, 'stopped')).toBe(1);
 
-    const shown = emu.botMessages(channelId).filter((reply) => !reply.deleted);
+    const shown = emu.botMessages(channelId).filter((reply) => reply.replyTo === message.id && !reply.deleted);
     expect(shown.length).toBeGreaterThan(0);
     expect(shown.at(-1)!.content.endsWith(CUT_MARKER.trim())).toBe(true);
+    for (const m of waiting) {
+      expect(emu.botMessages(channelId).filter((reply) => reply.replyTo === m.id).map((reply) => reply.content)).toEqual([RESTART_NOTICE]);
+      expect(emu.reactions(channelId, m.id).filter((reaction) => reaction.emoji === '⏳' && !reaction.removed)).toEqual([]);
+    }
 
     const store = await KeyvHistoryStore.open({ url: databaseUrl });
     expect(await store.load(channelId)).toEqual([earlier]);
