@@ -29,32 +29,22 @@ describe('splitMessage', () => {
     expect(pieces.join('')).toBe(text);
   });
 
-  it('closes a code block cut in two and reopens it with its language', () => {
+  // Discord opens a code block at any ```, at the start of a line or in the middle of one.
+  it.each([
+    ['at the start of a line', 'Here:\n```js\n', '\n```\nDone.'],
+    ['mid-line', 'Here it is: ```js\n', '\n``` and that is all.'],
+  ])('closes a code block opened %s when it is cut in two, and reopens it with its language', (_where, opening, closing) => {
     const code = Array.from({ length: 120 }, (_, i) => `console.log(${i});`).join('\n');
-    const text = 'Here:\n```js\n' + code + '\n```\nDone.';
-    const pieces = splitMessage(text, 1000);
-    expect(pieces.length).toBeGreaterThan(1);
-    for (const piece of pieces) {
-      expect(piece.length).toBeLessThanOrEqual(1000);
-      expect((piece.match(/^```/gm) ?? []).length % 2).toBe(0);
-    }
-    expect(pieces[1]!.startsWith('```js\n')).toBe(true);
-    expect(pieces.at(-1)!.endsWith('```\nDone.')).toBe(true);
-  });
-
-  it('sees a code fence opened mid-line, as Discord does, and reopens it with its language', () => {
-    const code = Array.from({ length: 120 }, (_, i) => `console.log(${i});`).join('\n');
-    const text = 'Here it is: ```js\n' + code + '\n``` and that is all.';
-    const pieces = splitMessage(text, 1000);
+    const pieces = splitMessage(opening + code + closing, 1000);
     expect(pieces.length).toBeGreaterThan(1);
     for (const piece of pieces) {
       expect(piece.length).toBeLessThanOrEqual(1000);
       expect((piece.match(/```/g) ?? []).length % 2).toBe(0);
     }
-    expect(pieces[0]!.startsWith('Here it is: ```js\n')).toBe(true);
+    expect(pieces[0]!.startsWith(opening)).toBe(true);
     expect(pieces[0]!.endsWith('\n```')).toBe(true);
     expect(pieces[1]!.startsWith('```js\n')).toBe(true);
-    expect(pieces.at(-1)!.endsWith('``` and that is all.')).toBe(true);
+    expect(pieces.at(-1)!.endsWith(closing.slice(1))).toBe(true);
   });
 
   it('reopens a block whose fence had no language (text on the fence line) without inventing one', () => {
