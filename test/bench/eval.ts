@@ -1,12 +1,14 @@
 /**
  * `npm run eval`: the sentiment classifier's quality on the labeled set (test/fixtures/sentiment-eval.jsonl)
- * with the configured MODEL, beside a lexicon baseline on the English half.
+ * with the configured MODEL: with and without calibration, beside the majority class and an AFINN
+ * lexicon on the English half, and how often a naive in-chat classifier changes its label.
  * `-- --limit N` classifies only N items spread over the set (a smoke run).
  */
 import { parseConfig } from '../../src/config.js';
 import { Engine } from '../../src/engine/Engine.js';
 import { resolveModelPath } from '../../src/engine/loadModel.js';
-import { formatReport, loadEvalSet, runEval } from './evalHarness.js';
+import { formatReport, loadEvalSet } from './evalHarness.js';
+import { formatStudy, studySentiment } from './sentimentStudy.js';
 
 const EVAL_SET = 'test/fixtures/sentiment-eval.jsonl';
 
@@ -29,11 +31,12 @@ async function main(): Promise<void> {
     historyMaxTokens: 256,
     replyMaxTokens: 16,
     systemPrompt: config.SYSTEM_PROMPT,
+    calibrateSentiment: true,
   });
   try {
     process.stderr.write(`classifying ${items.length} messages with ${modelPath} (${config.THREADS} threads)\n`);
-    const report = await runEval({ items, classify: (text) => engine.classify(text) });
-    process.stdout.write(formatReport(report) + '\n');
+    const study = await studySentiment(engine, items, config.THREADS);
+    process.stdout.write(formatReport(study.calibrated) + '\n\n' + formatStudy(study) + '\n');
   } finally {
     await engine.dispose();
   }

@@ -1,0 +1,255 @@
+// The real-model tier: real weights (SmolLM2-135M-Instruct from `npm run fetch-test-model`, or
+// REAL_MODEL), through the real sessions, queue, engine and SQLite files. A real model samples, so
+// every claim here is a rate over several facts and seeds, compared with its baseline.
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveChatWrapper } from 'node-llama-cpp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/config.js';
+import { SENTIMENT_INSTRUCTION } from '../../src/engine/SentimentClassifier.js';
+import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
+import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
+import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
+import { loadEvalSet, scoreLabels } from '../bench/evalHarness.js';
+import { studySentiment, type SentimentStudy } from '../bench/sentimentStudy.js';
+import { HOW_TO_GET_A_REAL_MODEL, realModelPath } from '../support/realModel.js';
+import { tempDirs } from '../support/tempDir.js';
+
+const modelPath = realModelPath();
+if (!modelPath) console.warn(HOW_TO_GET_A_REAL_MODEL);
+
+// Test files run one after another, so this tier may use both cores.
+const THREADS = 2;
+const SEEDS = [11, 22];
+const SYSTEM_PROMPT = 'You are a friendly assistant in a Discord channel. Answer briefly.';
+/** Where the measured rates go, for the README and the closing note. */
+const REPORT_DIR = 'data/bench';
+const SYSTEM_INSTRUCTION_START = SENTIMENT_INSTRUCTION.slice(0, 40);
+
+const FACTS: Array<{ fact: string; question: string; answer: string }> = [
+  { fact: 'My cat is called Biscuit.', question: 'What is my cat called?', answer: 'biscuit' },
+  { fact: 'My sister is called Priya.', question: "What is my sister's name?", answer: 'priya' },
+  { fact: 'I live in Lisbon.', question: 'Which city do I live in?', answer: 'lisbon' },
+  { fact: 'My favourite colour is teal.', question: 'What is my favourite colour?', answer: 'teal' },
+  { fact: 'My dog is named Rocket.', question: "What is my dog's name?", answer: 'rocket' },
+  { fact: 'I work as a baker.', question: 'What is my job?', answer: 'baker' },
+  { fact: 'My best friend is Tomasz.', question: "What is my best friend's name?", answer: 'tomasz' },
+  { fact: 'My car is a red Volvo.', question: 'What car do I drive?', answer: 'volvo' },
+];
+
+const dirs = tempDirs('real-');
+const report: Record<string, unknown> = { model: modelPath };
+const replies: string[] = [];
+
+function engineOptions(overrides: Partial<EngineOptions> = {}): EngineOptions {
+  return {
+    modelPath: modelPath!,
+    threads: THREADS,
+    contextSize: 1024,
+    warmChannels: 4,
+    historyMaxTokens: 512,
+    replyMaxTokens: 32,
+    systemPrompt: SYSTEM_PROMPT,
+    calibrateSentiment: true,
+    ...overrides,
+  };
+}
+
+/** Engine, queue, SQLite store and sessions, as the bot wires them. */
+async function openBot(databaseFile: string, overrides: Partial<EngineOptions> = {}) {
+  const engine = await Engine.create(engineOptions(overrides));
+  const store = await KeyvHistoryStore.open({ url: `sqlite://${databaseFile}` });
+  const sessions = new ChannelSessions({ engine, queue: new GenerationQueue(), store });
+  const say = async (channelId: string, text: string) => {
+    const outcome = await sessions.handleMessage({ channelId, userName: 'sam', text });
+    replies.push(outcome.reply);
+    return outcome;
+  };
+  const close = async () => {
+    await sessions.close();
+    await store.dispose();
+    await engine.dispose();
+  };
+  return { engine, sessions, say, close };
+}
+
+const recalls = (reply: string, answer: string) => reply.toLowerCase().includes(answer);
+const rate = (hits: number, total: number) => Math.round((hits / total) * 1000) / 1000;
+
+afterAll(() => {
+  dirs.removeAll();
+  if (!modelPath) return;
+  mkdirSync(REPORT_DIR, { recursive: true });
+  writeFileSync(join(REPORT_DIR, 'real-model.json'), JSON.stringify(report, null, 2));
+  console.log('real-model tier:', JSON.stringify(report));
+});
+
+describe.skipIf(!modelPath)('the real model', () => {
+  it("renders the classifier's prompt and the replies through the model's own chat template", async () => {
+    const engine = await Engine.create(engineOptions({ calibrateSentiment: false }));
+    try {
+      const wrapper = resolveChatWrapper(engine.model);
+      report.chatWrapper = wrapper.wrapperName;
+      // SmolLM2, Qwen2.5 and Qwen1.5 all use ChatML; node-llama-cpp picks its wrapper from the file's template.
+      if (!process.env.REAL_MODEL) expect(wrapper.wrapperName).toBe('ChatML');
+      // The classifier's prompt ends as the template opens the model's turn after a user message.
+      const prompt = engine.model.detokenize(engine.classifier.promptTokens('hello'), true);
+      const { contextText } = wrapper.generateContextState({ chatHistory: [{ type: 'user', text: 'hello' }, { type: 'model', response: [] }] });
+      const modelTurnOpening = contextText.toString().split('hello').at(-1)!;
+      expect(modelTurnOpening).toContain('assistant');
+      expect(prompt.endsWith(`hello${modelTurnOpening}`)).toBe(true);
+      expect(prompt).toContain(SYSTEM_INSTRUCTION_START);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('recalls a fact stated earlier in a channel far more often than a channel without that history, over several facts and seeds', async () => {
+    let withHistory = 0;
+    let withoutHistory = 0;
+    let asked = 0;
+    for (const seed of SEEDS) {
+      const bot = await openBot(join(dirs.make(), 'history.sqlite'), { seed });
+      try {
+        for (const [i, { fact, question, answer }] of FACTS.entries()) {
+          await bot.say(`told-${i}`, fact);
+          if (recalls((await bot.say(`told-${i}`, question)).reply, answer)) withHistory++;
+          if (recalls((await bot.say(`never-told-${i}`, question)).reply, answer)) withoutHistory++;
+          asked++;
+        }
+      } finally {
+        await bot.close();
+      }
+    }
+    report.recall = { asked, withHistory: rate(withHistory, asked), withoutHistory: rate(withoutHistory, asked) };
+    expect(withHistory / asked).toBeGreaterThanOrEqual(0.3);
+    expect(withHistory / asked - withoutHistory / asked).toBeGreaterThanOrEqual(0.25);
+  });
+
+  it('recalls it as well in a cold channel rebuilt from SQLite after a restart, and no more after /reset', async () => {
+    const databaseFile = join(dirs.make(), 'history.sqlite');
+    const first = await openBot(databaseFile, { seed: SEEDS[0] });
+    try {
+      for (const [i, { fact }] of FACTS.entries()) {
+        await first.say(`restart-${i}`, fact);
+        await first.say(`reset-${i}`, fact);
+        await first.sessions.reset(`reset-${i}`);
+      }
+    } finally {
+      await first.close();
+    }
+    const second = await openBot(databaseFile, { seed: SEEDS[0] });
+    let afterRestart = 0;
+    let afterReset = 0;
+    try {
+      for (const [i, { question, answer }] of FACTS.entries()) {
+        if (recalls((await second.say(`restart-${i}`, question)).reply, answer)) afterRestart++;
+        if (recalls((await second.say(`reset-${i}`, question)).reply, answer)) afterReset++;
+      }
+    } finally {
+      await second.close();
+    }
+    report.recallColdAndReset = { asked: FACTS.length, afterRestart: rate(afterRestart, FACTS.length), afterReset: rate(afterReset, FACTS.length) };
+    expect(afterRestart / FACTS.length).toBeGreaterThanOrEqual(0.25);
+    expect(afterRestart - afterReset).toBeGreaterThanOrEqual(2);
+  });
+
+  it('ends most short replies with its own end-of-turn token, and no template token or speaker prefix reaches the user', async () => {
+    const engine = await Engine.create(engineOptions({ replyMaxTokens: 128, seed: SEEDS[0], calibrateSentiment: false }));
+    const prompts = ['hi!', 'thanks for the help', 'how are you today?', 'good morning everyone', 'what is 2 + 2?', 'I passed my exam!', 'tell me a fun fact about cats', 'bye, see you tomorrow', 'can you recommend a movie?', 'what colour is the sky?'];
+    let ended = 0;
+    try {
+      for (const [i, text] of prompts.entries()) {
+        const result = await engine.reply({ channelId: `short-${i}`, turns: [], userName: 'sam', userText: text });
+        replies.push(result.text);
+        if (result.endedByModel) ended++;
+      }
+    } finally {
+      await engine.dispose();
+    }
+    report.endOfTurn = { prompts: prompts.length, endedByModel: rate(ended, prompts.length), replyMaxTokens: 128 };
+    expect(ended / prompts.length).toBeGreaterThanOrEqual(0.6);
+
+    // Every reply of this tier so far, from the sessions too.
+    expect(replies.length).toBeGreaterThan(50);
+    for (const reply of replies) {
+      expect(reply).not.toMatch(/<\|im_(start|end)\|>|<\|endoftext\|>/);
+      expect(reply).not.toMatch(/^(assistant|user|system|sam)\s*:/i);
+      expect(reply).not.toMatch(/^[\p{L}\p{N}_.-]{1,32}( [\p{L}\p{N}_.-]{1,32})?: /u);
+    }
+  });
+
+  describe('sentiment', () => {
+    let engine: Engine;
+    let study: SentimentStudy;
+    const items = loadEvalSet('test/fixtures/sentiment-eval.jsonl');
+
+    beforeAll(async () => {
+      engine = await Engine.create(engineOptions({ warmChannels: 1 }));
+      // The naive in-chat classifier on every third message: enough to measure, at a third of the cost.
+      study = await studySentiment(engine, items, THREADS, items.filter((_, i) => i % 3 === 0));
+      const { calibrated, uncalibrated, majority, interference } = study;
+      report.sentiment = {
+        items: items.length,
+        calibrated: { accuracy: calibrated.model.accuracy, macroF1: calibrated.model.macroF1, confusion: calibrated.model.confusion },
+        uncalibrated: { accuracy: uncalibrated.model.accuracy, macroF1: uncalibrated.model.macroF1, confusion: uncalibrated.model.confusion },
+        majority: { label: majority.label, accuracy: majority.accuracy, macroF1: majority.macroF1 },
+        afinnEnglish: { items: calibrated.baseline.items, accuracy: calibrated.baseline.accuracy, macroF1: calibrated.baseline.macroF1 },
+        latencyMs: calibrated.latencyMs,
+        naiveInChatChangeRate: { pairs: interference.pairs, rate: interference.naiveChangeRate },
+      };
+    });
+    afterAll(async () => {
+      await engine?.dispose();
+    });
+
+    it('stays above the floor measured on the labeled set, and calibration does not make it worse', () => {
+      // SmolLM2-135M measured 36.7% macro-F1 calibrated (17.1% without) on 2026-12-02; the floor leaves room for CPU builds.
+      expect(study.calibrated.model.macroF1).toBeGreaterThanOrEqual(0.3);
+      expect(study.calibrated.model.macroF1).toBeGreaterThanOrEqual(study.uncalibrated.model.macroF1 - 0.02);
+      expect(study.calibrated.model.macroF1).toBeGreaterThan(study.majority.macroF1 + 0.1);
+    });
+
+    it('beats the majority class on the clear-cut part of the set (no sarcasm, mixed feelings or negation)', async () => {
+      const hard = ['sarcasm', 'mixed', 'negation', 'flip'];
+      const clear = items.filter((item) => !item.tags.some((tag) => hard.includes(tag)));
+      const predicted: SentimentLabel[] = [];
+      for (const item of clear) predicted.push((await engine.classify(item.text)).label);
+      const gold = clear.map((item) => item.label);
+      const product = scoreLabels(gold, predicted);
+      const counts = SENTIMENT_LABELS.map((label) => gold.filter((g) => g === label).length);
+      const majorityLabel = SENTIMENT_LABELS[counts.indexOf(Math.max(...counts))]!;
+      const majority = scoreLabels(gold, gold.map(() => majorityLabel));
+      report.clearCut = { items: clear.length, accuracy: product.accuracy, macroF1: product.macroF1, majorityAccuracy: majority.accuracy, majorityMacroF1: majority.macroF1 };
+      expect(product.accuracy).toBeGreaterThan(majority.accuracy);
+      expect(product.macroF1).toBeGreaterThan(majority.macroF1 + 0.1);
+    });
+
+    it("gives the seed's flip message and similar ones the same label after a message of the opposite mood as alone, through the sessions", async () => {
+      const pairs = [
+        ['我很开心', '但我丢了钱包'],
+        ['今天考试通过了，太棒了', '可是回家路上手机摔坏了'],
+        ['I finally passed my driving test!!', 'but my car got towed on the way home'],
+        ['worst day ever, I lost my wallet', 'oh wait, someone found it and brought it back!'],
+      ];
+      const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
+      const sessions = new ChannelSessions({ engine, queue: new GenerationQueue(), store });
+      try {
+        for (const [i, [earlier, later]] of pairs.entries()) {
+          await sessions.handleMessage({ channelId: `pair-${i}`, userName: 'ming', text: earlier! });
+          const inHistory = await sessions.handleMessage({ channelId: `pair-${i}`, userName: 'ming', text: later! });
+          const alone = await sessions.handleMessage({ channelId: `alone-${i}`, userName: 'ming', text: later! });
+          expect((await store.load(`pair-${i}`)).map((turn) => turn.userText)).toEqual([earlier, later]);
+          expect(inHistory.sentiment.label).toBe(alone.sentiment.label);
+          expect(inHistory.sentiment.confidence).toBeCloseTo(alone.sentiment.confidence, 3);
+        }
+      } finally {
+        await sessions.close();
+        await store.dispose();
+      }
+      // The naive method, measured for contrast: it does change labels.
+      expect(study.interference.naiveChanged).toBeGreaterThan(0);
+    });
+  });
+});
