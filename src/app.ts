@@ -36,6 +36,7 @@ export async function createCore(config: Config, logger: Logger): Promise<Core> 
       historyMaxTokens: config.HISTORY_MAX_TOKENS,
       replyMaxTokens: config.REPLY_MAX_TOKENS,
       systemPrompt: config.SYSTEM_PROMPT,
+      calibrateSentiment: config.SENTIMENT_CALIBRATION,
     });
     logger.info('model loaded', { modelPath, threads: config.THREADS, ms: Math.round(performance.now() - started) });
   } catch (error) {

@@ -49,6 +49,10 @@ const schema = z.object({
     .default('😄,😐,😢')
     .transform((value) => value.split(',').map((emoji) => emoji.trim()))
     .refine((emojis) => emojis.length === 3 && emojis.every(Boolean), 'must be three comma-separated emojis: positive,neutral,negative'),
+  SENTIMENT_CALIBRATION: z
+    .enum(['on', 'off'], { error: 'must be on or off' })
+    .default('on')
+    .transform((value) => value === 'on'),
   CHAT_CHANNEL: z.string().trim().min(1).default('terminal'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });

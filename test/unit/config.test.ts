@@ -38,6 +38,7 @@ describe('parseConfig', () => {
       RATE_LIMIT_WINDOW_SECONDS: 10,
       SYSTEM_PROMPT: expect.stringContaining('empathetic assistant'),
       SENTIMENT_EMOJIS: { positive: '😄', neutral: '😐', negative: '😢' },
+      SENTIMENT_CALIBRATION: true,
       CHAT_CHANNEL: 'terminal',
       LOG_LEVEL: 'info',
     });
@@ -92,6 +93,12 @@ describe('parseConfig', () => {
     expect(config.CHANNEL_IDS).toEqual([]);
     expect(config.GUILD_ID).toBeUndefined();
     expect(config.LOG_LEVEL).toBe('info');
+  });
+
+  it('turns SENTIMENT_CALIBRATION off only when told, and refuses anything but on or off', () => {
+    expect(parseConfig({ SENTIMENT_CALIBRATION: 'off' }).SENTIMENT_CALIBRATION).toBe(false);
+    expect(parseConfig({ SENTIMENT_CALIBRATION: 'on' }).SENTIMENT_CALIBRATION).toBe(true);
+    expect(() => parseConfig({ SENTIMENT_CALIBRATION: 'yes' })).toThrow(/SENTIMENT_CALIBRATION: must be on or off/);
   });
 
   it('parses CHANNEL_IDS as a trimmed comma-separated list, skipping empty entries', () => {
