@@ -1,9 +1,13 @@
-/** One finished exchange in a channel: what a user said and what the bot answered. */
+/**
+ * One entry of a channel's history: what a user said and what the bot answered, or (no `reply`) a
+ * message the bot read but did not answer (`REPLY_MODE=mentions`), still part of the context.
+ */
 export interface HistoryTurn {
   /** The speaker's display name, as shown to the model. */
   userName: string;
   userText: string;
-  reply: string;
+  /** Absent when the bot did not answer the message. */
+  reply?: string;
   /** Epoch milliseconds when the turn was written. */
   at: number;
 }
@@ -17,6 +21,11 @@ export interface HistoryStore {
   readonly maxTurns: number;
   load(channelId: string): Promise<HistoryTurn[]>;
   append(channelId: string, turn: HistoryTurn): Promise<void>;
+  /** Clears the channel's turns; its settings stay. */
   clear(channelId: string): Promise<void>;
+  /** A per-channel setting (reply mode, persona); undefined when never set or deleted. */
+  getSetting(channelId: string, key: string): Promise<string | undefined>;
+  /** Stores a per-channel setting; undefined deletes it. */
+  setSetting(channelId: string, key: string, value: string | undefined): Promise<void>;
   dispose(): Promise<void>;
 }

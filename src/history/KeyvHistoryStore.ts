@@ -78,6 +78,16 @@ export class KeyvHistoryStore implements HistoryStore {
     return this.transaction('IMMEDIATE', () => clearTurns(this.pages, channelId));
   }
 
+  async getSetting(channelId: string, key: string): Promise<string | undefined> {
+    const value = await this.transaction('DEFERRED', () => this.pages.get(settingKey(channelId, key)));
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  setSetting(channelId: string, key: string, value: string | undefined): Promise<void> {
+    const stored = settingKey(channelId, key);
+    return this.transaction('IMMEDIATE', () => (value === undefined ? this.pages.deleteMany([stored]) : this.pages.set(stored, value)));
+  }
+
   async dispose(): Promise<void> {
     await this.tail;
     await this.adapter.close();
@@ -102,3 +112,6 @@ export class KeyvHistoryStore implements HistoryStore {
     return next;
   }
 }
+
+/** Beside the channel's history keys (`<channel>` and `<channel>/page/<n>`), never one of them. */
+const settingKey = (channelId: string, key: string): string => `${channelId}/setting/${key}`;

@@ -145,6 +145,40 @@ describe('KeyvHistoryStore', () => {
     expect(await store.load('c')).toEqual([turn(3)]);
   });
 
+  it('keeps an entry without a reply (a message the bot did not answer) as it is', async () => {
+    const store = await openStore(join(dirs.make(), 'h.sqlite'));
+    const unanswered: HistoryTurn = { userName: 'bo', userText: 'just chatting', at: 1_700_000_000_000 };
+
+    await store.append('a', unanswered);
+    await store.append('a', turn(2));
+
+    expect(await store.load('a')).toEqual([unanswered, turn(2)]);
+  });
+
+  it('keeps per-channel settings across a reopen, apart from the history: clear leaves them, undefined deletes one', async () => {
+    const file = join(dirs.make(), 'h.sqlite');
+    const store = await openStore(file);
+    await store.append('a', turn(1));
+    await store.setSetting('a', 'mode', 'mentions');
+    await store.setSetting('a', 'persona', 'You are a pirate.');
+    await store.setSetting('b', 'mode', 'react');
+    await store.clear('a');
+    await closeStore(store);
+
+    const reopened = await openStore(file);
+
+    expect(await reopened.load('a')).toEqual([]);
+    expect(await reopened.getSetting('a', 'mode')).toBe('mentions');
+    expect(await reopened.getSetting('a', 'persona')).toBe('You are a pirate.');
+    expect(await reopened.getSetting('b', 'mode')).toBe('react');
+    expect(await reopened.getSetting('b', 'persona')).toBeUndefined();
+    await reopened.setSetting('a', 'persona', undefined);
+    expect(await reopened.getSetting('a', 'persona')).toBeUndefined();
+    expect(await reopened.getSetting('a', 'mode')).toBe('mentions');
+    await reopened.append('a', turn(3));
+    expect(await reopened.load('a')).toEqual([turn(3)]);
+  });
+
   it('keeps every one of many concurrent appends to one channel, in call order', async () => {
     const store = await openStore(join(dirs.make(), 'h.sqlite'));
     const turns = Array.from({ length: 20 }, (_, i) => turn(i + 1));
