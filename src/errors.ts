@@ -22,3 +22,11 @@ export class AbortedError extends Error {
 export function isAbort(error: unknown): boolean {
   return error instanceof AbortedError || (error instanceof Error && error.name === 'AbortError');
 }
+
+/** A user stopped the reply (the Stop button); not a failure and not a shutdown. */
+export class StoppedError extends Error {
+  override name = 'StoppedError';
+  constructor() {
+    super('The reply was stopped.');
+  }
+}

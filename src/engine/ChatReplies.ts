@@ -29,6 +29,8 @@ export interface ReplyRequest {
   turns: readonly HistoryTurn[];
   userName: string;
   userText: string;
+  /** The channel's own system prompt (`/persona`); default the `systemPrompt` option. */
+  systemPrompt?: string;
   signal?: AbortSignal;
   /** Called with each new piece of reply text as it is generated. */
   onText?: (delta: string) => void;
@@ -44,7 +46,10 @@ export interface ReplyResult {
   /** Whether the message was cut to fit the context. */
   messageTruncated: boolean;
   /** The message as the model read it (cut to its token cap and marked, when it was longer); absent: as given. */
-  userText?: string;  /** The model ended the reply itself (end-of-turn token), rather than running into REPLY_MAX_TOKENS. */
+  userText?: string;
+  /** Tokens the model generated for this reply. */
+  generatedTokens?: number;
+  /** The model ended the reply itself (end-of-turn token), rather than running into REPLY_MAX_TOKENS. */
   endedByModel?: boolean;
 }
 
@@ -59,12 +64,12 @@ const MAX_NAME_LENGTH = 32;
 export class ChatReplies {
   private readonly slots: WarmSlots;
   private readonly turnTokens = new WeakMap<HistoryTurn, number>();
-  private readonly systemTokens: number;
+  /** Tokens of each system prompt seen (the default and the channels' personas). */
+  private readonly systemTokens = new Map<string, number>();
   private readonly messageMaxTokens: number;
 
   constructor(private readonly options: ChatRepliesOptions) {
     this.slots = new WarmSlots(options.context, options.warmChannels, options.chatWrapper);
-    this.systemTokens = options.model.tokenize(options.systemPrompt).length + TEMPLATE_TOKENS_PER_TURN;
     // A message may take a quarter of the context; the history budget shrinks to make room for it.
     this.messageMaxTokens = Math.floor(options.context.contextSize / 4);
   }
@@ -84,17 +89,18 @@ export class ChatReplies {
     this.slots.forget(channelId);
   }
 
-  async reply({ channelId, turns, userName, userText, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+  async reply({ channelId, turns, userName, userText, systemPrompt = this.options.systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
     const { slot, cold } = this.slots.take(channelId);
     try {
       // A cold channel starts from an empty sequence: nothing of the previous channel stays behind.
       if (cold) await slot.chat.sequence.clearHistory();
       const message = this.fitMessage(userName, userText);
-      const window = this.promptWindow(slot, turns, message.tokenCount);
-      const history: ChatHistoryItem[] = [{ type: 'system', text: this.options.systemPrompt }];
+      const window = this.promptWindow(slot, turns, message.tokenCount + this.systemTokensOf(systemPrompt));
+      const history: ChatHistoryItem[] = [{ type: 'system', text: systemPrompt }];
       for (const turn of window) {
         history.push({ type: 'user', text: userLine(turn.userName, turn.userText) });
-        history.push({ type: 'model', response: [turn.reply] });
+        // A message the bot did not answer stays a user turn of its own: context for a later mention.
+        if (turn.reply !== undefined) history.push({ type: 'model', response: [turn.reply] });
       }
       history.push({ type: 'user', text: userLine(userName, message.userText) });
 
@@ -102,6 +108,7 @@ export class ChatReplies {
       const prefixFilter = new SpeakerPrefixFilter(speakers);
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;
+      const outputBefore = meter.usedOutputTokens;
       let response: string;
       let stopReason: string | undefined;
       try {
@@ -121,7 +128,8 @@ export class ChatReplies {
       const text = stripSpeakerPrefix(response, speakers).trim();
       const evaluatedTokens = meter.usedInputTokens - before;
       if (!slot.forgotten) await this.settle(slot, [...history, { type: 'model', response: [text] }]);
-      return { text, evaluatedTokens, turnsInPrompt: window.length, messageTruncated: message.truncated, userText: message.userText, endedByModel: stopReason === 'eogToken' || stopReason === 'stopGenerationTrigger' };
+      const generatedTokens = meter.usedOutputTokens - outputBefore;
+      return { text, evaluatedTokens, generatedTokens, turnsInPrompt: window.length, messageTruncated: message.truncated, userText: message.userText, endedByModel: stopReason === 'eogToken' || stopReason === 'stopGenerationTrigger' };
     } finally {
       this.slots.done(slot);
     }
@@ -147,8 +155,18 @@ export class ChatReplies {
     this.slots.dispose();
   }
 
-  private promptWindow(slot: WarmSlot, turns: readonly HistoryTurn[], messageTokens: number): readonly HistoryTurn[] {
-    const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - this.systemTokens - messageTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
+  private systemTokensOf(systemPrompt: string): number {
+    let count = this.systemTokens.get(systemPrompt);
+    if (count === undefined) {
+      count = this.options.model.tokenize(systemPrompt).length + TEMPLATE_TOKENS_PER_TURN;
+      this.systemTokens.set(systemPrompt, count);
+    }
+    return count;
+  }
+
+  /** `fixedTokens`: the new message and the system prompt, which the history must leave room for. */
+  private promptWindow(slot: WarmSlot, turns: readonly HistoryTurn[], fixedTokens: number): readonly HistoryTurn[] {
+    const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - fixedTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
     const budget = Math.max(0, Math.min(this.options.historyMaxTokens, contextRoom));
     const from = slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
     const start = windowStart(turns, from, budget, (turn) => this.tokensOf(turn));
@@ -160,7 +178,8 @@ export class ChatReplies {
     let count = this.turnTokens.get(turn);
     if (count === undefined) {
       const { model } = this.options;
-      count = model.tokenize(userLine(turn.userName, turn.userText)).length + model.tokenize(turn.reply).length + 2 * TEMPLATE_TOKENS_PER_TURN;
+      count = model.tokenize(userLine(turn.userName, turn.userText)).length + TEMPLATE_TOKENS_PER_TURN;
+      if (turn.reply !== undefined) count += model.tokenize(turn.reply).length + TEMPLATE_TOKENS_PER_TURN;
       this.turnTokens.set(turn, count);
     }
     return count;

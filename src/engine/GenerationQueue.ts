@@ -26,6 +26,11 @@ export interface Ticket {
   run<T>(job: Job<T>): Promise<T>;
   /** Gives the place up without running anything. */
   cancel(): void;
+  /**
+   * Stops this one job (a Stop button): a waiting job never starts and its run() rejects with
+   * `reason`; a running one gets `reason` through its signal. Nothing happens once it has settled.
+   */
+  abort(reason: Error): void;
 }
 
 interface Entry {
@@ -33,6 +38,10 @@ interface Entry {
   job?: Job<unknown>;
   settle?: { resolve(value: unknown): void; reject(error: unknown): void };
   cancelled: boolean;
+  /** Why it was aborted before it started. */
+  abortReason?: Error;
+  /** Set while it runs. */
+  controller?: AbortController;
 }
 
 class LaneState {
@@ -81,7 +90,7 @@ export class GenerationQueue {
       channelId,
       run: <T>(job: Job<T>) =>
         new Promise<T>((resolve, reject) => {
-          if (entry.cancelled) return reject(new AbortedError(this.closedReason ?? 'The ticket was cancelled.'));
+          if (entry.cancelled) return reject(entry.abortReason ?? new AbortedError(this.closedReason ?? 'The ticket was cancelled.'));
           if (entry.job) return reject(new Error('A ticket runs only one job.'));
           entry.job = job;
           entry.settle = { resolve: resolve as (value: unknown) => void, reject };
@@ -91,6 +100,15 @@ export class GenerationQueue {
         if (entry.cancelled || entry.job) return;
         entry.cancelled = true;
         this.remove(state, entry);
+        this.pump(lane);
+      },
+      abort: (reason) => {
+        if (entry.controller) return entry.controller.abort(reason);
+        if (entry.cancelled) return;
+        entry.cancelled = true;
+        entry.abortReason = reason;
+        this.remove(state, entry);
+        entry.settle?.reject(reason);
         this.pump(lane);
       },
     };
@@ -142,6 +160,7 @@ export class GenerationQueue {
 
   private start(lane: Lane, state: LaneState, entry: Entry): void {
     const controller = new AbortController();
+    entry.controller = controller;
     const finish = () => {
       state.running = undefined;
       state.size--;

@@ -1,16 +1,23 @@
 import type { ModelEngine } from '../engine/Engine.js';
 import type { GenerationQueue } from '../engine/GenerationQueue.js';
 import type { SentimentResult } from '../engine/SentimentClassifier.js';
-import { UserError } from '../errors.js';
+import { StoppedError, UserError } from '../errors.js';
 import type { HistoryStore, HistoryTurn } from '../history/HistoryStore.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { hasReadableText } from '../text.js';
 import { ChannelHistory } from './ChannelHistory.js';
+import { ChannelSettings, type ReplyMode } from './ChannelSettings.js';
+import type { SessionObserver } from './SessionObserver.js';
+
+/** Ends the text of a reply stopped with the Stop button, on Discord and in the history. */
+export const STOPPED_MARKER = ' …(stopped)';
 
 export interface IncomingMessage {
   channelId: string;
   userName: string;
   text: string;
+  /** Read after `text` and not counted against `messageMaxChars` (text attachments); the token cap still applies. */
+  attachedText?: string;
 }
 
 /** Callbacks a front end (Discord, terminal) gets while a message is handled. */
@@ -28,6 +35,12 @@ export interface TurnHooks {
    * never got is not history. It runs outside the model's queue, so other channels go on meanwhile.
    */
   deliver?(reply: string): Promise<void>;
+  /**
+   * Aborting it stops this reply (the Stop button): a queued reply never starts and handleMessage
+   * rejects with StoppedError; a running one ends with the text so far plus STOPPED_MARKER, which is
+   * delivered and recorded.
+   */
+  stopSignal?: AbortSignal;
 }
 
 export interface TurnOutcome {
@@ -37,6 +50,8 @@ export interface TurnOutcome {
   saved: boolean;
   /** The message was longer than the model may read and was cut. */
   truncated: boolean;
+  /** The reply was stopped part way (the Stop button). */
+  stopped?: boolean;
 }
 
 export interface ChannelSessionsOptions {
@@ -48,6 +63,10 @@ export interface ChannelSessionsOptions {
   messageMaxChars?: number;
   /** Channels whose history stays in memory. Default 256. */
   cachedChannels?: number;
+  /** The reply mode of a channel that never set one. Default `all`. */
+  defaultReplyMode?: ReplyMode;
+  /** Told about timings and store failures (metrics). */
+  observer?: SessionObserver;
 }
 
 /**
@@ -61,11 +80,16 @@ export class ChannelSessions {
   private readonly histories: ChannelHistory;
   private readonly logger: Logger;
   private readonly messageMaxChars: number;
+  private readonly observer: SessionObserver;
+  /** Per-channel reply mode and persona. */
+  readonly settings: ChannelSettings;
 
   constructor(private readonly options: ChannelSessionsOptions) {
     this.logger = options.logger ?? silentLogger;
     this.messageMaxChars = options.messageMaxChars ?? 2000;
+    this.observer = options.observer ?? {};
     this.histories = new ChannelHistory({ store: options.store, logger: this.logger, cachedChannels: options.cachedChannels ?? 256 });
+    this.settings = new ChannelSettings({ store: options.store, defaultMode: options.defaultReplyMode ?? 'all' });
   }
 
   /**
@@ -75,8 +99,7 @@ export class ChannelSessions {
   handleMessage(message: IncomingMessage, hooks: TurnHooks = {}): Promise<TurnOutcome> {
     const { queue, engine } = this.options;
     const { channelId } = message;
-    const { text, truncated } = clampText(message.text, this.messageMaxChars);
-    if (!hasReadableText(text)) throw new UserError('There is no text in that message for me to read.');
+    const { text, truncated } = this.readable(message);
     const waits = queue.isBusy('reply');
     const replyTicket = queue.reserve('reply', channelId);
     let sentimentTicket;
@@ -90,11 +113,14 @@ export class ChannelSessions {
     let turnDone!: () => void;
     const thisTurn = new Promise<void>((resolve) => (turnDone = resolve));
     this.lastTurn.set(channelId, thisTurn);
+    const onStop = () => replyTicket.abort(new StoppedError());
+    if (hooks.stopSignal?.aborted) onStop();
+    hooks.stopSignal?.addEventListener('abort', onStop, { once: true });
     return (async () => {
       try {
         let sentiment: SentimentResult;
         try {
-          sentiment = await sentimentTicket.run(() => engine.classify(text));
+          sentiment = await sentimentTicket.run(() => this.classifyTimed(text));
           await hooks.onSentiment?.(sentiment);
           if (waits) await hooks.onWaiting?.();
           // The previous turn of this channel must be delivered and recorded before this reply reads the
@@ -104,33 +130,109 @@ export class ChannelSessions {
           replyTicket.cancel();
           throw error;
         }
-        const { result, epoch } = await replyTicket.run(async (signal) => {
-          // A reset from here on means this reply's turn is not recorded.
-          const epoch = this.histories.epoch(channelId);
-          Promise.resolve(hooks.onReplyStart?.()).catch((error: unknown) => this.logger.warn('onReplyStart failed', { channelId, error }));
-          const turns = await this.histories.turns(channelId);
-          const started = performance.now();
-          const result = await engine.reply({ channelId, turns, userName: message.userName, userText: text, signal, onText: hooks.onText });
-          this.logger.debug('reply done', { channelId, ms: Math.round(performance.now() - started), evaluatedTokens: result.evaluatedTokens, chars: result.text.length });
-          return { result, epoch };
-        });
-        await hooks.deliver?.(result.text);
+        let streamed = '';
+        let started = false;
+        let epoch = 0;
+        let result: Awaited<ReturnType<ModelEngine['reply']>> | undefined;
+        try {
+          result = await replyTicket.run(async (signal) => {
+            started = true;
+            // A reset from here on means this reply's turn is not recorded.
+            epoch = this.histories.epoch(channelId);
+            Promise.resolve(hooks.onReplyStart?.()).catch((error: unknown) => this.logger.warn('onReplyStart failed', { channelId, error }));
+            const turns = await this.histories.turns(channelId);
+            const systemPrompt = await this.settings.persona(channelId);
+            const begun = performance.now();
+            let firstTextMs: number | undefined;
+            const onText = (delta: string) => {
+              firstTextMs ??= performance.now() - begun;
+              streamed += delta;
+              hooks.onText?.(delta);
+            };
+            const reply = await engine.reply({ channelId, turns, userName: message.userName, userText: text, systemPrompt, signal, onText });
+            const ms = performance.now() - begun;
+            this.observer.replyDone?.({ ttftMs: firstTextMs, ms, generatedTokens: reply.generatedTokens });
+            this.logger.debug('reply done', { channelId, ms: Math.round(ms), evaluatedTokens: reply.evaluatedTokens, chars: reply.text.length });
+            return reply;
+          });
+        } catch (error) {
+          // Stopped part way: what was shown is the reply. Stopped before it started: nothing to keep.
+          if (!(hooks.stopSignal?.aborted && started)) throw hooks.stopSignal?.aborted ? new StoppedError() : error;
+        }
+        const stopped = result === undefined;
+        const reply = stopped ? streamed.trim() + STOPPED_MARKER : result!.text;
+        await hooks.deliver?.(reply);
         // The history keeps the message as the model read it (cut to its token cap), so it is counted at that size.
-        const turn: HistoryTurn = { userName: message.userName, userText: result.userText ?? text, reply: result.text, at: Date.now() };
-        const saved = await this.histories.record(channelId, turn, epoch);
-        return { sentiment, reply: result.text, saved, truncated: truncated || result.messageTruncated };
+        const turn: HistoryTurn = { userName: message.userName, userText: result?.userText ?? text, reply, at: Date.now() };
+        const saved = await this.record(channelId, turn, epoch);
+        return { sentiment, reply, saved, truncated: truncated || (result?.messageTruncated ?? false), ...(stopped ? { stopped } : {}) };
       } finally {
+        hooks.stopSignal?.removeEventListener('abort', onStop);
         turnDone();
         if (this.lastTurn.get(channelId) === thisTurn) this.lastTurn.delete(channelId);
       }
     })();
   }
 
+  /**
+   * A message the bot reads but does not answer (`mentions` mode): its sentiment, then an entry
+   * without a reply, in the channel's order, so a later mention can ask about it.
+   */
+  handleUnanswered(message: IncomingMessage, hooks: Pick<TurnHooks, 'onSentiment'> = {}): Promise<TurnOutcome> {
+    const { channelId } = message;
+    const { text, truncated } = this.readable(message);
+    const sentimentTicket = this.options.queue.reserve('sentiment', channelId);
+    const previousTurn = this.lastTurn.get(channelId);
+    const thisTurn = (async () => {
+      const sentiment = await sentimentTicket.run(() => this.classifyTimed(text));
+      await hooks.onSentiment?.(sentiment);
+      await previousTurn;
+      const saved = await this.record(channelId, { userName: message.userName, userText: text, at: Date.now() }, this.histories.epoch(channelId));
+      return { sentiment, reply: '', saved, truncated };
+    })();
+    const settled = thisTurn.then(
+      () => {},
+      () => {},
+    );
+    this.lastTurn.set(channelId, settled);
+    void settled.then(() => {
+      if (this.lastTurn.get(channelId) === settled) this.lastTurn.delete(channelId);
+    });
+    return thisTurn;
+  }
+
+  /** Sets (undefined: clears) the channel's persona; its warm cache is dropped so the next reply is built on it. */
+  async setPersona(channelId: string, text: string | undefined): Promise<void> {
+    await this.settings.setPersona(channelId, text);
+    this.options.engine.forget(channelId);
+  }
+
   /** Classifies text on demand (the /sentiment command): no history is read or written. */
   classify(channelId: string, text: string): Promise<SentimentResult> {
     const { text: clamped } = clampText(text, this.messageMaxChars);
     if (!hasReadableText(clamped)) throw new UserError('Give me some text to classify.');
-    return this.options.queue.run('sentiment', channelId, () => this.options.engine.classify(clamped));
+    return this.options.queue.run('sentiment', channelId, () => this.classifyTimed(clamped));
+  }
+
+  private async classifyTimed(text: string): Promise<SentimentResult> {
+    const started = performance.now();
+    const result = await this.options.engine.classify(text);
+    this.observer.sentimentDone?.(performance.now() - started);
+    return result;
+  }
+
+  /** The message as the model reads it: typed text cut to `messageMaxChars`, then any attached text. */
+  private readable(message: IncomingMessage): { text: string; truncated: boolean } {
+    const { text, truncated } = clampText(message.text, this.messageMaxChars);
+    const full = message.attachedText ? `${text}\n\n${message.attachedText}` : text;
+    if (!hasReadableText(full)) throw new UserError('There is no text in that message for me to read.');
+    return { text: full, truncated };
+  }
+
+  private async record(channelId: string, turn: HistoryTurn, epoch: number): Promise<boolean> {
+    const saved = await this.histories.record(channelId, turn, epoch);
+    if (!saved) this.observer.storeFailed?.();
+    return saved;
   }
 
   /** The channel's history as the model will see it next (stored turns plus any not yet saved). */

@@ -9,6 +9,8 @@ export interface RecordedReply {
   userName: string;
   userText: string;
   turns: HistoryTurn[];
+  /** The channel's persona, when it has one. */
+  systemPrompt?: string;
 }
 
 /**
@@ -53,8 +55,8 @@ export class FakeEngine implements ModelEngine {
     return this.label(text);
   }
 
-  async reply({ channelId, turns, userName, userText, signal, onText }: ReplyRequest): Promise<ReplyResult> {
-    this.replyCalls.push({ channelId, userName, userText, turns: [...turns] });
+  async reply({ channelId, turns, userName, userText, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+    this.replyCalls.push({ channelId, userName, userText, turns: [...turns], ...(systemPrompt === undefined ? {} : { systemPrompt }) });
     this.events.push(`reply:${userText}`);
     if (this.holdReplies) {
       onText?.(this.partialText);

@@ -31,6 +31,12 @@ class FlakyStore implements HistoryStore {
   clear(channelId: string) {
     return this.inner.clear(channelId);
   }
+  getSetting(channelId: string, key: string) {
+    return this.inner.getSetting(channelId, key);
+  }
+  setSetting(channelId: string, key: string, value: string | undefined) {
+    return this.inner.setSetting(channelId, key, value);
+  }
   dispose() {
     return this.inner.dispose();
   }

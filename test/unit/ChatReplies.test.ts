@@ -45,6 +45,18 @@ function textOfTokens(count: number, marker: string): string {
 }
 
 describe('ChatReplies on the real engine', () => {
+  it('renders a history entry without a reply as a user turn of its own, and uses the channel persona instead of the default', async () => {
+    const turns: HistoryTurn[] = [turn('hello there', 'hi bob'), { userName: 'cleo', userText: 'unanswered aside', at: 0 }];
+
+    await engine.reply({ channelId: 'rendering', turns, userName: 'bob', userText: 'what did cleo say?', systemPrompt: 'You are a pirate.' });
+    const text = engine.replies.contextText('rendering')!;
+
+    expect(text).toContain('<|im_start|>system\nYou are a pirate.<|im_end|>');
+    expect(text).not.toContain('friendly bot');
+    expect(text).toContain('<|im_start|>user\nbob: hello there<|im_end|>\n<|im_start|>assistant\nhi bob<|im_end|>\n<|im_start|>user\ncleo: unanswered aside<|im_end|>\n<|im_start|>user\nbob: what did cleo say?<|im_end|>');
+    engine.forget('rendering');
+  });
+
   it('lets a /reset during a streaming reply finish that reply; it is not recorded and the warm slot is dropped after it', async () => {
     const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
     const sessions = new ChannelSessions({ engine, queue: new GenerationQueue(), store });
@@ -78,7 +90,7 @@ describe('ChatReplies on the real engine', () => {
   it('keeps a long newest turn in the prompt when the history crosses the budget, instead of cutting to nothing', async () => {
     const long = turn(textOfTokens(HISTORY_MAX_TOKENS * 0.87, 'walrus-marker'));
     const turns = [turn('hello'), turn('how are you', 'fine, and you?'), turn('good, thanks for asking', 'glad to hear it'), long];
-    const historyTokens = turns.reduce((sum, t) => sum + tokens(`bob: ${t.userText}`) + tokens(t.reply), 0);
+    const historyTokens = turns.reduce((sum, t) => sum + tokens(`bob: ${t.userText}`) + tokens(t.reply ?? ''), 0);
     expect(historyTokens).toBeGreaterThan(HISTORY_MAX_TOKENS);
 
     const result = await engine.reply({ channelId: 'long-turn', turns, userName: 'bob', userText: 'what did I just say?' });

@@ -47,7 +47,7 @@ afterAll(async () => {
 /** Plain token count of a text under the model's tokenizer (no special tokens). */
 const tokens = (text: string) => engine.model.tokenize(text).length;
 /** Tokens of a turn's own text: a lower bound for what it takes in the prompt (the template adds more). */
-const turnTextTokens = (turn: HistoryTurn) => tokens(`${turn.userName}: ${turn.userText}`) + tokens(turn.reply);
+const turnTextTokens = (turn: HistoryTurn) => tokens(`${turn.userName}: ${turn.userText}`) + tokens(turn.reply ?? '');
 
 /** Replies in a channel and returns the turn to add to its history. */
 async function converse(channelId: string, turns: HistoryTurn[], userText: string, userName = 'bob') {

@@ -346,4 +346,57 @@ describe('GenerationQueue', () => {
       expect(() => queue.reserve('reply', 'a')).toThrow('The bot is shutting down.');
     });
   });
+
+  describe('abort of one ticket (the Stop button)', () => {
+    it('takes a waiting job out: it never starts, rejects with the reason, and the jobs behind it run', async () => {
+      const queue = new GenerationQueue();
+      const rec = recorder();
+      const blocker = queue.run('reply', 'a', rec.gated('a1'));
+      const stopped = queue.reserve('reply', 'a');
+      const stoppedRun = stopped.run(rec.job('a2'));
+      const after = queue.run('reply', 'a', rec.job('a3'));
+      await drain();
+
+      stopped.abort(new Error('stopped by user'));
+      await expect(stoppedRun).rejects.toThrow('stopped by user');
+      expect(queue.pending('reply')).toBe(2);
+      rec.open('a1');
+      await Promise.all([blocker, after]);
+
+      expect(rec.started).toEqual(['a1', 'a3']);
+    });
+
+    it('aborts a ticket whose job is not given yet: run() then rejects at once', async () => {
+      const queue = new GenerationQueue();
+      const ticket = queue.reserve('reply', 'a');
+
+      ticket.abort(new Error('stopped early'));
+
+      expect(queue.pending('reply')).toBe(0);
+      await expect(ticket.run(async () => 'never')).rejects.toThrow('stopped early');
+    });
+
+    it('signals a running job with the reason, and leaves the other lanes and channels alone', async () => {
+      const queue = new GenerationQueue();
+      let reason: unknown;
+      const running = queue.reserve('reply', 'a');
+      const result = running.run(
+        (signal) =>
+          new Promise((_, reject) =>
+            signal.addEventListener('abort', () => {
+              reason = signal.reason;
+              reject(signal.reason);
+            }),
+          ),
+      );
+      const other = queue.run('reply', 'b', async () => 'b done');
+      await drain();
+
+      running.abort(new Error('stop this one'));
+
+      await expect(result).rejects.toThrow('stop this one');
+      expect(reason).toBeInstanceOf(Error);
+      await expect(other).resolves.toBe('b done');
+    });
+  });
 });

@@ -136,7 +136,7 @@ describe('terminal chat (src/chat.ts)', () => {
 
     for (const line of [sentiment1, sentimentCommand, sentiment2]) expectSentimentLine(line);
     const turns = await storedTurns(cwd);
-    expect([reply1!.trim(), reply2!.trim()]).toEqual(turns.map((turn) => shownReply(turn.reply)));
+    expect([reply1!.trim(), reply2!.trim()]).toEqual(turns.map((turn) => shownReply(turn.reply!)));
   });
 
   it('persists each message and its reply, in order, in the SQLite file; /sentiment adds nothing', async () => {
@@ -157,7 +157,7 @@ describe('terminal chat (src/chat.ts)', () => {
     expectSentimentLine(sentiment);
     const turns = await storedTurns(cwd);
     expect(turns).toEqual([{ userName, userText: 'after reset', reply: expect.any(String), at: expect.any(Number) }]);
-    expect(reply!.trim()).toBe(shownReply(turns[0]!.reply));
+    expect(reply!.trim()).toBe(shownReply(turns[0]!.reply!));
   });
 
   it('reports a bad configuration as a user error and exits 1', async () => {
