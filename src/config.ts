@@ -32,7 +32,7 @@ const schema = z.object({
   DATABASE_URL: z
     .string()
     .trim()
-    .regex(/^sqlite:\/\/.+/, 'must be a Keyv SQLite URI such as sqlite://data/history.sqlite')
+    .regex(/^(sqlite|redis|postgres|postgresql):\/\/.+/, 'must be sqlite://<file>, redis://[:password@]host[:port] or postgresql://user:password@host[:port]/database')
     .default('sqlite://data/history.sqlite'),
   THREADS: integer(1, 256).default(os.availableParallelism()),
   CONTEXT_SIZE: integer(512, 32768).default(2048),

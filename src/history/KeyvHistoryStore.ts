@@ -1,116 +1,95 @@
-import Keyv from 'keyv';
-import KeyvSqlite from '@keyv/sqlite';
 import { UserError } from '../errors.js';
 import type { HistoryStore, HistoryTurn } from './HistoryStore.js';
-import { appendTurn, clearTurns, loadTurns, type PageStore } from './pagedHistory.js';
-import { checkDatabaseFile, describeSqliteError } from './sqliteFile.js';
+import { appendTurn, clearTurns, loadTurns, type HistoryBackend, type PageStore } from './pagedHistory.js';
+import { openPostgresBackend } from './postgresBackend.js';
+import { openRedisBackend } from './redisBackend.js';
+import { openSqliteBackend } from './sqliteBackend.js';
 
 export interface KeyvHistoryStoreOptions {
-  /** Keyv SQLite URI, e.g. `sqlite://data/history.sqlite` (relative paths are from the working directory). */
+  /**
+   * Where the history lives: a Keyv SQLite URI (`sqlite://data/history.sqlite`, relative to the
+   * working directory), `redis://[:password@]host[:port][/db]` or `postgresql://user:password@host[:port]/database`.
+   */
   url: string;
   /** Turns kept per channel in the store; older ones are dropped on append. Default 500. */
   maxTurns?: number;
-  /** How long a write waits for another process's lock before failing, in ms. Default 5000. */
+  /** SQLite: how long a write waits for another process's lock before failing, in ms. Default 5000. */
   busyTimeoutMs?: number;
+  /** Redis and PostgreSQL: how long connecting may take before the start fails, in ms. Default 5000. */
+  connectTimeoutMs?: number;
 }
 
 /**
- * Channel histories in one SQLite file through Keyv, stored as pages (see pagedHistory.ts). Each
- * operation is one SQLite transaction, so two processes appending to one channel keep every turn:
- * an append holds the write lock (BEGIN IMMEDIATE) from reading the head to writing it.
+ * Channel histories through Keyv, on SQLite, Redis or PostgreSQL, stored as pages (see
+ * pagedHistory.ts). Each operation is atomic in its backend, so processes appending to one channel
+ * keep every turn (SQLite: BEGIN IMMEDIATE; Redis: WATCH/MULTI; PostgreSQL: a transaction holding
+ * the channel's advisory lock).
  */
 export class KeyvHistoryStore implements HistoryStore {
-  /** The adapter has one connection, and a connection has one transaction at a time: they queue here. */
+  /** Each backend has one connection, used by one operation at a time: they queue here. */
   private tail: Promise<unknown> = Promise.resolve();
-  private readonly pages: PageStore;
 
   private constructor(
-    keyv: Keyv,
-    private readonly adapter: KeyvSqlite,
+    private readonly backend: HistoryBackend,
     readonly maxTurns: number,
-    readonly filePath: string,
-  ) {
-    this.pages = {
-      get: (key) => keyv.get(key),
-      getMany: (keys) => keyv.getMany(keys),
-      set: async (key, value) => void (await keyv.set(key, value)),
-      deleteMany: async (keys) => void (await keyv.deleteMany(keys)),
-    };
+  ) {}
+
+  /** Where the history lives: the SQLite file's path, or the server's host (never a password). */
+  get where(): string {
+    return this.backend.where;
   }
 
   /**
-   * Opens (creating if needed) the database and proves it is usable: a missing folder is created,
-   * while a file that is not SQLite, is corrupt, is read-only or is locked fails here with an error
-   * naming the file. The user's file is never overwritten.
+   * Opens the store and proves it is usable; any problem (a corrupt or locked file, an unreachable
+   * server, a refused password, a missing database) fails here, within seconds, with a UserError
+   * naming the file or host.
    */
-  static async open({ url, maxTurns = 500, busyTimeoutMs = 5000 }: KeyvHistoryStoreOptions): Promise<KeyvHistoryStore> {
-    const filePath = url.replace(/^sqlite:\/\//, '');
-    if (filePath !== ':memory:') checkDatabaseFile(filePath);
-    const adapter = new KeyvSqlite({ uri: url, busyTimeout: busyTimeoutMs });
-    // The adapter also emits its connection error; the awaited probe below is where we report it.
-    adapter.on('error', () => {});
-    const keyv = new Keyv({ store: adapter, namespace: 'history', throwOnErrors: true });
-    keyv.on('error', () => {});
-    try {
-      // WAL keeps the file consistent if the process is killed mid-write.
-      await adapter.query('PRAGMA journal_mode = WAL');
-      await adapter.query('SELECT count(*) FROM keyv');
-      await adapter.query('BEGIN IMMEDIATE');
-      await adapter.query('ROLLBACK');
-    } catch (error) {
-      await adapter.close().catch(() => {});
-      throw new UserError(`Cannot use the history database ${filePath}: ${describeSqliteError(error)}`);
-    }
-    return new KeyvHistoryStore(keyv, adapter, maxTurns, filePath);
+  static async open(options: KeyvHistoryStoreOptions): Promise<KeyvHistoryStore> {
+    return new KeyvHistoryStore(await openHistoryBackend(options), options.maxTurns ?? 500);
   }
 
   /** Waits for writes issued before it (not for their outcome: their callers get their errors). */
   load(channelId: string): Promise<HistoryTurn[]> {
-    // A read transaction: head and pages come from one snapshot, even while another process trims.
-    return this.transaction('DEFERRED', () => loadTurns(this.pages, channelId, this.maxTurns));
+    return this.queue(channelId, 'read', (kv) => loadTurns(kv, channelId, this.maxTurns));
   }
 
   append(channelId: string, turn: HistoryTurn): Promise<void> {
-    return this.transaction('IMMEDIATE', () => appendTurn(this.pages, channelId, turn, this.maxTurns));
+    return this.queue(channelId, 'write', (kv) => appendTurn(kv, channelId, turn, this.maxTurns));
   }
 
   clear(channelId: string): Promise<void> {
-    return this.transaction('IMMEDIATE', () => clearTurns(this.pages, channelId));
+    return this.queue(channelId, 'write', (kv) => clearTurns(kv, channelId));
   }
 
   async getSetting(channelId: string, key: string): Promise<string | undefined> {
-    const value = await this.transaction('DEFERRED', () => this.pages.get(settingKey(channelId, key)));
+    const value = await this.queue(channelId, 'read', (kv) => kv.get(settingKey(channelId, key)));
     return typeof value === 'string' ? value : undefined;
   }
 
   setSetting(channelId: string, key: string, value: string | undefined): Promise<void> {
     const stored = settingKey(channelId, key);
-    return this.transaction('IMMEDIATE', () => (value === undefined ? this.pages.deleteMany([stored]) : this.pages.set(stored, value)));
+    return this.queue(channelId, 'write', (kv) => (value === undefined ? kv.deleteMany([stored]) : kv.set(stored, value)));
   }
 
   async dispose(): Promise<void> {
     await this.tail;
-    await this.adapter.close();
+    await this.backend.close();
   }
 
-  private transaction<T>(mode: 'DEFERRED' | 'IMMEDIATE', work: () => Promise<T>): Promise<T> {
-    const run = async () => {
-      // IMMEDIATE takes the write lock before the first read, so no other process writes in between;
-      // waiting for it is SQLite's busy timeout.
-      await this.adapter.query(`BEGIN ${mode}`);
-      try {
-        const result = await work();
-        await this.adapter.query('COMMIT');
-        return result;
-      } catch (error) {
-        await this.adapter.query('ROLLBACK').catch(() => {});
-        throw error;
-      }
-    };
-    const next = this.tail.then(run);
+  private queue<T>(channelId: string, mode: 'read' | 'write', work: (kv: PageStore) => Promise<T>): Promise<T> {
+    const next = this.tail.then(() => this.backend.run(channelId, mode, work));
     this.tail = next.catch(() => {});
     return next;
   }
+}
+
+/** The backend a URL names, opened and probed (see KeyvHistoryStore.open). */
+export function openHistoryBackend({ url, busyTimeoutMs = 5000, connectTimeoutMs = 5000 }: KeyvHistoryStoreOptions): Promise<HistoryBackend> {
+  const scheme = /^([a-z]+):\/\//.exec(url)?.[1];
+  if (scheme === 'sqlite') return openSqliteBackend(url, busyTimeoutMs);
+  if (scheme === 'redis') return openRedisBackend(url, connectTimeoutMs);
+  if (scheme === 'postgres' || scheme === 'postgresql') return openPostgresBackend(url, connectTimeoutMs);
+  return Promise.reject(new UserError('DATABASE_URL must start with sqlite://, redis://, postgres:// or postgresql://.'));
 }
 
 /** Beside the channel's history keys (`<channel>` and `<channel>/page/<n>`), never one of them. */

@@ -115,3 +115,15 @@ function isPage(value: unknown): value is HistoryPage {
 function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }
+
+/**
+ * One backend (SQLite, Redis, PostgreSQL) under the paged layout. `run` makes one whole operation
+ * atomic for its channel: a `write` excludes every other writer of that channel, in any process,
+ * and commits all its writes or none; a `read` sees one consistent state. Calls come one at a time.
+ */
+export interface HistoryBackend {
+  /** Where the history lives, for messages: a file path or a host, never a password. */
+  readonly where: string;
+  run<T>(channelId: string, mode: 'read' | 'write', work: (kv: PageStore) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

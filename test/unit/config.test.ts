@@ -120,7 +120,7 @@ describe('parseConfig', () => {
   });
 
   it('reports every bad key in one UserError, each with how to fix it', () => {
-    const error = configError({ THREADS: 'abc', CONTEXT_SIZE: '10', DATABASE_URL: 'postgres://x', SENTIMENT_EMOJIS: 'a,b' });
+    const error = configError({ THREADS: 'abc', CONTEXT_SIZE: '10', DATABASE_URL: 'mysql://x', SENTIMENT_EMOJIS: 'a,b' });
 
     expect(error.message).toMatch(/^Invalid configuration; fix these keys in \.env or the environment/);
     const lines = error.message.split('\n').slice(1);
@@ -129,7 +129,7 @@ describe('parseConfig', () => {
       expect.arrayContaining([
         '  THREADS: must be a whole number from 1 to 256 (got "abc")',
         '  CONTEXT_SIZE: must be a whole number from 512 to 32768 (got "10")',
-        '  DATABASE_URL: must be a Keyv SQLite URI such as sqlite://data/history.sqlite (got "postgres://x")',
+        '  DATABASE_URL: must be sqlite://<file>, redis://[:password@]host[:port] or postgresql://user:password@host[:port]/database (got "mysql://x")',
         '  SENTIMENT_EMOJIS: must be three comma-separated emojis: positive,neutral,negative (got "a,b")',
       ]),
     );
@@ -164,9 +164,9 @@ describe('parseConfig', () => {
   });
 
   it('shows a bad DATABASE_URL without its user and password', () => {
-    const error = configError({ DATABASE_URL: 'postgresql://bot:s3cret-pw@db.example.com:5432/history' });
+    const error = configError({ DATABASE_URL: 'mysql://bot:s3cret-pw@db.example.com:3306/history' });
 
-    expect(error.message).toContain('DATABASE_URL: must be a Keyv SQLite URI such as sqlite://data/history.sqlite (got "postgresql://***@db.example.com:5432/history")');
+    expect(error.message).toContain('DATABASE_URL: must be sqlite://<file>, redis://[:password@]host[:port] or postgresql://user:password@host[:port]/database (got "mysql://***@db.example.com:3306/history")');
     expect(error.message).not.toContain('s3cret-pw');
     expect(error.message).not.toContain('bot:');
   });

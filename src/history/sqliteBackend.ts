@@ -1,0 +1,59 @@
+import Keyv from 'keyv';
+import KeyvSqlite from '@keyv/sqlite';
+import { UserError } from '../errors.js';
+import type { HistoryBackend, PageStore } from './pagedHistory.js';
+import { checkDatabaseFile, describeSqliteError } from './sqliteFile.js';
+
+/**
+ * Opens (creating if needed) the SQLite file and proves it is usable: a missing folder is created,
+ * while a file that is not SQLite, is corrupt, is read-only or is locked fails here with an error
+ * naming the file. The user's file is never overwritten.
+ */
+export async function openSqliteBackend(url: string, busyTimeoutMs: number): Promise<HistoryBackend> {
+  const filePath = url.replace(/^sqlite:\/\//, '');
+  if (filePath !== ':memory:') checkDatabaseFile(filePath);
+  const adapter = new KeyvSqlite({ uri: url, busyTimeout: busyTimeoutMs });
+  // The adapter also emits its connection error; the awaited probe below is where we report it.
+  adapter.on('error', () => {});
+  const keyv = new Keyv({ store: adapter, namespace: 'history', throwOnErrors: true });
+  keyv.on('error', () => {});
+  try {
+    // WAL keeps the file consistent if the process is killed mid-write.
+    await adapter.query('PRAGMA journal_mode = WAL');
+    await adapter.query('SELECT count(*) FROM keyv');
+    await adapter.query('BEGIN IMMEDIATE');
+    await adapter.query('ROLLBACK');
+  } catch (error) {
+    await adapter.close().catch(() => {});
+    throw new UserError(`Cannot use the history database ${filePath}: ${describeSqliteError(error)}`);
+  }
+  const kv = keyvPages(keyv);
+  return {
+    where: filePath,
+    // The adapter has one connection, and a connection has one transaction at a time (the store
+    // issues one call at a time). IMMEDIATE takes the write lock before the first read, so no other
+    // process writes in between; waiting for it is SQLite's busy timeout. A read is one snapshot.
+    async run(_channelId, mode, work) {
+      await adapter.query(`BEGIN ${mode === 'write' ? 'IMMEDIATE' : 'DEFERRED'}`);
+      try {
+        const result = await work(kv);
+        await adapter.query('COMMIT');
+        return result;
+      } catch (error) {
+        await adapter.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    },
+    close: () => adapter.close(),
+  };
+}
+
+/** The layout's key-value operations straight through Keyv (keys and values in Keyv's own format). */
+export function keyvPages(keyv: Keyv): PageStore {
+  return {
+    get: (key) => keyv.get(key),
+    getMany: (keys) => keyv.getMany(keys),
+    set: async (key, value) => void (await keyv.set(key, value)),
+    deleteMany: async (keys) => void (await keyv.deleteMany(keys)),
+  };
+}
