@@ -2,14 +2,15 @@ import type { Logger } from '../logger.js';
 import { EditBudget } from './EditBudget.js';
 import { splitMessage } from './splitMessage.js';
 
-/** A posted message the streamer can edit. */
+/** A posted message the streamer can edit; `components: []` takes its controls (the Stop button) off. */
 export interface PostedMessage {
-  edit(content: string): Promise<unknown>;
+  edit(content: string | { content: string; components: [] }): Promise<unknown>;
 }
 
 /** Where the streamer writes: the first piece as a reply to the user's message, the rest after it. */
 export interface ReplyTarget {
-  reply(content: string): Promise<PostedMessage>;
+  /** `withControls`: put the Stop button on it (when the target has one). */
+  reply(content: string, withControls?: boolean): Promise<PostedMessage>;
   send(content: string): Promise<PostedMessage>;
   /** Shows "bot is typing…" for about 10 s. */
   typing(): Promise<unknown>;
@@ -24,6 +25,8 @@ export interface ReplyStreamerOptions {
   editBudget?: EditBudget;
   /** Refresh interval of the typing indicator, in ms. Default 8000. */
   typingIntervalMs?: number;
+  /** The target puts controls (the Stop button) on the first message; finish() takes them off. Default false. */
+  controls?: boolean;
 }
 
 /** Shown when the model's reply is blank: Discord refuses an empty message. */
@@ -52,6 +55,15 @@ export class ReplyStreamer {
   constructor(private readonly options: ReplyStreamerOptions) {
     this.editIntervalMs = options.editIntervalMs ?? 1000;
     this.editBudget = options.editBudget ?? new EditBudget();
+  }
+
+  /**
+   * Posts `text` at once as the first message (to hold the Stop button while the reply waits); the
+   * reply's own text replaces it. Nothing happens once the reply has posted.
+   */
+  showPlaceholder(text: string): void {
+    if (this.finished || this.posted.length > 0) return;
+    this.write(text);
   }
 
   /** Starts the typing indicator, refreshed until finish(). */
@@ -96,7 +108,7 @@ export class ReplyStreamer {
     clearTimeout(this.timer);
     clearInterval(this.typingTimer);
     await this.writing;
-    await this.sync(finalText.trim() || EMPTY_REPLY_PLACEHOLDER);
+    await this.sync(finalText.trim() || EMPTY_REPLY_PLACEHOLDER, true);
   }
 
   /** Stops timers without writing anything more; resolves once a write under way has ended. */
@@ -122,15 +134,16 @@ export class ReplyStreamer {
     });
   }
 
-  /** Makes the posted messages show `content`: edits the changed pieces and sends the new ones. */
-  private async sync(content: string): Promise<void> {
+  /** Makes the posted messages show `content`: edits the changed pieces and sends the new ones. The final sync takes the controls off. */
+  private async sync(content: string, final = false): Promise<void> {
     const pieces = splitMessage(content);
     for (const [index, piece] of pieces.entries()) {
       const posted = this.posted[index];
-      if (posted?.content === piece) continue;
+      const dropControls = final && index === 0 && this.options.controls === true;
+      if (posted?.content === piece && !dropControls) continue;
       if (posted) {
         try {
-          await this.editBudget.run(() => posted.message.edit(piece));
+          await this.editBudget.run(() => posted.message.edit(dropControls ? { content: piece, components: [] } : piece));
           posted.content = piece;
           continue;
         } catch (error) {
@@ -142,7 +155,8 @@ export class ReplyStreamer {
         }
       }
       const { target } = this.options;
-      const message = index === 0 ? await target.reply(piece) : await target.send(piece);
+      // A first message posted by the final sync never gets the controls.
+      const message = index === 0 ? await target.reply(piece, !final) : await target.send(piece);
       this.posted[index] = { message, content: piece };
     }
   }

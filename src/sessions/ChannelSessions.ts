@@ -113,7 +113,13 @@ export class ChannelSessions {
     let turnDone!: () => void;
     const thisTurn = new Promise<void>((resolve) => (turnDone = resolve));
     this.lastTurn.set(channelId, thisTurn);
-    const onStop = () => replyTicket.abort(new StoppedError());
+    let stopNow!: (error: StoppedError) => void;
+    const stopRequested = new Promise<never>((_, reject) => (stopNow = reject));
+    stopRequested.catch(() => {});
+    const onStop = () => {
+      replyTicket.abort(new StoppedError());
+      stopNow(new StoppedError());
+    };
     if (hooks.stopSignal?.aborted) onStop();
     hooks.stopSignal?.addEventListener('abort', onStop, { once: true });
     return (async () => {
@@ -125,7 +131,8 @@ export class ChannelSessions {
           if (waits) await hooks.onWaiting?.();
           // The previous turn of this channel must be delivered and recorded before this reply reads the
           // history. Meanwhile this channel's place is not ready, so the queue serves other channels.
-          await previousTurn;
+          // A stop ends the wait at once (the turns behind still wait for the previous one, see below).
+          await Promise.race([previousTurn, stopRequested]);
         } catch (error) {
           replyTicket.cancel();
           throw error;
@@ -168,8 +175,11 @@ export class ChannelSessions {
         return { sentiment, reply, saved, truncated: truncated || (result?.messageTruncated ?? false), ...(stopped ? { stopped } : {}) };
       } finally {
         hooks.stopSignal?.removeEventListener('abort', onStop);
-        turnDone();
-        if (this.lastTurn.get(channelId) === thisTurn) this.lastTurn.delete(channelId);
+        // A turn stopped while waiting ends early; the next one must still follow the one before it.
+        void Promise.resolve(previousTurn).then(() => {
+          turnDone();
+          if (this.lastTurn.get(channelId) === thisTurn) this.lastTurn.delete(channelId);
+        });
       }
     })();
   }

@@ -83,6 +83,26 @@ describe('the Stop button', () => {
   });
 });
 
+describe('the Stop button while the channel is busy', () => {
+  it('ends a reply waiting behind its own channel at once, while the message behind it still waits for the running one', async () => {
+    engine.holdReplies = true;
+    const ahead = sessions.handleMessage(message('first'));
+    await until(() => engine.replyCalls.length === 1);
+    const stop = new AbortController();
+    const queued = sessions.handleMessage(message('second'), { stopSignal: stop.signal });
+    const behind = sessions.handleMessage(message('third'));
+    await until(() => engine.classifyInputs.length === 3);
+
+    stop.abort();
+
+    await expect(queued).rejects.toBeInstanceOf(StoppedError);
+    expect(engine.replyCalls.map((call) => call.userText)).toEqual(['first']);
+    engine.releaseReplies();
+    await Promise.all([ahead, behind]);
+    expect(engine.replyCalls[1]!.turns.map((turn) => turn.userText)).toEqual(['first']);
+  });
+});
+
 describe('per-channel persona and reply mode', () => {
   it('passes the channel persona to the model from the next reply, drops only that channel warm cache, and clears it back to the default', async () => {
     await sessions.handleMessage(message('before'));
