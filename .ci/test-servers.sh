@@ -18,8 +18,10 @@ start_test_servers() {
   redis-server --bind 127.0.0.1 --port "$TEST_REDIS_PORT" --requirepass "$TEST_SERVERS_PASSWORD" \
     --save '' --appendonly no --dir "$TEST_SERVERS_DIR" --daemonize yes \
     --pidfile "$TEST_SERVERS_DIR/redis.pid" --logfile "$TEST_SERVERS_DIR/redis.log" \
+    && for _ in $(seq 50); do redis-cli -p "$TEST_REDIS_PORT" -a "$TEST_SERVERS_PASSWORD" --no-auth-warning ping >/dev/null 2>&1 && break; sleep 0.1; done \
+    && redis-cli -p "$TEST_REDIS_PORT" -a "$TEST_SERVERS_PASSWORD" --no-auth-warning ping >/dev/null 2>&1 \
     && export TEST_REDIS_URL="redis://:$TEST_SERVERS_PASSWORD@127.0.0.1:$TEST_REDIS_PORT" \
-    || echo "test servers: redis-server did not start"
+    || echo "test servers: redis-server did not start (see $TEST_SERVERS_DIR/redis.log)"
 
   # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
   local bin pgdata="$TEST_SERVERS_DIR/pg"
