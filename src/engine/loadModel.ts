@@ -84,7 +84,11 @@ export async function loadModelFile({ modelPath }: LoadModelOptions): Promise<{ 
   assertGgufFile(modelPath);
   const llama = await getLlama({ gpu: false, logLevel: 'error' as never, progressLogs: false });
   try {
-    const model = await llama.loadModel({ modelPath });
+    // Read the weights into memory instead of mapping the file. Where llama.cpp repacks weights into
+    // a layout of its own for this CPU (seen on Intel Xeon with AMX), a mapped file keeps its pages
+    // resident beside the repacked copy: two copies. Read once, there is one; elsewhere (AMD EPYC)
+    // both ways measure the same RSS and speed (`npm run bench` reports both).
+    const model = await llama.loadModel({ modelPath, useMmap: false });
     return { llama, model };
   } catch (error) {
     await llama.dispose();
