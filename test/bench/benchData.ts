@@ -27,7 +27,7 @@ export function benchHistory(model: LlamaModel, targetTokens: number): { turns: 
       reply: `Sure, about ${topic}: that sounds like a lot to deal with, and I am glad you shared it. Tell me more about how it went.`,
       at: i,
     };
-    const turnTokens = model.tokenize(`${turn.userName}: ${turn.userText}`).length + model.tokenize(turn.reply).length + 20;
+    const turnTokens = model.tokenize(`${turn.userName}: ${turn.userText}`).length + model.tokenize(turn.reply ?? '').length + 20;
     if (tokens + turnTokens > targetTokens) break;
     turns.push(turn);
     tokens += turnTokens;

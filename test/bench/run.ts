@@ -3,6 +3,7 @@
  * on one model. `-- --quick` runs a reduced version on the tiny test model (used by `npm test`).
  * `-- --out PATH` writes the JSON elsewhere than data/bench/latest.json.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
 import { ensureQwenShapeModel, ensureTinyModel } from '../support/testModels.js';
 import { BENCH_MESSAGES, benchHistory } from './benchData.js';
+import { benchChart } from './chart.js';
 import { median, percentile, formatTable } from './stats.js';
 
 const args = process.argv.slice(2);
@@ -24,7 +26,9 @@ const quick = args.includes('--quick');
 const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'data/bench/latest.json';
 const config = parseConfig(process.env);
 const threads = quick ? 1 : config.THREADS;
-const runs = quick ? { sentiment: 6, ttft: 3, decode: 12, channels: 4, perChannel: 3, queueReply: 4 } : { sentiment: 30, ttft: 7, decode: 64, channels: 20, perChannel: 5, queueReply: 8 };
+const runs = quick
+  ? { sentiment: 6, ttft: 3, decode: 12, decodeRounds: 2, channels: 4, perChannel: 3, queueReply: 4 }
+  : { sentiment: 30, ttft: 7, decode: 64, decodeRounds: 5, channels: 20, perChannel: 5, queueReply: 8 };
 
 const log = (line: string) => process.stderr.write(line + '\n');
 
@@ -76,13 +80,22 @@ async function main(): Promise<void> {
   const ttftReencode = await measureTtft(engine, 'cold-1500', history.turns, runs.ttft, false);
   log(`ttft empty ${median(ttftEmpty).toFixed(0)} ms, 1500 warm ${median(ttft1500).toFixed(0)} ms, 1500 re-encoded ${median(ttftReencode).toFixed(0)} ms`);
 
-  // --- Decode speed: product reply path vs a bare evaluate loop ---------------------------------
-  const productTokS = await productDecode(engine, runs.decode);
   const rssMb = await warmEightChannels(engine, history.turns);
+  log(`RSS with 8 warm channels ${Math.round(rssMb)} MB`);
 
   const baseline = await model.createContext({ contextSize: 2048, threads, sequences: 1 });
   const baseSequence = baseline.getSequence();
-  const rawTokS = await rawDecode(baseSequence, model.tokenize(messages[2]!), runs.decode);
+
+  // --- Decode speed: product reply path vs a bare evaluate loop, alternating, several rounds ---
+  const decode = await alternatingDecode(engine, baseSequence, runs.decodeRounds, runs.decode);
+  const productTokS = median(decode.product);
+  const rawTokS = median(decode.raw);
+  log(`decode rounds: product ${decode.product.map((v) => v.toFixed(1)).join(', ')} / bare ${decode.raw.map((v) => v.toFixed(1)).join(', ')} tok/s`);
+
+  // --- The classifier against a bare evaluation of exactly the tokens it sends ------------------
+  const classifyVsBare = await classifierOverhead(engine, baseSequence, runs.sentiment);
+  log(`classify p50 ${classifyVsBare.product_ms_p50} ms vs bare ${classifyVsBare.bare_ms_p50} ms (${classifyVsBare.ratio}×)`);
+
   const prefillTokS = await prefillRate(baseSequence, history.turns.map((turn) => turn.userText).join('\n'));
   const bareGrowth = await attentionGrowth(baseSequence, history.turns, runs.ttft);
   const chatWrapper = resolveChatWrapper(model);
@@ -91,8 +104,13 @@ async function main(): Promise<void> {
   log(`decode ${productTokS.toFixed(1)} tok/s product, ${rawTokS.toFixed(1)} tok/s raw; naive sentiment p50 ${median(naiveMs).toFixed(1)} ms`);
 
   // --- The real queue under a burst --------------------------------------------------------------
+  log(`queue burst: ${runs.channels} channels × ${runs.perChannel} messages ...`);
   const queueStats = await queueBurst(engine, runs);
   await engine.dispose();
+
+  // --- Memory by loading option, each in a process of its own ----------------------------------
+  log('memory: loading the model with and without mmap, one child process each ...');
+  const memory = { no_mmap: probeMemory(modelPath, false), mmap: probeMemory(modelPath, true) };
 
   const result = {
     quick,
@@ -114,7 +132,10 @@ async function main(): Promise<void> {
     decode_tok_s: round(productTokS),
     decode_tok_s_raw: round(rawTokS),
     decode_efficiency: round(productTokS / rawTokS),
+    decode_rounds: decode.product.map((product, i) => ({ product_tok_s: round(product), bare_tok_s: round(decode.raw[i]!), efficiency: round(product / decode.raw[i]!) })),
     per_token_overhead_ms: round(1000 / productTokS - 1000 / rawTokS),
+    classify_vs_bare: classifyVsBare,
+    memory,
     rss_mb: Math.round(rssMb),
     model_file_mb: round(fs.statSync(modelPath).size / 2 ** 20),
     queue: queueStats,
@@ -126,7 +147,9 @@ async function main(): Promise<void> {
   };
   fs.mkdirSync(path.dirname(outPath), { recursive: true });
   fs.writeFileSync(outPath, JSON.stringify(result, null, 2) + '\n');
-  process.stdout.write(formatTable(result) + `\nwritten to ${outPath}\n`);
+  const chartPath = outPath.replace(/\.json$/, '') + '.svg';
+  fs.writeFileSync(chartPath, benchChart(result));
+  process.stdout.write(formatTable(result) + `\nwritten to ${outPath} and ${chartPath}\n`);
 }
 
 /** Times each call one after another, in ms. */
@@ -162,14 +185,8 @@ async function measureTtft(engine: Engine, channelId: string, turns: readonly Hi
   return times;
 }
 
-/** Tokens per second from the first to the last text chunk of a reply. */
-async function productDecode(engine: Engine, tokens: number): Promise<number> {
-  const stamps: number[] = [];
-  await replyForChunks(engine, DECODE_REQUEST, tokens, () => stamps.push(performance.now()));
-  return ((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000;
-}
-
-const DECODE_REQUEST = { channelId: 'decode', turns: [], userName: 'Ann', userText: BENCH_MESSAGES[2]! };
+// A request a real model answers at length, so its reply does not end before the measured tokens.
+const DECODE_REQUEST = { channelId: 'decode', turns: [], userName: 'Ann', userText: 'Tell me a long story about a dragon who learns to bake bread, in many paragraphs.' };
 
 /**
  * Runs a reply until `chunks` pieces of text arrived, then stops it: a random model never stops by
@@ -197,16 +214,64 @@ async function replyForChunks(
   }
 }
 
-/** The same generation through a bare evaluate loop, with the same sampling settings. */
-async function rawDecode(sequence: LlamaContextSequence, prompt: Token[], tokens: number): Promise<number> {
-  await sequence.clearHistory();
-  const stamps: number[] = [];
-  for await (const token of sequence.evaluate(prompt, { temperature: 0.7, topP: 0.9, seed: 42 })) {
-    void token;
-    stamps.push(performance.now());
-    if (stamps.length >= tokens) break;
+/**
+ * Decode speed of the product's reply path and of a bare evaluate loop with the same sampling
+ * settings, alternating round by round so drifting machine load hits both alike.
+ */
+async function alternatingDecode(engine: Engine, sequence: LlamaContextSequence, rounds: number, tokens: number): Promise<{ product: number[]; raw: number[] }> {
+  const product: number[] = [];
+  const raw: number[] = [];
+  const prompt = engine.model.tokenize(DECODE_REQUEST.userText);
+  for (let round = 0; round < rounds; round++) {
+    const stamps: number[] = [];
+    engine.forget(DECODE_REQUEST.channelId);
+    await replyForChunks(engine, DECODE_REQUEST, tokens, () => stamps.push(performance.now()));
+    product.push(((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000);
+
+    await sequence.clearHistory();
+    const bare: number[] = [];
+    for await (const token of sequence.evaluate(prompt, { temperature: 0.7, topP: 0.9, seed: 42 + round })) {
+      void token;
+      bare.push(performance.now());
+      if (bare.length >= tokens) break;
+    }
+    raw.push(((bare.length - 1) / (bare.at(-1)! - bare[0]!)) * 1000);
   }
-  return ((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000;
+  await sequence.clearHistory();
+  return { product, raw };
+}
+
+/**
+ * The product's classify() against a bare llama.cpp evaluation of exactly the tokens it sends
+ * (message + template suffix after the same cached prefix, reading the next token's probabilities,
+ * then erasing them), message by message, alternating.
+ */
+async function classifierOverhead(engine: Engine, sequence: LlamaContextSequence, count: number) {
+  const { classifier } = engine;
+  await sequence.clearHistory();
+  const prefix = classifier.promptTokens('').slice(0, classifier.prefixTokenCount);
+  await sequence.evaluateWithoutGeneratingNewTokens(prefix);
+  const product: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const text = BENCH_MESSAGES[i % BENCH_MESSAGES.length]!;
+    const input = classifier.promptTokens(text).slice(classifier.prefixTokenCount);
+    let started = performance.now();
+    await classifier.classify(text);
+    product.push(performance.now() - started);
+    started = performance.now();
+    await sequence.controlledEvaluate(input.map((token, index) => (index === input.length - 1 ? ([token, { generateNext: { probabilities: true, options: { topK: 12 } } }] as const) : token)));
+    await sequence.eraseContextTokenRanges([{ start: prefix.length, end: sequence.nextTokenIndex }]);
+    bare.push(performance.now() - started);
+  }
+  await sequence.clearHistory();
+  return { product_ms_p50: round(median(product)), bare_ms_p50: round(median(bare)), ratio: round(median(product) / median(bare)), decode_steps: classifier.lastDecodeSteps };
+}
+
+/** Runs test/bench/memoryProbe.ts in a child process for one loading option. */
+function probeMemory(modelPath: string, useMmap: boolean): Record<string, number | boolean> {
+  const output = execFileSync(process.execPath, ['--import', 'tsx', 'test/bench/memoryProbe.ts', modelPath, useMmap ? 'mmap' : 'no-mmap', String(threads), '2048', '9'], { encoding: 'utf8' });
+  return JSON.parse(output.trim().split('\n').at(-1)!) as Record<string, number | boolean>;
 }
 
 /** Prompt evaluation speed (tokens per second) on a ~250-token text: what bounds any prompt's cost. */

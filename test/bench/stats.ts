@@ -27,6 +27,9 @@ interface BenchResult {
   decode_efficiency: number;
   per_token_overhead_ms: number;
   rss_mb: number;
+  decode_rounds: Array<{ efficiency: number }>;
+  classify_vs_bare: { product_ms_p50: number; bare_ms_p50: number; ratio: number; decode_steps: number };
+  memory: { no_mmap: Record<string, number | boolean>; mmap: Record<string, number | boolean> };
   queue: { lost: number; order_violations: number; p50_wait_ms: number; p95_wait_ms: number; max_wait_ms: number; answered: number; channels: number; messages_per_channel: number };
   model: string;
   threads: number;
@@ -52,8 +55,18 @@ export function formatTable(r: BenchResult): string {
     ['decode, bare evaluate loop', `${r.decode_tok_s_raw} tok/s`, ''],
     ['decode efficiency', `${r.decode_efficiency}`, '≥ 0.9'],
     ['per-token overhead', `${r.per_token_overhead_ms} ms`, ''],
+    ['  efficiency per round (alternating)', r.decode_rounds.map((round) => round.efficiency).join(' / '), '≥ 0.9 each'],
+    ['classify vs bare, same tokens (p50)', `${r.classify_vs_bare.product_ms_p50} / ${r.classify_vs_bare.bare_ms_p50} ms = ${r.classify_vs_bare.ratio}×`, '≤ 1.1×'],
     ['RSS, model + 8 warm channels', `${r.rss_mb} MB`, '≤ 1000 MB'],
-    ['  of which the model file (mapped)', `${r.model_file_mb} MB`, ''],
+    ['  model file', `${r.model_file_mb} MB`, ''],
+    ...(['no_mmap', 'mmap'] as const).map((option): [string, string, string] => {
+      const m = r.memory[option];
+      return [
+        `  loaded ${option === 'mmap' ? 'with' : 'without'} mmap: Node / weights / KV / compute`,
+        `${m.rss_node_mb} / ${m.weights_mb} (${m.weights_anon_mb} anon) / ${m.kv_cache_mb} / ${m.compute_and_other_mb} MB`,
+        `${m.prefill_tok_s} tok/s prefill, ${m.decode_tok_s} decode`,
+      ];
+    }),
     [`queue burst ${r.queue.channels}×${r.queue.messages_per_channel}: answered / lost`, `${r.queue.answered} / ${r.queue.lost}`, 'lost = 0'],
     ['queue order violations', `${r.queue.order_violations}`, '= 0'],
     ['queue wait p50 / p95 / max', `${r.queue.p50_wait_ms} / ${r.queue.p95_wait_ms} / ${r.queue.max_wait_ms} ms`, ''],
