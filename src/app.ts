@@ -5,6 +5,7 @@ import { resolveModelPath } from './engine/loadModel.js';
 import { KeyvHistoryStore } from './history/KeyvHistoryStore.js';
 import type { Logger } from './logger.js';
 import { ChannelSessions } from './sessions/ChannelSessions.js';
+import type { SessionObserver } from './sessions/SessionObserver.js';
 
 /** Everything below the front end: model, queue, store and sessions, built from the config. */
 export interface Core {
@@ -16,7 +17,8 @@ export interface Core {
   dispose(): Promise<void>;
 }
 
-export async function createCore(config: Config, logger: Logger): Promise<Core> {
+/** `observer`: told about timings and store failures (the metrics). */
+export async function createCore(config: Config, logger: Logger, observer?: SessionObserver): Promise<Core> {
   const modelPath = await resolveModelPath({
     model: config.MODEL,
     modelsDir: config.MODELS_DIR,
@@ -44,7 +46,7 @@ export async function createCore(config: Config, logger: Logger): Promise<Core> 
     throw error;
   }
   const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX });
-  const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS });
+  const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer });
   return {
     engine,
     store,

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { UserError } from './errors.js';
 import { maskCredentials } from './logger.js';
+import { REPLY_MODES } from './sessions/ChannelSettings.js';
 
 /** The sentiment labels, in the order every table and matrix uses. */
 export const SENTIMENT_LABELS = ['positive', 'neutral', 'negative'] as const;
@@ -55,6 +56,10 @@ const schema = z.object({
     .transform((value) => value === 'on'),
   CHAT_CHANNEL: z.string().trim().min(1).default('terminal'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  REPLY_MODE: z.enum(REPLY_MODES, { error: `must be one of ${REPLY_MODES.join(', ')}` }).default('all'),
+  ATTACHMENT_MAX_KB: integer(0, 1024).default(32),
+  METRICS_PORT: integer(0, 65535).optional(),
+  METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
 });
 
 export type Config = Readonly<

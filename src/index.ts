@@ -2,8 +2,11 @@ import { commands } from '../commands/index.js';
 import { createCore } from './app.js';
 import { loadConfig } from './config.js';
 import { DiscordBot, createDiscordClient } from './discord/DiscordBot.js';
+import { gatewayConnected } from './discord/discordClient.js';
 import { UserError } from './errors.js';
 import { createLogger } from './logger.js';
+import { BotMetrics } from './metrics/BotMetrics.js';
+import { startMetricsServer } from './metrics/metricsServer.js';
 import { runEntryPoint } from './runEntryPoint.js';
 
 const SHUTDOWN_LIMIT_MS = 9000;
@@ -19,9 +22,27 @@ runEntryPoint(async () => {
     );
   }
   const logger = createLogger(config.LOG_LEVEL);
-  const core = await createCore(config, logger);
+  // Metrics come first: a taken port fails the start at once, and /healthz says 503 while the model loads.
+  let core: Awaited<ReturnType<typeof createCore>> | undefined;
   const client = createDiscordClient(config);
-  const bot = new DiscordBot(client, { commands, sessions: core.sessions, queue: core.queue, config, logger });
+  const metrics = new BotMetrics({ queueDepth: (lane) => core?.queue.pending(lane) ?? 0, warmChannels: () => core?.engine.replies.warmCount ?? 0 });
+  const metricsServer =
+    config.METRICS_PORT === undefined
+      ? undefined
+      : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => core !== undefined && gatewayConnected(client), logger });
+  try {
+    core = await createCore(config, logger, metrics);
+  } catch (error) {
+    await metricsServer?.dispose();
+    throw error;
+  }
+  const running = core;
+  const { sessions, queue, store, engine } = running;
+  const disposeAll = async () => {
+    await running.dispose();
+    await metricsServer?.dispose();
+  };
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, metrics, store, modelFile: engine.model.filename });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
@@ -36,7 +57,7 @@ runEntryPoint(async () => {
       }, SHUTDOWN_LIMIT_MS).unref();
       void bot
         .stop()
-        .then(() => core.dispose())
+        .then(disposeAll)
         .catch((error: unknown) => logger.error('error while shutting down', { error }))
         .finally(resolve);
     };
@@ -47,7 +68,7 @@ runEntryPoint(async () => {
   try {
     await bot.start(config.DISCORD_TOKEN);
   } catch (error) {
-    await core.dispose();
+    await disposeAll();
     const reason = error instanceof Error ? error.message : String(error);
     throw new UserError(`Could not log in to Discord: ${reason}. Check DISCORD_TOKEN (and DISCORD_API_URL if set).`);
   }

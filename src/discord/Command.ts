@@ -1,7 +1,9 @@
-import type { ChatInputCommandInteraction, SlashCommandOptionsOnlyBuilder } from 'discord.js';
+import type { ChatInputCommandInteraction, RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
 import type { Config } from '../config.js';
 import type { GenerationQueue } from '../engine/GenerationQueue.js';
+import type { HistoryStore } from '../history/HistoryStore.js';
 import type { Logger } from '../logger.js';
+import type { BotMetrics } from '../metrics/BotMetrics.js';
 import type { ChannelSessions } from '../sessions/ChannelSessions.js';
 
 /** What a slash command gets to work with; passed in, never imported as globals. */
@@ -10,10 +12,16 @@ export interface CommandDeps {
   queue: GenerationQueue;
   config: Config;
   logger: Logger;
+  metrics: BotMetrics;
+  /** The history store, for /status to check it answers. */
+  store: HistoryStore;
+  /** The model file in use, for /status; absent when there is none (a scripted engine). */
+  modelFile?: string;
 }
 
 /** One slash command: its definition and what it does. */
 export interface Command {
-  data: SlashCommandOptionsOnlyBuilder;
+  /** A SlashCommandBuilder, with or without subcommands. */
+  data: { readonly name: string; toJSON(): RESTPostAPIChatInputApplicationCommandsJSONBody };
   execute(interaction: ChatInputCommandInteraction, deps: CommandDeps): Promise<void>;
 }

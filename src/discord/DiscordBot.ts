@@ -1,11 +1,13 @@
 import { Events, MessageFlags, MessageType, type ChatInputCommandInteraction, type Client, type Interaction, type Message } from 'discord.js';
+import type { IncomingMessage } from '../sessions/ChannelSessions.js';
 import { AbortedError, UserError, isAbort } from '../errors.js';
 import { RateLimiter } from '../sessions/RateLimiter.js';
 import { hasReadableText } from '../text.js';
-import { RESTART_NOTICE, answerMessage, reactOnly, sendNotice } from './answerMessage.js';
+import { RESTART_NOTICE, answerMessage, noteMessage, reactOnly, sendNotice } from './answerMessage.js';
 import { channelAccess } from './channelAccess.js';
 import type { CommandDeps, Command } from './Command.js';
 import { EditBudget } from './EditBudget.js';
+import { ActiveReplies, isStopButton } from './stopButton.js';
 
 export { CUT_MARKER, FAILED_MARKER, RESTART_NOTICE } from './answerMessage.js';
 export { createDiscordClient } from './discordClient.js';
@@ -29,6 +31,7 @@ export class DiscordBot {
   /** One edit budget per channel: Discord counts edits per channel, whichever reply they belong to. */
   private readonly editBudgets = new Map<string, EditBudget>();
   private readonly pruneTimer: NodeJS.Timeout;
+  private readonly activeReplies = new ActiveReplies();
   private stopping = false;
   private warnedNoContent = false;
 
@@ -88,7 +91,7 @@ export class DiscordBot {
       else await client.application.commands.set(body);
       logger.info('slash commands registered', { count: body.length, scope: config.GUILD_ID ? 'guild' : 'global' });
     } catch (error) {
-      logger.error('registering slash commands failed; /sentiment and /reset will not show up', { error });
+      logger.error('registering slash commands failed; they will not show up', { error });
     }
   }
 
@@ -118,24 +121,40 @@ export class DiscordBot {
     // Checked before anything is queued: a channel the bot cannot answer in must not cost a reply.
     const access = channelAccess(message, this.client.user!);
     if (!access.send && !access.react) return logger.debug('message ignored: no permission to send or react', log);
-    if (this.stopping) return sendNotice(message, access, RESTART_NOTICE, logger);
+    const botUser = this.client.user!;
+    const mode = await this.options.sessions.settings.replyMode(message.channelId);
+    const answers = access.send && (mode === 'all' || (mode === 'mentions' && isAddressed(message, botUser.id)));
+    if (this.stopping) return answers ? sendNotice(message, access, RESTART_NOTICE, logger) : undefined;
     const rate = this.rateLimiter.check(message.author.id);
     if (rate !== 'allowed') {
-      if (rate === 'limited') {
+      this.options.metrics.outcome('limited');
+      // Only a message the bot would answer gets told; the others pass quietly.
+      if (rate === 'limited' && answers) {
         const notice = `You are sending messages faster than I can think (limit ${config.RATE_LIMIT_MESSAGES} per ${config.RATE_LIMIT_WINDOW_SECONDS} s). I will skip a few; try again in a moment.`;
         await sendNotice(message, access, notice, logger);
       }
       logger.info('message rate-limited', log);
       return;
     }
-    const deps = { ...this.options, botUserId: this.client.user!.id, editBudget: this.editBudget(message.channelId) };
-    if (access.send) await answerMessage(message, access, deps);
-    else await reactOnly(message, deps);
+    const deps = { ...this.options, botUserId: botUser.id, editBudget: this.editBudget(message.channelId), activeReplies: this.activeReplies };
+    if (!access.send || mode === 'react') return reactOnly(message, deps);
+    const incoming: IncomingMessage = {
+      channelId: message.channelId,
+      userName: message.member?.displayName ?? message.author.displayName,
+      // The model reads its own mention as its name, not as an id.
+      text: message.content.replace(new RegExp(`<@!?${botUser.id}>`, 'g'), `@${botUser.displayName}`),
+    };
+    if (answers) await answerMessage(message, access, incoming, deps);
+    else await noteMessage(message, access, incoming, deps);
   }
 
   private async onInteraction(interaction: Interaction): Promise<void> {
-    if (!interaction.isChatInputCommand()) return;
     const { commands, logger } = this.options;
+    if (interaction.isButton() && isStopButton(interaction.customId)) {
+      await this.activeReplies.click(interaction, logger).catch((error: unknown) => logger.warn('answering a Stop click failed', { error }));
+      return;
+    }
+    if (!interaction.isChatInputCommand()) return;
     const command = commands.get(interaction.commandName);
     if (!command) {
       await interaction.reply({ content: `I do not know the command /${interaction.commandName}.`, flags: MessageFlags.Ephemeral }).catch(() => {});
@@ -157,4 +176,9 @@ async function answerEphemeral(interaction: ChatInputCommandInteraction, content
   if (interaction.deferred) await interaction.editReply({ content });
   else if (interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral });
   else await interaction.reply({ content, flags: MessageFlags.Ephemeral });
+}
+
+/** In `mentions` mode the bot answers when addressed: a mention of it (not @everyone or a role), a reply to one of its messages, or a DM. */
+export function isAddressed(message: Message, botUserId: string): boolean {
+  return message.channel.isDMBased() || message.mentions.users.has(botUserId) || message.mentions.repliedUser?.id === botUserId;
 }

@@ -1,11 +1,13 @@
 import type { Message, MessageReaction } from 'discord.js';
 import type { Config } from '../config.js';
-import { QueueFullError, UserError, isAbort } from '../errors.js';
+import { QueueFullError, StoppedError, UserError, isAbort } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ChannelSessions } from '../sessions/ChannelSessions.js';
+import type { BotMetrics } from '../metrics/BotMetrics.js';
+import type { ChannelSessions, IncomingMessage } from '../sessions/ChannelSessions.js';
 import { replyTarget, type ChannelAccess } from './channelAccess.js';
 import type { EditBudget } from './EditBudget.js';
 import { ReplyStreamer } from './ReplyStreamer.js';
+import type { ActiveReplies } from './stopButton.js';
 
 const WAITING_EMOJI = '⏳';
 /** Appended to a reply that shutdown interrupted, so the user knows it is not the whole answer. */
@@ -15,6 +17,10 @@ export const FAILED_MARKER = '\n\n…(reply cut off: something went wrong; pleas
 /** The answer to a message that was still waiting when the bot shut down. */
 export const RESTART_NOTICE = 'I am restarting and could not answer this one; please send it again in a minute.';
 export const SORRY_NOTICE = 'Sorry, something went wrong while answering that. Please try again.';
+/** The first message of a reply that has to wait: it holds the Stop button until the reply replaces it. */
+export const WAITING_PLACEHOLDER = 'Waiting for my turn…';
+/** What a reply stopped before it started shows. */
+export const STOPPED_BEFORE_START = '…(stopped before it started)';
 
 export interface AnswerDeps {
   sessions: ChannelSessions;
@@ -24,6 +30,8 @@ export interface AnswerDeps {
   /** The edit budget of the message's channel. */
   editBudget: EditBudget;
   editIntervalMs?: number;
+  metrics: BotMetrics;
+  activeReplies: ActiveReplies;
 }
 
 /** Sends a short notice as a reply; a failure is logged, never thrown. */
@@ -35,43 +43,76 @@ export async function sendNotice(message: Message, access: ChannelAccess, conten
 }
 
 /** Where the bot may react but not send: the sentiment reaction alone, no reply, no history. */
-export async function reactOnly(message: Message, { sessions, config, logger }: AnswerDeps): Promise<void> {
+export async function reactOnly(message: Message, { sessions, config, logger, metrics }: AnswerDeps): Promise<void> {
   const log = { channelId: message.channelId, messageId: message.id };
   try {
     const { label } = await sessions.classify(message.channelId, message.content);
     await message.react(config.SENTIMENT_EMOJIS[label]);
-    logger.info('message reacted to (no Send Messages permission)', { ...log, label });
+    metrics.outcome('reacted');
+    logger.info('message reacted to, not answered', { ...log, label });
   } catch (error) {
     if (error instanceof UserError || isAbort(error)) logger.info('reaction skipped', { ...log, reason: String(error) });
-    else logger.error('reacting failed', { ...log, error });
+    else {
+      metrics.outcome('failed');
+      logger.error('reacting failed', { ...log, error });
+    }
   }
 }
 
 /**
- * One message's turn at the edge: the sentiment reaction, ⏳ while it waits, the streamed reply.
- * Whatever ends the turn early, the user is told once: a posted part is marked as cut (shutdown) or
- * failed; a reply never started gets a notice, and its ⏳ is taken back.
+ * A message the bot reads but does not answer (`mentions` mode, not addressed): its reaction, and
+ * an entry in the channel's history without a reply. The bot says nothing, not even when busy.
  */
-export async function answerMessage(message: Message, access: ChannelAccess, deps: AnswerDeps): Promise<void> {
-  const { sessions, logger, config } = deps;
-  const log = { channelId: message.channelId, messageId: message.id, chars: message.content.length };
-  const streamer = new ReplyStreamer({ target: replyTarget(message, access), logger, editIntervalMs: deps.editIntervalMs, editBudget: deps.editBudget });
+export async function noteMessage(message: Message, access: ChannelAccess, incoming: IncomingMessage, { sessions, config, logger, metrics }: AnswerDeps): Promise<void> {
+  const log = { channelId: message.channelId, messageId: message.id };
+  try {
+    const { sentiment, saved } = await sessions.handleUnanswered(incoming, {
+      onSentiment: async ({ label }) => {
+        if (access.react) await message.react(config.SENTIMENT_EMOJIS[label]).catch((error: unknown) => logger.warn('adding the sentiment reaction failed', { ...log, error }));
+      },
+    });
+    metrics.outcome('unanswered');
+    logger.info('message kept as context, not answered', { ...log, label: sentiment.label, saved });
+  } catch (error) {
+    metrics.outcome(error instanceof QueueFullError ? 'busy' : 'failed');
+    if (error instanceof UserError || isAbort(error)) logger.info('message not kept', { ...log, reason: String(error) });
+    else logger.error('keeping a message failed', { ...log, error });
+  }
+}
+
+/**
+ * One message's turn at the edge: the sentiment reaction, ⏳ and a placeholder holding the Stop
+ * button while it waits, the streamed reply with its Stop button. Whatever ends the turn early, the
+ * user is told once: a posted part is marked as stopped, cut (shutdown) or failed; a reply never
+ * started gets a notice (in its placeholder when there is one), and its ⏳ is taken back.
+ */
+export async function answerMessage(message: Message, access: ChannelAccess, incoming: IncomingMessage, deps: AnswerDeps): Promise<void> {
+  const { sessions, logger, config, metrics } = deps;
+  const log = { channelId: message.channelId, messageId: message.id, chars: incoming.text.length };
+  const streamer = new ReplyStreamer({
+    target: replyTarget(message, access, { stopButton: true }),
+    logger,
+    editIntervalMs: deps.editIntervalMs,
+    editBudget: deps.editBudget,
+    controls: true,
+  });
   let waiting: MessageReaction | undefined;
   const removeWaiting = async () => {
     const reaction = waiting;
     waiting = undefined;
     await reaction?.users.remove(deps.botUserId).catch((error: unknown) => logger.warn('removing the waiting reaction failed', { ...log, error }));
   };
-  let turn;
+  const stop = deps.activeReplies.start(message.id, message.author.id);
   try {
-    turn = sessions.handleMessage(
-      { channelId: message.channelId, userName: message.member?.displayName ?? message.author.displayName, text: message.content },
-      {
+    let turn;
+    try {
+      turn = sessions.handleMessage(incoming, {
         onSentiment: async ({ label }) => {
           if (!access.react) return;
           await message.react(config.SENTIMENT_EMOJIS[label]).catch((error: unknown) => logger.warn('adding the sentiment reaction failed', { ...log, error }));
         },
         onWaiting: async () => {
+          streamer.showPlaceholder(WAITING_PLACEHOLDER);
           if (!access.react) return;
           waiting = await message.react(WAITING_EMOJI).catch((error: unknown) => {
             logger.warn('adding the waiting reaction failed', { ...log, error });
@@ -84,33 +125,50 @@ export async function answerMessage(message: Message, access: ChannelAccess, dep
         },
         onText: (delta) => streamer.push(delta),
         deliver: (reply) => streamer.finish(reply),
-      },
-    );
-  } catch (error) {
-    void streamer.cancel();
-    if (error instanceof QueueFullError) logger.warn('queue full; message refused', { ...log, pending: error.pending });
-    if (error instanceof UserError) await sendNotice(message, access, error.message, logger);
-    else if (isAbort(error)) await sendNotice(message, access, RESTART_NOTICE, logger);
-    else logger.error('message refused', { ...log, error });
-    return;
-  }
-
-  try {
-    const outcome = await turn;
-    logger.info('message answered', { ...log, label: outcome.sentiment.label, replyChars: outcome.reply.length, saved: outcome.saved });
-  } catch (error) {
-    const aborted = isAbort(error);
-    if (!aborted) logger.error('reply failed', { ...log, error });
-    // A post under way decides whether there is a part to mark.
-    await streamer.cancel();
-    if (aborted) logger.info(streamer.postedCount > 0 ? 'reply aborted by shutdown' : 'message not answered before shutdown; asked to send it again', log);
-    if (streamer.postedCount > 0) {
-      // What was shown stays, marked as not the whole answer; nothing of the turn enters history.
-      await streamer.finish(streamer.currentText + (aborted ? CUT_MARKER : FAILED_MARKER)).catch((finishError: unknown) => {
-        logger.warn('marking the cut reply failed', { ...log, error: finishError });
+        stopSignal: stop.signal,
       });
+    } catch (error) {
+      void streamer.cancel();
+      metrics.outcome(error instanceof QueueFullError ? 'busy' : 'failed');
+      if (error instanceof QueueFullError) logger.warn('queue full; message refused', { ...log, pending: error.pending });
+      if (error instanceof UserError) await sendNotice(message, access, error.message, logger);
+      else if (isAbort(error)) await sendNotice(message, access, RESTART_NOTICE, logger);
+      else logger.error('message refused', { ...log, error });
       return;
     }
-    await Promise.all([removeWaiting(), sendNotice(message, access, aborted ? RESTART_NOTICE : SORRY_NOTICE, logger)]);
+    const outcome = await turn.catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    if (!(outcome instanceof Error)) {
+      metrics.outcome(outcome.stopped ? 'stopped' : 'answered');
+      logger.info('message answered', { ...log, label: outcome.sentiment.label, replyChars: outcome.reply.length, saved: outcome.saved, stopped: outcome.stopped === true });
+      return;
+    }
+    await endEarly(outcome, message, access, streamer, removeWaiting, deps);
+  } finally {
+    stop.done();
   }
+}
+
+/** A turn that ended without a reply delivered: says so once, in the posted part or placeholder when there is one. */
+async function endEarly(error: Error, message: Message, access: ChannelAccess, streamer: ReplyStreamer, removeWaiting: () => Promise<void>, deps: AnswerDeps): Promise<void> {
+  const { logger, metrics } = deps;
+  const log = { channelId: message.channelId, messageId: message.id };
+  const stopped = error instanceof StoppedError;
+  const aborted = isAbort(error);
+  metrics.outcome(stopped ? 'stopped' : 'failed');
+  if (!stopped && !aborted) logger.error('reply failed', { ...log, error });
+  // A post under way decides whether there is a part to mark.
+  await streamer.cancel();
+  if (stopped) logger.info('reply stopped before it started', log);
+  if (aborted) logger.info(streamer.postedCount > 0 ? 'reply aborted by shutdown' : 'message not answered before shutdown; asked to send it again', log);
+  const notice = stopped ? STOPPED_BEFORE_START : aborted ? RESTART_NOTICE : SORRY_NOTICE;
+  // What was shown stays, marked as not the whole answer; nothing of the turn enters history.
+  const shown = streamer.currentText.trim() ? streamer.currentText + (aborted ? CUT_MARKER : FAILED_MARKER) : notice;
+  if (streamer.postedCount > 0) {
+    await Promise.all([
+      removeWaiting(),
+      streamer.finish(shown).catch((finishError: unknown) => logger.warn('marking the cut reply failed', { ...log, error: finishError })),
+    ]);
+    return;
+  }
+  await Promise.all([removeWaiting(), sendNotice(message, access, notice, logger)]);
 }

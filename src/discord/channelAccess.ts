@@ -1,5 +1,6 @@
 import { PermissionFlagsBits, type Message, type PermissionsBitField, type User } from 'discord.js';
 import type { ReplyTarget } from './ReplyStreamer.js';
+import { stopButtonRow } from './stopButton.js';
 
 /** What the bot may do in a message's channel, from its real permissions there. */
 export interface ChannelAccess {
@@ -32,13 +33,21 @@ export function channelAccess(message: Message, me: User): ChannelAccess {
   return accessFrom(channel.permissionsFor(me), channel.isThread());
 }
 
-/** Replies to the message (if it was deleted meanwhile, the reply still goes to the channel). */
-export function replyTarget(message: Message, access: ChannelAccess): ReplyTarget {
+/**
+ * Replies to the message (if it was deleted meanwhile, the reply still goes to the channel). With
+ * `stopButton`, a first message posted with controls carries the reply's Stop button.
+ */
+export function replyTarget(message: Message, access: ChannelAccess, { stopButton = false } = {}): ReplyTarget {
   const channel = message.channel;
   if (!channel.isSendable()) throw new Error(`Channel ${message.channelId} does not accept messages.`);
   return {
-    // Without Read Message History Discord refuses a reply that references the message: send it plainly.
-    reply: (content) => channel.send(access.reference ? { content, reply: { messageReference: message.id, failIfNotExists: false } } : { content }),
+    reply: (content, withControls) =>
+      channel.send({
+        content,
+        components: stopButton && withControls ? [stopButtonRow(message.id)] : [],
+        // Without Read Message History Discord refuses a reply that references the message: send it plainly.
+        ...(access.reference ? { reply: { messageReference: message.id, failIfNotExists: false } } : {}),
+      }),
     send: (content) => channel.send({ content }),
     typing: () => channel.sendTyping(),
   };

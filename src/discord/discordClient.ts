@@ -1,4 +1,4 @@
-import { Client, GatewayIntentBits, Options, Partials } from 'discord.js';
+import { Client, GatewayIntentBits, Options, Partials, Status } from 'discord.js';
 import type { Config } from '../config.js';
 
 /** The client options the bot needs; exported so tests build the very same client. */
@@ -13,4 +13,10 @@ export function createDiscordClient(config: Pick<Config, 'DISCORD_API_URL'>): Cl
     // channel would only grow the memory with every busy channel (megabytes per thousand messages).
     makeCache: Options.cacheWithLimits({ ...Options.DefaultMakeCacheSettings, MessageManager: 0 }),
   });
+}
+
+/** True while every gateway shard of the client is connected and ready (for /healthz). */
+export function gatewayConnected(client: Client): boolean {
+  const shards = [...client.ws.shards.values()];
+  return shards.length > 0 && shards.every((shard) => shard.status === Status.Ready);
 }

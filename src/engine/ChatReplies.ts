@@ -74,6 +74,11 @@ export class ChatReplies {
     this.messageMaxTokens = Math.floor(options.context.contextSize / 4);
   }
 
+  /** Channels whose sequence is warm now. */
+  get warmCount(): number {
+    return this.slots.size;
+  }
+
   isWarm(channelId: string): boolean {
     return this.slots.get(channelId) !== undefined;
   }

@@ -25,6 +25,11 @@ export class WarmSlots {
     for (let i = 0; i < count; i++) this.free.push(context.getSequence());
   }
 
+  /** Channels warm now. */
+  get size(): number {
+    return this.warm.size;
+  }
+
   get(channelId: string): WarmSlot | undefined {
     return this.warm.get(channelId);
   }

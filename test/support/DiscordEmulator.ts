@@ -35,7 +35,10 @@
  *   need them, else 403 50013 Missing Permissions;
  * - duplicate deliveries of a MESSAGE_CREATE ({@link DiscordEmulator.redeliverMessage}).
  *
- * Not modelled: permissions of other users, threads, voice, presences, ETF/zlib transport, sharding,
+ * - shards ({@link EmulatorOptions.shards}): a guild's events reach only its shard's session, DMs shard 0;
+ *   more guilds with {@link DiscordEmulator.addGuild}.
+ *
+ * Not modelled: permissions of other users, threads, voice, presences, ETF/zlib transport,
  * DM slash commands, real rate-limit buckets (only scripted 429s).
  *
  * discord.js behaviours worth knowing when writing tests against it:
@@ -50,11 +53,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PermissionFlagsBits, type APIApplicationCommand, type APIMessage, type APIOverwrite, type APIUser, type GatewayMessageCreateDispatchData } from 'discord-api-types/v10';
-import { Gateway, type GatewayLogEntry } from './discordEmulator/gateway.js';
+import { Gateway, shardOfGuild, type GatewayLogEntry } from './discordEmulator/gateway.js';
 import { RestApi } from './discordEmulator/rest.js';
 import { EmulatorState } from './discordEmulator/state.js';
 import type {
   BotMessageRecord,
+  ButtonClickOptions,
   EmulatorOptions,
   FaultHandle,
   FaultRule,
@@ -109,6 +113,7 @@ export class DiscordEmulator {
       interactionAckDeadlineMs: options.interactionAckDeadlineMs ?? 3000,
       echoBotEvents: options.echoBotEvents ?? true,
       botPermissions: options.botPermissions ?? PermissionFlagsBits.Administrator,
+      shards: options.shards,
     });
     const gateway = new Gateway(state.token, options.heartbeatIntervalMs ?? 1000, {
       buildReady: (session, resumeUrl) => state.buildReady(session, resumeUrl),
@@ -156,6 +161,28 @@ export class DiscordEmulator {
   /** The default human (`alice`, guild owner) who authors injected messages and commands. */
   get humanUser(): APIUser {
     return structuredClone(this.state.humanUser);
+  }
+
+  /**
+   * Adds a guild (the first guild's members and roles, these text channels) owned by `shard`.
+   * Before login it is part of READY; afterwards the owning session gets GUILD_CREATE.
+   */
+  addGuild(name: string, channels: string[] = ['general'], shard = 0): { guildId: string; channelIds: string[] } {
+    return this.state.addGuild(name, channels, shard);
+  }
+
+  /** The shard that owns a guild: `(guild_id >> 22) % shards`. */
+  shardOf(guildId: string): number {
+    return shardOfGuild(guildId, this.state.shardCount);
+  }
+
+  /** Shard ids with a session that is connected and has had READY, sorted (a shard twice if it has two). */
+  connectedShards(): number[] {
+    return this.gateway
+      .liveSessions()
+      .filter((session) => session.state === 'ready' && session.socket !== null)
+      .map((session) => session.shard[0])
+      .sort((a, b) => a - b);
   }
 
   /** The first text channel (`general` unless configured otherwise). */
@@ -301,6 +328,14 @@ export class DiscordEmulator {
    */
   sendSlashCommand(options: SlashCommandOptions): SentInteraction {
     return this.state.sendSlashCommand(options);
+  }
+
+  /**
+   * A human clicks a button (`customId`) on a message: INTERACTION_CREATE of type 3. The bot's
+   * answer shows in {@link interactionResponses} (a deferred update is callback type 6).
+   */
+  clickButton(options: ButtonClickOptions): SentInteraction {
+    return this.state.clickButton(options);
   }
 
   // ───────────────────────────── what the bot did ─────────────────────────────

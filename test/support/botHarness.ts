@@ -2,6 +2,9 @@ import path from 'node:path';
 import { commands } from '../../commands/index.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { DiscordBot, createDiscordClient } from '../../src/discord/DiscordBot.js';
+import { gatewayConnected } from '../../src/discord/discordClient.js';
+import { BotMetrics } from '../../src/metrics/BotMetrics.js';
+import { startMetricsServer, type MetricsServer } from '../../src/metrics/metricsServer.js';
 import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
 import type { ModelEngine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
@@ -17,6 +20,9 @@ export interface RunningBot {
   store: KeyvHistoryStore;
   queue: GenerationQueue;
   config: Config;
+  metrics: BotMetrics;
+  /** Running when METRICS_PORT is set (0: any free port). */
+  metricsServer?: MetricsServer;
   /** Every log line the bot wrote (JSON). */
   logs: string[];
   /** Stops the bot and closes its store; calling it again waits for the same stop. */
@@ -51,9 +57,14 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
   const logger = createLogger(config.LOG_LEVEL, (line) => logs.push(line));
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL });
   const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX });
-  const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS });
+  const metrics = new BotMetrics({ queueDepth: (lane) => queue.pending(lane) });
+  const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer: metrics });
   const client = createDiscordClient(config);
-  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs });
+  const metricsServer =
+    config.METRICS_PORT === undefined
+      ? undefined
+      : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => gatewayConnected(client), logger });
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, metrics, store });
   await bot.start(config.DISCORD_TOKEN!);
   await emulator.whenReady();
   let stopped: Promise<void> | undefined;
@@ -63,10 +74,13 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
     store,
     queue,
     config,
+    metrics,
+    metricsServer,
     logs,
     stop() {
       stopped ??= (async () => {
         await bot.stop();
+        await metricsServer?.dispose();
         await store.dispose();
       })();
       return stopped;

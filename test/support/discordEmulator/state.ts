@@ -49,13 +49,14 @@ import {
 } from 'discord-api-types/v10';
 import { buildDMChannel, buildGuild, buildMember, buildRole, buildTextChannel, buildUser } from './fixtures.js';
 import { channelPermissions, requirePermissions } from './permissions.js';
-import type { Gateway, GatewaySession } from './gateway.js';
+import { shardOfGuild, type Gateway, type GatewaySession } from './gateway.js';
 import type {
   BotMessageRecord,
   InteractionResponseRecord,
   MessageVersion,
   ReactionRecord,
   RecordedFile,
+  ButtonClickOptions,
   SendUserMessageOptions,
   SentInteraction,
   SlashCommandOptions,
@@ -129,6 +130,8 @@ export interface StateOptions {
   interactionAckDeadlineMs: number;
   echoBotEvents: boolean;
   botPermissions: bigint;
+  /** Shard count GET /gateway/bot recommends; guilds go to shard `(guild_id >> 22) % count`. Default 1. */
+  shards?: number;
 }
 
 export class EmulatorState {
@@ -150,6 +153,8 @@ export class EmulatorState {
   readonly commands = { global: [] as APIApplicationCommand[], guilds: new Map<string, APIApplicationCommand[]>() };
 
   private readonly guild: APIGuild;
+  /** Guilds beyond the first ({@link addGuild}): the same members and roles, channels of their own. */
+  private readonly extraGuilds = new Map<string, APIGuild>();
   private readonly guildJoinedAt = isoNow(Date.now() - 86_400_000);
   private gateway!: Gateway;
 
@@ -170,6 +175,10 @@ export class EmulatorState {
     this.members.set(this.botUser.id, buildMember(this.botUser, [botRoleId], this.guildJoinedAt));
     this.members.set(this.humanUser.id, buildMember(this.humanUser, [], this.guildJoinedAt));
     for (const name of options.channels) this.addChannel(name);
+  }
+
+  get shardCount(): number {
+    return this.options.shards ?? 1;
   }
 
   attachGateway(gateway: Gateway): void {
@@ -241,16 +250,41 @@ export class EmulatorState {
   }
 
   getGuild(guildId: string): APIGuild {
-    if (guildId !== this.guildId) throw errors.unknownGuild();
-    return clone(this.guild);
+    const guild = guildId === this.guildId ? this.guild : this.extraGuilds.get(guildId);
+    if (!guild) throw errors.unknownGuild();
+    return clone(guild);
   }
 
-  guildChannels(): APITextChannel[] {
-    return [...this.channels.values()].filter((c) => c.guildId).map((c) => clone(c.channel as APITextChannel));
+  /** Text channels of every guild, or of one. */
+  guildChannels(guildId?: string): APITextChannel[] {
+    return [...this.channels.values()].filter((c) => (guildId ? c.guildId === guildId : c.guildId)).map((c) => clone(c.channel as APITextChannel));
+  }
+
+  /**
+   * Adds a guild owned by shard `shard` (of the configured count) with the first guild's members
+   * and roles and text channels of its own. Connected sessions that own it get GUILD_CREATE.
+   */
+  addGuild(name: string, channelNames: string[], shard = 0): { guildId: string; channelIds: string[] } {
+    const count = this.shardCount;
+    if (shard >= count) throw new Error(`Shard ${shard} does not exist: the emulator has ${count} shard(s)`);
+    let guildId = snowflake();
+    while (shardOfGuild(guildId, count) !== shard) guildId = snowflake(Date.now() + 1);
+    // Same role ids but @everyone, whose id is the guild's own (so the bot's role keeps its permissions).
+    const roles = this.roles.map((role) => (role.id === this.guildId ? { ...clone(role), id: guildId } : clone(role)));
+    this.extraGuilds.set(guildId, buildGuild({ id: guildId, name, ownerId: this.humanUser.id, applicationId: this.applicationId, roles }));
+    const channelIds = channelNames.map((channelName, position) => {
+      const channel = buildTextChannel({ id: snowflake(), guildId, name: channelName, position });
+      this.channels.set(channel.id, { channel, guildId, messageIds: [] });
+      return channel.id;
+    });
+    for (const session of this.gateway?.liveSessions() ?? []) {
+      if (session.receives(guildId) && session.hasIntent(GatewayIntentBits.Guilds)) this.gateway.dispatch(session, GatewayDispatchEvents.GuildCreate, this.buildGuildCreate(guildId));
+    }
+    return { guildId, channelIds };
   }
 
   getMember(guildId: string, userId: string): APIGuildMember {
-    if (guildId !== this.guildId) throw errors.unknownGuild();
+    this.getGuild(guildId);
     const member = this.members.get(userId);
     if (!member) throw errors.unknownMember();
     return clone(member);
@@ -273,18 +307,22 @@ export class EmulatorState {
     return {
       v: 10,
       user: clone(this.botUser),
-      guilds: [{ id: this.guildId, unavailable: true }],
+      guilds: this.allGuildIds().filter((id) => session.receives(id)).map((id) => ({ id, unavailable: true })),
       session_id: session.id,
       resume_gateway_url: resumeUrl,
-      shard: [0, 1],
+      shard: session.shard,
       application: { id: this.applicationId, flags, flags_new: String(flags) },
     };
   }
 
   afterReady(session: GatewaySession): void {
     if (session.hasIntent(GatewayIntentBits.Guilds)) {
-      this.gateway.dispatch(session, GatewayDispatchEvents.GuildCreate, this.buildGuildCreate());
+      for (const guildId of this.allGuildIds()) if (session.receives(guildId)) this.gateway.dispatch(session, GatewayDispatchEvents.GuildCreate, this.buildGuildCreate(guildId));
     }
+  }
+
+  private allGuildIds(): string[] {
+    return [this.guildId, ...this.extraGuilds.keys()];
   }
 
   onRequestGuildMembers(session: GatewaySession, data: GatewayRequestGuildMembersData): void {
@@ -306,16 +344,16 @@ export class EmulatorState {
     });
   }
 
-  private buildGuildCreate(): GatewayGuildCreateDispatchData {
+  private buildGuildCreate(guildId = this.guildId): GatewayGuildCreateDispatchData {
     return {
-      ...clone(this.guild),
+      ...this.getGuild(guildId),
       joined_at: this.guildJoinedAt,
       large: false,
       unavailable: false,
       member_count: this.members.size,
       voice_states: [],
       members: clone([...this.members.values()]),
-      channels: this.guildChannels(),
+      channels: this.guildChannels(guildId),
       threads: [],
       presences: [],
       stage_instances: [],
@@ -926,6 +964,61 @@ export class EmulatorState {
       responses: [],
     });
     this.gateway.broadcast(GatewayDispatchEvents.InteractionCreate, () => clone(payload));
+    return { id, token, payload: clone(payload) };
+  }
+
+  /**
+   * A human clicks a button of a message (INTERACTION_CREATE, type 3 MESSAGE_COMPONENT); the bot
+   * answers it like any interaction (a deferred update, type 6, or a reply). Guild channels only.
+   */
+  clickButton(opts: ButtonClickOptions): SentInteraction {
+    this.requireSession();
+    const stored = this.messages.get(opts.messageId);
+    if (!stored || stored.deleted) throw errors.unknownMessage();
+    const channelId = stored.message.channel_id;
+    const record = this.getChannel(channelId);
+    if (!record.guildId) throw new Error('DiscordEmulator.clickButton supports guild channels only');
+    const user = this.resolveUser(opts.user);
+    const id = snowflake();
+    const token = `aW50ZXJhY3Rpb246${id}:${randomPart(40)}`;
+    const permissions = opts.permissions === undefined ? ALL_PERMISSIONS : opts.permissions.toString();
+    const payload = {
+      id,
+      application_id: this.applicationId,
+      type: InteractionType.MessageComponent,
+      data: { custom_id: opts.customId, component_type: 2 },
+      guild_id: this.guildId,
+      guild: { id: this.guildId, features: [], locale: Locale.EnglishUS },
+      channel_id: channelId,
+      channel: clone(record.channel),
+      member: { ...clone(this.members.get(user.id)!), permissions },
+      message: stripReference(stored.message),
+      token,
+      version: 1,
+      app_permissions: ALL_PERMISSIONS,
+      locale: Locale.EnglishUS,
+      guild_locale: Locale.EnglishUS,
+      entitlements: [],
+      authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: this.guildId },
+      context: InteractionContextType.Guild,
+      attachment_size_limit: 10 * 1024 * 1024,
+    };
+    this.interactions.set(id, {
+      id,
+      token,
+      name: opts.customId,
+      channelId,
+      guildId: this.guildId,
+      user,
+      createdAt: Date.now(),
+      acknowledged: false,
+      originalMessageId: null,
+      loading: false,
+      ephemeral: false,
+      followUpIds: [],
+      responses: [],
+    });
+    this.gateway.broadcast(GatewayDispatchEvents.InteractionCreate, () => clone(payload) as never);
     return { id, token, payload: clone(payload) };
   }
 

@@ -44,6 +44,12 @@ export interface EmulatorOptions {
    * whatever the channel's overwrites say.
    */
   botPermissions?: bigint;
+  /**
+   * Shards: GET /gateway/bot recommends this many, IDENTIFY's `shard: [id, count]` is kept per
+   * session, and a guild's events go only to the session of shard `(guild_id >> 22) % count`
+   * (DMs to shard 0), as on Discord. Default 1.
+   */
+  shards?: number;
 }
 
 /** Who a user-side action is performed by. Unknown ids/usernames create a new guild member. */
@@ -99,6 +105,17 @@ export interface SlashCommandOptions {
   permissions?: bigint | string;
   user?: UserSpec;
   locale?: string;
+}
+
+/** Input of {@link DiscordEmulator.clickButton}. */
+export interface ButtonClickOptions {
+  /** The message whose button is clicked. */
+  messageId: string;
+  customId: string;
+  /** Who clicks; default `alice`. */
+  user?: UserSpec;
+  /** The clicking member's permissions in the channel (decimal string or bigint). Default: all permissions. */
+  permissions?: bigint | string;
 }
 
 /** What {@link DiscordEmulator.sendSlashCommand} returns. */

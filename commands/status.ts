@@ -1,0 +1,44 @@
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { MessageFlags, SlashCommandBuilder } from 'discord.js';
+import type { Command } from '../src/discord/Command.js';
+
+const STORE_PROBE_MS = 2000;
+
+/** `/status` (private): the model, the queue, recent speed, message counts and whether the store answers. */
+export const statusCommand = {
+  data: new SlashCommandBuilder().setName('status').setDescription('How I am doing: model, queue, speed, messages, storage.'),
+
+  async execute(interaction, { config, metrics, store, modelFile }) {
+    const [storeOk, size] = await Promise.all([storeAnswers(() => store.getSetting('status', 'probe')), modelFile ? stat(modelFile).then((s) => s.size, () => undefined) : undefined]);
+    const snap = metrics.snapshot();
+    const { outcomes } = snap;
+    const model = modelFile ? `${basename(modelFile)}${size === undefined ? '' : ` (${(size / 1e6).toFixed(0)} MB)`}` : 'none loaded';
+    const lines = [
+      `**Model** ${model}; ${config.THREADS} threads, context ${config.CONTEXT_SIZE} tokens`,
+      `**Up** ${formatUptime(snap.uptimeSeconds)}`,
+      `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running; ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
+      `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
+      `**Messages since start** ${outcomes.answered} answered, ${outcomes.unanswered} kept as context, ${outcomes.reacted} reacted to, ${outcomes.stopped} stopped, ${outcomes.busy} told busy, ${outcomes.limited} rate-limited, ${outcomes.failed} failed`,
+      `**History store** ${storeOk ? 'reachable' : 'NOT reachable'}${snap.storeErrors > 0 ? ` (${snap.storeErrors} failed writes since start)` : ''}`,
+    ];
+    await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });
+  },
+} satisfies Command;
+
+async function storeAnswers(probe: () => Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STORE_PROBE_MS)));
+  try {
+    return await Promise.race([probe().then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function formatUptime(seconds: number): string {
+  const days = Math.floor(seconds / 86_400);
+  const hours = Math.floor((seconds % 86_400) / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  return days > 0 ? `${days} d ${hours} h` : hours > 0 ? `${hours} h ${minutes} min` : `${minutes} min ${seconds % 60} s`;
+}
