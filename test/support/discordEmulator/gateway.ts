@@ -58,6 +58,8 @@ export class GatewaySession {
   readonly buffer: BufferedDispatch[] = [];
   readonly identifiedAt = Date.now();
   resumes = 0;
+  /** `[shard id, shard count]` from IDENTIFY; `[0, 1]` when the client sent none. */
+  shard: [number, number] = [0, 1];
 
   constructor(
     readonly intents: number,
@@ -67,6 +69,17 @@ export class GatewaySession {
   hasIntent(bit: number): boolean {
     return (this.intents & bit) === bit;
   }
+
+  /** Whether this session gets a guild's events (`undefined`: a DM, which only shard 0 gets), like Discord. */
+  receives(guildId: string | undefined): boolean {
+    const [id, count] = this.shard;
+    return guildId === undefined ? id === 0 : shardOfGuild(guildId, count) === id;
+  }
+}
+
+/** The shard that owns a guild: `(guild_id >> 22) % shard_count`. */
+export function shardOfGuild(guildId: string, shardCount: number): number {
+  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
 }
 
 export interface GatewayHooks {
@@ -157,14 +170,14 @@ export class Gateway {
   }
 
   /**
-   * Sends an event to every live session. `build` may tailor the payload per session (intents,
-   * content stripping) or return undefined to skip that session.
+   * Sends an event to every live session that owns its guild (shard 0 for DMs). `build` may tailor
+   * the payload per session (intents, content stripping) or return undefined to skip that session.
    */
   broadcast<E extends GatewayDispatchEvents>(t: E, build: (session: GatewaySession) => DispatchData<E> | undefined): number {
     let delivered = 0;
     for (const session of this.liveSessions()) {
       const d = build(session);
-      if (d === undefined) continue;
+      if (d === undefined || !session.receives((d as { guild_id?: string }).guild_id)) continue;
       this.dispatch(session, t, d as unknown as DispatchData<E>);
       delivered += 1;
     }
@@ -281,7 +294,13 @@ export class Gateway {
           return;
         }
         const intents = Number(payload.d.intents);
+        const [shardId, shardCount] = payload.d.shard ?? [0, 1];
+        if (!(Number.isInteger(shardId) && Number.isInteger(shardCount) && shardId >= 0 && shardId < shardCount)) {
+          connection.ws.close(GatewayCloseCodes.InvalidShard, 'Invalid shard');
+          return;
+        }
         const session = new GatewaySession(intents, connection.id);
+        session.shard = [shardId, shardCount];
         session.socket = connection.ws;
         this.sessions.set(session.id, session);
         connection.session = session;

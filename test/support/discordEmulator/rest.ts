@@ -184,7 +184,7 @@ export class RestApi {
       r('GET', '/gateway/bot', () =>
         ok({
           url: this.gatewayUrl(),
-          shards: 1,
+          shards: this.state.shardCount,
           session_start_limit: { total: 1000, remaining: 999, reset_after: 86_400_000, max_concurrency: 1 },
         } satisfies APIGatewayBotInfo),
       ),
@@ -232,7 +232,7 @@ export class RestApi {
       }),
       // guilds
       r('GET', '/guilds/:guildId', (ctx) => ok(s.getGuild(ctx.params.guildId!))),
-      r('GET', '/guilds/:guildId/channels', (ctx) => (s.getGuild(ctx.params.guildId!), ok(s.guildChannels()))),
+      r('GET', '/guilds/:guildId/channels', (ctx) => (s.getGuild(ctx.params.guildId!), ok(s.guildChannels(ctx.params.guildId!)))),
       r('GET', '/guilds/:guildId/roles', (ctx) => ok(s.getGuild(ctx.params.guildId!).roles)),
       r('GET', '/guilds/:guildId/members/:userId', (ctx) => ok(s.getMember(ctx.params.guildId!, ctx.params.userId!))),
       // channels & messages
