@@ -29,10 +29,10 @@ function replyTo(channelId: string, messageId: string) {
 }
 
 describe('the bot through the real discord.js client', () => {
-  it('registers /sentiment and /reset when it comes online', async () => {
+  it('registers its slash commands when it comes online', async () => {
     await boot();
     const registered = await emulator.waitFor(() => emulator.registeredCommands().length > 0 && emulator.registeredCommands());
-    expect(registered.map((command) => command.name).sort()).toEqual(['reset', 'sentiment']);
+    expect(registered.map((command) => command.name).sort()).toEqual(['mode', 'persona', 'reset', 'sentiment', 'status']);
     const sentiment = registered.find((command) => command.name === 'sentiment')!;
     expect(sentiment.options?.[0]).toMatchObject({ name: 'text', required: true });
   });
@@ -128,9 +128,10 @@ describe('the bot through the real discord.js client', () => {
     for (const channelId of channels) {
       const expected = sent.filter((message) => message.channelId === channelId);
       expect((await bot.store.load(channelId)).map((turn) => turn.userText)).toEqual(expected.map((message) => message.content));
+      // By when each reply was complete: a waiting message posts its placeholder early.
       const replyOrder = emulator
         .botMessages(channelId)
-        .sort((a, b) => a.createdAt - b.createdAt)
+        .sort((a, b) => a.history.at(-1)!.time - b.history.at(-1)!.time)
         .map((botMessage) => botMessage.replyTo);
       expect(replyOrder).toEqual(expected.map((message) => message.id));
     }
