@@ -60,6 +60,9 @@ const schema = z.object({
   ATTACHMENT_MAX_KB: integer(0, 1024).default(32),
   METRICS_PORT: integer(0, 65535).optional(),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  SHARDS: z
+    .union([z.literal('auto'), integer(1, 4096)], { error: 'must be auto or a whole number from 1 to 4096' })
+    .default(1),
 });
 
 export type Config = Readonly<
@@ -78,6 +81,8 @@ const SECRET_KEYS = new Set(['DISCORD_TOKEN']);
 export function parseConfig(env: Record<string, string | undefined>): Config {
   // Empty strings in .env mean "not set", so defaults apply.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  // In a shard process discord.js sets SHARDS to the shard's own id: the count is the manager's.
+  if (env.SHARDING_MANAGER) delete present.SHARDS;
   const result = schema.safeParse(present);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {

@@ -41,6 +41,7 @@ describe('parseConfig', () => {
       SENTIMENT_CALIBRATION: true,
       CHAT_CHANNEL: 'terminal',
       LOG_LEVEL: 'info',
+      SHARDS: 1,
     });
   });
 
@@ -183,6 +184,14 @@ describe('parseConfig', () => {
     const config = parseConfig({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '668', REPLY_MAX_TOKENS: '100' });
 
     expect(config.HISTORY_MAX_TOKENS + config.REPLY_MAX_TOKENS + 256).toBe(1024);
+  });
+
+  it('takes SHARDS as auto or a count, and ignores it in a shard process (where discord.js sets it to the shard id)', () => {
+    expect(parseConfig({ SHARDS: 'auto' }).SHARDS).toBe('auto');
+    expect(parseConfig({ SHARDS: '4' }).SHARDS).toBe(4);
+    expect(parseConfig({ SHARDS: '0', SHARDING_MANAGER: 'true' }).SHARDS).toBe(1);
+    expect(configError({ SHARDS: 'many' }).message).toContain('  SHARDS: must be auto or a whole number from 1 to 4096 (got "many")');
+    expect(configError({ SHARDS: '0' }).message).toContain('  SHARDS: must be a whole number from 1 to 4096 (got "0")');
   });
 });
 
