@@ -1,7 +1,8 @@
-import { resolveChatWrapper, type Llama, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
+import type { ChatWrapper, Llama, LlamaContext, LlamaModel } from 'node-llama-cpp';
 import { ChatReplies, type ReplyRequest, type ReplyResult } from './ChatReplies.js';
 import { SentimentClassifier, type SentimentResult } from './SentimentClassifier.js';
 import { loadModelFile } from './loadModel.js';
+import { modelChatWrapper } from './modelChatWrapper.js';
 
 /** What the channel sessions need from the model; a fake with the same shape drives unit tests. */
 export interface ModelEngine {
@@ -40,6 +41,8 @@ export class Engine implements ModelEngine {
     readonly context: LlamaContext,
     readonly classifier: SentimentClassifier,
     readonly replies: ChatReplies,
+    /** How prompts are rendered: the model's own chat template (see modelChatWrapper). */
+    readonly chatWrapper: ChatWrapper,
   ) {}
 
   static async create(options: EngineOptions): Promise<Engine> {
@@ -51,7 +54,7 @@ export class Engine implements ModelEngine {
         threads: options.threads,
         batchSize: Math.min(512, options.contextSize),
       });
-      const chatWrapper = resolveChatWrapper(model);
+      const chatWrapper = modelChatWrapper(model);
       const classifier = await SentimentClassifier.create({
         model,
         sequence: context.getSequence(),
@@ -59,7 +62,7 @@ export class Engine implements ModelEngine {
         calibrate: options.calibrateSentiment,
       });
       const replies = new ChatReplies({ ...options, model, context, chatWrapper });
-      return new Engine(llama, model, context, classifier, replies);
+      return new Engine(llama, model, context, classifier, replies, chatWrapper);
     } catch (error) {
       await model.dispose();
       await llama.dispose();

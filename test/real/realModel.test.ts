@@ -89,10 +89,15 @@ describe.skipIf(!modelPath)('the real model', () => {
   it("renders the classifier's prompt and the replies through the model's own chat template", async () => {
     const engine = await Engine.create(engineOptions({ calibrateSentiment: false }));
     try {
-      const wrapper = resolveChatWrapper(engine.model);
+      const wrapper = engine.chatWrapper;
       report.chatWrapper = wrapper.wrapperName;
-      // SmolLM2, Qwen2.5 and Qwen1.5 all use ChatML; node-llama-cpp picks its wrapper from the file's template.
-      if (!process.env.REAL_MODEL) expect(wrapper.wrapperName).toBe('ChatML');
+      // SmolLM2's template is ChatML without a BOS token (its BOS is <|im_start|>): node-llama-cpp's
+      // ChatML wrapper would start every prompt with <|im_start|> twice, so the file's own template renders.
+      const own = resolveChatWrapper(engine.model, { type: 'jinjaTemplate' });
+      const probe = [{ type: 'system' as const, text: 'S' }, { type: 'user' as const, text: 'hi' }, { type: 'model' as const, response: [] }];
+      const render = (w: typeof own) => engine.model.detokenize(w.generateContextState({ chatHistory: probe }).contextText.tokenize(engine.model.tokenizer), true);
+      expect(render(wrapper)).toBe(render(own));
+      expect(render(wrapper).startsWith('<|im_start|><|im_start|>')).toBe(false);
       // The classifier's prompt ends as the template opens the model's turn after a user message.
       const prompt = engine.model.detokenize(engine.classifier.promptTokens('hello'), true);
       const { contextText } = wrapper.generateContextState({ chatHistory: [{ type: 'user', text: 'hello' }, { type: 'model', response: [] }] });

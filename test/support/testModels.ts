@@ -34,6 +34,8 @@ export interface ModelSpec {
   seed: number;
   /** Longest token, in bytes: 2 gives a tokenizer whose labels share first tokens ("n" of neutral and negative). */
   maxTokenBytes?: number;
+  /** The GGUF's chat template. Default: Qwen2.5-Instruct's. */
+  chatTemplate?: string;
 }
 
 /** BPE tokens (bytes + merges) in every model. */
@@ -311,6 +313,21 @@ export const QWEN25_CHAT_TEMPLATE = String.raw`{%- if tools %}
 {%- endif %}
 `;
 
+/** Qwen1.5-Chat's template (the seed article's model): ChatML without Qwen2.5's tool branches. */
+export const QWEN15_CHAT_TEMPLATE =
+  "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant<|im_end|>\\n' }}{% endif %}" +
+  "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** The tiny model with Qwen1.5-Chat's chat template: the seed article's model family. */
+export const QWEN15_TEMPLATE_SPEC: ModelSpec = {
+  ...TINY_SPEC,
+  name: 'tiny-qwen2-qwen15-template',
+  file: 'tiny-qwen2-qwen15-template.gguf',
+  chatTemplate: QWEN15_CHAT_TEMPLATE,
+};
+
+
 const SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 const TOKEN_NORMAL = 1;
 const TOKEN_CONTROL = 3;
@@ -459,7 +476,7 @@ function buildMetadata(spec: ModelSpec, vocab: Vocab): Array<[string, MetaValue]
     ['tokenizer.ggml.padding_token_id', meta.u32(spec.specialsAt)],
     ['tokenizer.ggml.bos_token_id', meta.u32(spec.specialsAt)],
     ['tokenizer.ggml.add_bos_token', meta.bool(false)],
-    ['tokenizer.chat_template', meta.str(QWEN25_CHAT_TEMPLATE)],
+    ['tokenizer.chat_template', meta.str(spec.chatTemplate ?? QWEN25_CHAT_TEMPLATE)],
   ];
 }
 
@@ -528,6 +545,11 @@ export function ensureTinyModel(): Promise<string> {
 /** The tiny model with two-byte merges only, whose labels share first tokens. Use with TEST_THREADS. */
 export function ensureTwoByteMergesModel(): Promise<string> {
   return ensureModel(TWO_BYTE_MERGES_SPEC);
+}
+
+/** The tiny model carrying Qwen1.5-Chat's chat template. Use with TEST_THREADS. */
+export function ensureQwen15TemplateModel(): Promise<string> {
+  return ensureModel(QWEN15_TEMPLATE_SPEC);
 }
 
 /** Absolute path of a random model shaped exactly like Qwen2.5-0.5B-Instruct Q8_0 (~670 MB), generated on first use. */

@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SENTIMENT_LABELS } from '../../src/config.js';
 import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
-import { buildLabelTrie, labelSpellings } from '../../src/engine/SentimentClassifier.js';
+import { buildLabelTrie, labelSpellings, SENTIMENT_INSTRUCTION } from '../../src/engine/SentimentClassifier.js';
+import { resolveChatWrapper } from 'node-llama-cpp';
 import { isAbort, UserError } from '../../src/errors.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { tempDirs } from '../support/tempDir.js';
-import { ensureTinyModel, TEST_THREADS } from '../support/testModels.js';
+import { ensureQwen15TemplateModel, ensureTinyModel, TEST_THREADS } from '../support/testModels.js';
 
 const HISTORY_MAX_TOKENS = 256;
 const REPLY_MAX_TOKENS = 12;
@@ -320,6 +321,31 @@ describe('ChatReplies (through the engine)', () => {
     expect(pieces.join('').trim()).toBe(result.text);
     // The classifier's sequence is back to its bare prefix afterwards: the same call gives the same answer.
     expect(await engine.classify('I love it')).toEqual(await engine.classify('I love it'));
+  });
+});
+
+describe('the chat template of the models users run', () => {
+  it.each([
+    ['Qwen2.5-Instruct', () => Promise.resolve(modelPath), 'Qwen'],
+    // node-llama-cpp's ChatML wrapper would start the prompt with a BOS token this template never emits.
+    ['Qwen1.5-Chat (the seed article\'s model)', ensureQwen15TemplateModel, 'JinjaTemplate'],
+  ])('renders prompts exactly as the file\'s own %s template does, ending in an open assistant turn', async (_name, ensure, wrapperName) => {
+    const other = await Engine.create(options({ modelPath: await ensure(), calibrateSentiment: false }));
+    try {
+      expect(other.chatWrapper.wrapperName).toBe(wrapperName);
+      const own = resolveChatWrapper(other.model, { type: 'jinjaTemplate' });
+      const history = [{ type: 'system' as const, text: 'S' }, { type: 'user' as const, text: 'hi' }, { type: 'model' as const, response: [] }];
+      const render = (wrapper: typeof own) => other.model.detokenize(wrapper.generateContextState({ chatHistory: history }).contextText.tokenize(other.model.tokenizer), true);
+      expect(render(other.chatWrapper)).toBe(render(own));
+      const prompt = other.model.detokenize(other.classifier.promptTokens('hello'), true);
+      expect(prompt.startsWith(`<|im_start|>system\n${SENTIMENT_INSTRUCTION}<|im_end|>`)).toBe(true);
+      expect(prompt.endsWith('<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n')).toBe(true);
+      const reply = await other.reply({ channelId: 'template', turns: [], userName: 'bob', userText: 'hi' });
+      expect(other.replies.contextText('template')).toContain('<|im_start|>user\nbob: hi<|im_end|>\n<|im_start|>assistant\n');
+      expect(reply.text).not.toContain('<|im_');
+    } finally {
+      await other.dispose();
+    }
   });
 });
 
