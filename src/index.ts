@@ -1,8 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import { commands } from '../commands/index.js';
 import { createCore } from './app.js';
 import { loadConfig } from './config.js';
 import { DiscordBot, createDiscordClient } from './discord/DiscordBot.js';
 import { gatewayConnected } from './discord/discordClient.js';
+import { runShardManager, shardIdOfThisProcess } from './discord/shardManager.js';
 import { UserError } from './errors.js';
 import { createLogger } from './logger.js';
 import { BotMetrics } from './metrics/BotMetrics.js';
@@ -21,7 +23,12 @@ runEntryPoint(async () => {
         'To talk to the model without Discord, run `npm run chat`.',
     );
   }
-  const logger = createLogger(config.LOG_LEVEL);
+  // SHARDS other than 1: this process only runs the shards (each runs this file again, as a bot).
+  const shard = shardIdOfThisProcess();
+  if (config.SHARDS !== 1 && shard === undefined) {
+    return runShardManager({ file: fileURLToPath(import.meta.url), config, logger: createLogger(config.LOG_LEVEL, undefined, { shard: 'manager' }) });
+  }
+  const logger = createLogger(config.LOG_LEVEL, undefined, shard === undefined ? {} : { shard });
   // Metrics come first: a taken port fails the start at once, and /healthz says 503 while the model loads.
   let core: Awaited<ReturnType<typeof createCore>> | undefined;
   const client = createDiscordClient(config);
@@ -63,6 +70,8 @@ runEntryPoint(async () => {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // A shard whose manager is gone (killed) stops too, instead of answering on alone.
+    if (shard !== undefined) process.once('disconnect', () => stop('manager gone'));
   });
 
   try {

@@ -11,11 +11,12 @@ export interface Logger {
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line + '\n')): Logger {
+/** `base` fields go on every line (a shard process logs its `shard` id). */
+export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line + '\n'), base: LogFields = {}): Logger {
   const log = (entryLevel: Exclude<LogLevel, 'silent'>) => (message: string, fields: LogFields = {}) => {
     if (RANK[entryLevel] < RANK[level]) return;
     // Masked as a whole line, so a URL hidden in an error message or stack is covered too.
-    write(maskCredentials(JSON.stringify({ time: new Date().toISOString(), level: entryLevel, message, ...serializeErrors(fields) })));
+    write(maskCredentials(JSON.stringify({ time: new Date().toISOString(), level: entryLevel, message, ...base, ...serializeErrors(fields) })));
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }
