@@ -159,10 +159,11 @@ async function endEarly(error: Error, message: Message, access: ChannelAccess, s
   // A post under way decides whether there is a part to mark.
   await streamer.cancel();
   if (stopped) logger.info('reply stopped before it started', log);
-  if (aborted) logger.info(streamer.postedCount > 0 ? 'reply aborted by shutdown' : 'message not answered before shutdown; asked to send it again', log);
+  const partial = streamer.currentText.trim() !== '';
+  if (aborted) logger.info(partial ? 'reply aborted by shutdown' : 'message not answered before shutdown; asked to send it again', log);
   const notice = stopped ? STOPPED_BEFORE_START : aborted ? RESTART_NOTICE : SORRY_NOTICE;
   // What was shown stays, marked as not the whole answer; nothing of the turn enters history.
-  const shown = streamer.currentText.trim() ? streamer.currentText + (aborted ? CUT_MARKER : FAILED_MARKER) : notice;
+  const shown = partial ? streamer.currentText + (aborted ? CUT_MARKER : FAILED_MARKER) : notice;
   if (streamer.postedCount > 0) {
     await Promise.all([
       removeWaiting(),

@@ -3,6 +3,7 @@
  * is answered or ignored cleanly, the bot still answers the next one, and the history stays valid.
  */
 import { describe, expect, it } from 'vitest';
+import { WAITING_PLACEHOLDER } from '../../src/discord/answerMessage.js';
 import { EMPTY_REPLY_PLACEHOLDER } from '../../src/discord/ReplyStreamer.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { ScriptedEngine, answeredCount, logEntries, repliesTo, whenAnswered, type RunningBot } from '../support/botHarness.js';
@@ -187,7 +188,9 @@ describe('bad input', () => {
     await whenAnswered(emu, bot, queued.id);
     const reply = emu.botMessages(channelId).find((message) => message.content === ScriptedEngine.replyTo('second, soon deleted'));
     expect(reply).toBeDefined();
-    expect(reply!.replyTo).toBeNull();
+    // Its waiting placeholder was posted as a reply before the deletion; the answer edits it in place.
+    expect(reply!.replyTo).toBe(queued.id);
+    expect(reply!.history[0]!.content).toBe(WAITING_PLACEHOLDER);
     expect(reply!.deleted).toBe(false);
     expect(emu.requests.filter((request) => request.method === 'POST' && /\/messages$/.test(request.path) && request.status >= 400)).toEqual([]);
     await answersNext(bot, emu, channelId);
