@@ -38,7 +38,9 @@
  * - shards ({@link EmulatorOptions.shards}): a guild's events reach only its shard's session, DMs shard 0;
  *   more guilds with {@link DiscordEmulator.addGuild}.
  *
- * Not modelled: permissions of other users, threads, voice, presences, ETF/zlib transport,
+ * - threads: public and private threads and forum posts ({@link DiscordEmulator.addThread}, THREAD_CREATE);
+ *
+ * Not modelled: permissions of other users, thread members and archiving, voice, presences, ETF/zlib transport,
  * DM slash commands, real rate-limit buckets (only scripted 429s).
  *
  * discord.js behaviours worth knowing when writing tests against it:
@@ -56,6 +58,7 @@ import { PermissionFlagsBits, type APIApplicationCommand, type APIMessage, type 
 import { Gateway, shardOfGuild, type GatewayLogEntry } from './discordEmulator/gateway.js';
 import { RestApi } from './discordEmulator/rest.js';
 import { EmulatorState } from './discordEmulator/state.js';
+import type { ThreadKind } from './discordEmulator/threads.js';
 import type {
   BotMessageRecord,
   ButtonClickOptions,
@@ -201,6 +204,19 @@ export class DiscordEmulator {
    */
   addChannel(name?: string): string {
     return this.state.addChannel(name);
+  }
+
+  /**
+   * Creates a thread of a text channel (`kind` public or private) or a post of a forum channel
+   * (`kind: 'forum'`), and sends THREAD_CREATE. Messages go to it by its id, like to any channel.
+   */
+  addThread(parentId: string, options: { name?: string; kind?: ThreadKind; owner?: UserSpec } = {}): string {
+    return this.state.addThread(parentId, options);
+  }
+
+  /** Adds a forum channel (CHANNEL_CREATE); its posts are {@link addThread} with kind `forum`. */
+  addForumChannel(name: string): string {
+    return this.state.addForumChannel(name);
   }
 
   /** The bot's role (the `botPermissions` option); an overwrite for it changes the bot's rights in a channel. */

@@ -30,7 +30,9 @@ import {
   type APIDMChannel,
   type APIEmbed,
   type APIGuild,
+  type APIGuildForumChannel,
   type APIGuildMember,
+  type APIThreadChannel,
   type APIInteractionDataResolved,
   type APIMessage,
   type APIMessageTopLevelComponent,
@@ -48,6 +50,7 @@ import {
   type RESTPostAPIInteractionCallbackWithResponseResult,
 } from 'discord-api-types/v10';
 import { buildDMChannel, buildGuild, buildMember, buildRole, buildTextChannel, buildUser } from './fixtures.js';
+import { buildForumChannel, buildThreadChannel, isThread, type ThreadKind } from './threads.js';
 import { channelPermissions, requirePermissions } from './permissions.js';
 import { shardOfGuild, type Gateway, type GatewaySession } from './gateway.js';
 import type {
@@ -69,7 +72,7 @@ const MAX_CONTENT = 2000;
 const INTERACTION_TOKEN_TTL_MS = 15 * 60_000;
 
 interface ChannelRecord {
-  channel: APITextChannel | APIDMChannel;
+  channel: APITextChannel | APIDMChannel | APIThreadChannel | APIGuildForumChannel;
   guildId: string | null;
   messageIds: string[];
 }
@@ -202,6 +205,25 @@ export class EmulatorState {
     return channel.id;
   }
 
+  /** Adds a forum channel (its posts are threads: {@link addThread} with kind `forum`). */
+  addForumChannel(name: string): string {
+    const position = [...this.channels.values()].filter((c) => c.guildId).length;
+    const channel = buildForumChannel({ id: snowflake(), guildId: this.guildId, name, position });
+    this.channels.set(channel.id, { channel, guildId: this.guildId, messageIds: [] });
+    this.gateway?.broadcast(GatewayDispatchEvents.ChannelCreate, (s) => (s.hasIntent(GatewayIntentBits.Guilds) ? (clone(channel) as never) : undefined));
+    return channel.id;
+  }
+
+  /** Creates a thread in a text channel (or a post in a forum) and sends THREAD_CREATE. Returns its id. */
+  addThread(parentId: string, { name = 'a thread', kind = 'public', owner }: { name?: string; kind?: ThreadKind; owner?: UserSpec } = {}): string {
+    const parent = this.getChannel(parentId);
+    if (!parent.guildId) throw new Error('Threads exist in guild channels only');
+    const thread = buildThreadChannel({ id: snowflake(), guildId: parent.guildId, parentId, name, ownerId: this.resolveUser(owner).id, kind });
+    this.channels.set(thread.id, { channel: thread, guildId: parent.guildId, messageIds: [] });
+    this.gateway?.broadcast(GatewayDispatchEvents.ThreadCreate, (s) => (s.hasIntent(GatewayIntentBits.Guilds) ? { ...clone(thread), newly_created: true } : undefined));
+    return thread.id;
+  }
+
   /** Sets (or replaces) one permission overwrite of a guild channel, and sends CHANNEL_UPDATE. */
   setPermissionOverwrite(channelId: string, overwrite: APIOverwrite): void {
     const channel = this.getChannel(channelId).channel;
@@ -212,7 +234,9 @@ export class EmulatorState {
 
   /** The bot's permissions in a channel (everything in a DM). */
   botPermissionsIn(channelId: string): bigint {
-    const record = this.getChannel(channelId);
+    let record = this.getChannel(channelId);
+    // A thread has the permissions of its parent channel.
+    if (isThread(record.channel.type) && 'parent_id' in record.channel && record.channel.parent_id) record = this.getChannel(record.channel.parent_id);
     if (!record.guildId || record.channel.type !== ChannelType.GuildText) return BigInt(ALL_PERMISSIONS);
     const member = this.members.get(this.botUser.id)!;
     return channelPermissions({ guildId: this.guildId, ownerId: this.humanUser.id, roles: this.roles, member, overwrites: record.channel.permission_overwrites ?? [] });
@@ -257,7 +281,9 @@ export class EmulatorState {
 
   /** Text channels of every guild, or of one. */
   guildChannels(guildId?: string): APITextChannel[] {
-    return [...this.channels.values()].filter((c) => (guildId ? c.guildId === guildId : c.guildId)).map((c) => clone(c.channel as APITextChannel));
+    return [...this.channels.values()]
+      .filter((c) => (guildId ? c.guildId === guildId : c.guildId) && !isThread(c.channel.type))
+      .map((c) => clone(c.channel as APITextChannel));
   }
 
   /**
