@@ -1,5 +1,3 @@
-import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/Command.js';
 
@@ -9,13 +7,13 @@ const STORE_PROBE_MS = 2000;
 export const statusCommand = {
   data: new SlashCommandBuilder().setName('status').setDescription('How I am doing: model, queue, speed, messages, storage.'),
 
-  async execute(interaction, { config, metrics, store, modelFile }) {
-    const [storeOk, size] = await Promise.all([storeAnswers(() => store.getSetting('status', 'probe')), modelFile ? stat(modelFile).then((s) => s.size, () => undefined) : undefined]);
+  async execute(interaction, { config, metrics, store, model }) {
+    const storeOk = await storeAnswers(() => store.getSetting('status', 'probe'));
     const snap = metrics.snapshot();
     const { outcomes } = snap;
-    const model = modelFile ? `${basename(modelFile)}${size === undefined ? '' : ` (${(size / 1e6).toFixed(0)} MB)`}` : 'none loaded';
+    const modelLine = model ? `${model.file} (${formatBytes(model.sizeBytes)})` : 'none loaded';
     const lines = [
-      `**Model** ${model}; ${config.THREADS} threads, context ${config.CONTEXT_SIZE} tokens`,
+      `**Model** ${modelLine}; ${config.THREADS} threads, context ${config.CONTEXT_SIZE} tokens`,
       `**Up** ${formatUptime(snap.uptimeSeconds)}`,
       `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running; ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
@@ -34,6 +32,10 @@ async function storeAnswers(probe: () => Promise<unknown>): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(0)} MB` : `${(bytes / 1e3).toFixed(0)} KB`;
 }
 
 function formatUptime(seconds: number): string {

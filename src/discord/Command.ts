@@ -15,8 +15,8 @@ export interface CommandDeps {
   metrics: BotMetrics;
   /** The history store, for /status to check it answers. */
   store: HistoryStore;
-  /** The model file in use, for /status; absent when there is none (a scripted engine). */
-  modelFile?: string;
+  /** The model in use (file name, bytes in memory), for /status; absent when there is none (a scripted engine). */
+  model?: { file: string; sizeBytes: number };
 }
 
 /** One slash command: its definition and what it does. */

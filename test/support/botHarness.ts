@@ -6,7 +6,7 @@ import { gatewayConnected } from '../../src/discord/discordClient.js';
 import { BotMetrics } from '../../src/metrics/BotMetrics.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/metricsServer.js';
 import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
-import type { ModelEngine } from '../../src/engine/Engine.js';
+import { Engine, type ModelEngine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { createLogger } from '../../src/logger.js';
@@ -57,14 +57,15 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
   const logger = createLogger(config.LOG_LEVEL, (line) => logs.push(line));
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL });
   const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX });
-  const metrics = new BotMetrics({ queueDepth: (lane) => queue.pending(lane) });
+  const metrics = new BotMetrics({ queueDepth: (lane) => queue.pending(lane), warmChannels: engine instanceof Engine ? () => engine.replies.warmCount : undefined });
   const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer: metrics });
   const client = createDiscordClient(config);
   const metricsServer =
     config.METRICS_PORT === undefined
       ? undefined
       : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => gatewayConnected(client), logger });
-  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, metrics, store });
+  const model = engine instanceof Engine ? { file: engine.model.filename ?? 'model', sizeBytes: engine.model.size } : undefined;
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, metrics, store, model });
   await bot.start(config.DISCORD_TOKEN!);
   await emulator.whenReady();
   let stopped: Promise<void> | undefined;
