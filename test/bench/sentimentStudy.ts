@@ -23,6 +23,8 @@ export interface InterferenceReport {
 }
 
 export interface SentimentStudy {
+  /** The product's (calibrated) label for each item, by id. */
+  labels: Map<string, Label>;
   calibrated: EvalReport;
   uncalibrated: EvalReport;
   /** Always answering the set's most common label. */
@@ -61,7 +63,8 @@ export async function studySentiment(engine: Engine, items: EvalItem[], threads:
   const majorityLabel = LABELS[counts.indexOf(Math.max(...counts))]!;
   const majority = { ...scoreLabels(gold, gold.map(() => majorityLabel)), label: majorityLabel };
   const interference = await measureInterference(engine, interferenceItems, threads, (text) => alone.get(text)!, prior);
-  return { calibrated, uncalibrated, majority, prior, interference };
+  const labels = new Map(items.map((item) => [item.id, alone.get(item.text)!]));
+  return { labels, calibrated, uncalibrated, majority, prior, interference };
 }
 
 /**
