@@ -59,7 +59,11 @@ function appenderProcess(file: string, name: string, count: number) {
     const store = await KeyvHistoryStore.open({ url: ${JSON.stringify(`sqlite://${file}`)}, busyTimeoutMs: 20000 });
     process.stdout.write('ready\\n');
     process.stdin.once('data', async () => {
-      for (let i = 0; i < ${count}; i++) await store.append('shared', { userName: '${name}', userText: '${name}-' + i, reply: 'r', at: i });
+      for (let i = 0; i < ${count}; i++) {
+        await store.append('shared', { userName: '${name}', userText: '${name}-' + i, reply: 'r', at: i });
+        // A pause between messages, as a bot has: without it SQLite's sleeping busy handler can starve the other process.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
       await store.dispose();
       process.exit(0);
     });`;
