@@ -1,5 +1,4 @@
 import { Events, MessageFlags, MessageType, type ChatInputCommandInteraction, type Client, type Interaction, type Message } from 'discord.js';
-import type { IncomingMessage } from '../sessions/ChannelSessions.js';
 import { AbortedError, UserError, isAbort } from '../errors.js';
 import { RateLimiter } from '../sessions/RateLimiter.js';
 import { hasReadableText } from '../text.js';
@@ -7,6 +6,8 @@ import { RESTART_NOTICE, answerMessage, noteMessage, reactOnly, sendNotice } fro
 import { channelAccess } from './channelAccess.js';
 import type { CommandDeps, Command } from './Command.js';
 import { EditBudget } from './EditBudget.js';
+import { unreadNotice } from './attachments.js';
+import { hasTextAttachment, incomingMessage, isAddressed } from './incomingMessage.js';
 import { ActiveReplies, isStopButton } from './stopButton.js';
 
 export { CUT_MARKER, FAILED_MARKER, RESTART_NOTICE } from './answerMessage.js';
@@ -16,6 +17,8 @@ export interface DiscordBotOptions extends CommandDeps {
   commands: ReadonlyMap<string, Command>;
   /** Least time between two streaming edits of one reply, in ms. Default 1000. */
   editIntervalMs?: number;
+  /** How long fetching one text attachment may take, in ms. Default 10000. */
+  attachmentTimeoutMs?: number;
 }
 
 const SEEN_MESSAGES_KEPT = 10_000;
@@ -104,7 +107,7 @@ export class DiscordBot {
     if (this.seen.has(message.id)) return false;
     this.seen.add(message.id);
     if (this.seen.size > SEEN_MESSAGES_KEPT) this.seen.delete(this.seen.values().next().value!);
-    if (!hasReadableText(message.content)) {
+    if (!hasReadableText(message.content) && !(config.ATTACHMENT_MAX_KB > 0 && hasTextAttachment(message))) {
       if (!this.warnedNoContent && message.attachments.size === 0 && message.stickers.size === 0) {
         this.warnedNoContent = true;
         logger.warn('a message arrived with no text; if every message does, enable the Message Content intent for the bot');
@@ -138,12 +141,13 @@ export class DiscordBot {
     }
     const deps = { ...this.options, botUserId: botUser.id, editBudget: this.editBudget(message.channelId), activeReplies: this.activeReplies };
     if (!access.send || mode === 'react') return reactOnly(message, deps);
-    const incoming: IncomingMessage = {
-      channelId: message.channelId,
-      userName: message.member?.displayName ?? message.author.displayName,
-      // The model reads its own mention as its name, not as an id.
-      text: message.content.replace(new RegExp(`<@!?${botUser.id}>`, 'g'), `@${botUser.displayName}`),
-    };
+    const { incoming, unread } = await incomingMessage(message, botUser, { attachmentMaxKb: config.ATTACHMENT_MAX_KB, attachmentTimeoutMs: this.options.attachmentTimeoutMs ?? 10_000 });
+    if (unread.length > 0) {
+      logger.info('attachments not read', { ...log, files: unread.length });
+      if (answers) await sendNotice(message, access, unreadNotice(unread, config.ATTACHMENT_MAX_KB), logger);
+      // Nothing else to read: the notice is the whole answer.
+      if (!hasReadableText(incoming.text) && incoming.attachedText === undefined) return;
+    }
     if (answers) await answerMessage(message, access, incoming, deps);
     else await noteMessage(message, access, incoming, deps);
   }
@@ -176,9 +180,4 @@ async function answerEphemeral(interaction: ChatInputCommandInteraction, content
   if (interaction.deferred) await interaction.editReply({ content });
   else if (interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral });
   else await interaction.reply({ content, flags: MessageFlags.Ephemeral });
-}
-
-/** In `mentions` mode the bot answers when addressed: a mention of it (not @everyone or a role), a reply to one of its messages, or a DM. */
-export function isAddressed(message: Message, botUserId: string): boolean {
-  return message.channel.isDMBased() || message.mentions.users.has(botUserId) || message.mentions.repliedUser?.id === botUserId;
 }

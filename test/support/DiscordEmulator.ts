@@ -138,6 +138,7 @@ export class DiscordEmulator {
     });
     const { port } = server.address() as AddressInfo;
     gateway.setBaseUrl(`ws://127.0.0.1:${port}`);
+    state.baseUrl = `http://127.0.0.1:${port}`;
     return new DiscordEmulator(server, state, gateway, rest);
   }
 

@@ -37,13 +37,14 @@ export interface StartBotOptions {
   /** Extra config keys (strings, as in .env). */
   env?: Record<string, string>;
   editIntervalMs?: number;
+  attachmentTimeoutMs?: number;
 }
 
 /**
  * The bot exactly as src/index.ts wires it (real discord.js client, real queue, sessions and SQLite
  * store), pointed at the emulator. The engine is passed in so a test file loads its model once.
  */
-export async function startBot({ emulator, engine, databaseFile, env = {}, editIntervalMs = 100 }: StartBotOptions): Promise<RunningBot> {
+export async function startBot({ emulator, engine, databaseFile, env = {}, editIntervalMs = 100, attachmentTimeoutMs }: StartBotOptions): Promise<RunningBot> {
   const config = parseConfig({
     DISCORD_TOKEN: emulator.token,
     DISCORD_API_URL: emulator.apiUrl,
@@ -65,7 +66,7 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
       ? undefined
       : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => gatewayConnected(client), logger });
   const model = engine instanceof Engine ? { file: engine.model.filename ?? 'model', sizeBytes: engine.model.size } : undefined;
-  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, metrics, store, model });
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, attachmentTimeoutMs, metrics, store, model });
   await bot.start(config.DISCORD_TOKEN!);
   await emulator.whenReady();
   let stopped: Promise<void> | undefined;

@@ -28,6 +28,8 @@ export interface BootOptions {
   env?: Record<string, string>;
   /** Default: startBot's (100 ms). */
   editIntervalMs?: number;
+  /** How long the bot waits for one text attachment. Default: the bot's (10 s). */
+  attachmentTimeoutMs?: number;
   /** The emulated guild's text channels. Default: the emulator's (one, `general`). */
   channels?: string[];
   /** Further emulator options (for example `botPermissions`). */
@@ -112,7 +114,7 @@ export function useBotFixture({ tempPrefix = 'bot-e2e-', tinyEngine = false }: B
   async function launch(emulator: DiscordEmulator, databaseFile: string, options: BootOptions): Promise<RunningBot> {
     const botEngine = options.engine ?? engine;
     if (!botEngine) throw new Error('boot() needs an engine: pass one, or use useBotFixture({ tinyEngine: true })');
-    const bot = await startBot({ emulator, engine: botEngine, databaseFile, env: options.env, editIntervalMs: options.editIntervalMs });
+    const bot = await startBot({ emulator, engine: botEngine, databaseFile, env: options.env, editIntervalMs: options.editIntervalMs, attachmentTimeoutMs: options.attachmentTimeoutMs });
     bots.push(bot);
     current = { databaseFile, options };
     return bot;

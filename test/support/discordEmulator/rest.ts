@@ -95,6 +95,10 @@ export class RestApi {
         this.sendFault(res, record, fault);
         return;
       }
+      if (!inApi && method === 'GET' && this.state.attachmentFiles.has(path)) {
+        await this.serveAttachment(res, record, path);
+        return;
+      }
       if (!inApi) {
         record.unknownRoute = true;
         throw errors.unknownRoute(method, url.pathname);
@@ -118,6 +122,17 @@ export class RestApi {
       record.error = httpError.body;
       send(res, httpError.status, httpError.body);
     }
+  }
+
+  /** A user attachment's bytes, as Discord's CDN serves them (after a scripted delay, or a scripted error status). */
+  private async serveAttachment(res: ServerResponse, record: RecordedRequest, path: string): Promise<void> {
+    const file = this.state.attachmentFiles.get(path)!;
+    if (file.delayMs) await new Promise((resolve) => setTimeout(resolve, file.delayMs));
+    record.status = file.status ?? 200;
+    if (res.destroyed) return;
+    if (file.status) return void res.writeHead(file.status).end();
+    const data = Buffer.from(file.content ?? '');
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length }).end(data);
   }
 
   private takeFault(method: string, path: string): FaultRule | null {

@@ -62,6 +62,7 @@ import type {
   ButtonClickOptions,
   SendUserMessageOptions,
   SentInteraction,
+  UserAttachmentSpec,
   SlashCommandOptions,
   TypingRecord,
   UserSpec,
@@ -871,12 +872,13 @@ export class EmulatorState {
     message.embeds = clone(opts.embeds ?? []);
     message.attachments = (opts.attachments ?? []).map((a) => {
       const id = snowflake();
+      const served = a.content === undefined ? undefined : this.serveAttachment(`/attachments/${channelId}/${id}/${a.filename}`, a);
       const attachment: APIAttachment = {
         id,
         filename: a.filename,
-        size: a.size ?? 1024,
-        url: a.url ?? `https://cdn.discordapp.com/attachments/${channelId}/${id}/${encodeURIComponent(a.filename)}`,
-        proxy_url: a.url ?? `https://media.discordapp.net/attachments/${channelId}/${id}/${encodeURIComponent(a.filename)}`,
+        size: a.size ?? (a.content === undefined ? 1024 : Buffer.byteLength(a.content)),
+        url: a.url ?? served ?? `https://cdn.discordapp.com/attachments/${channelId}/${id}/${encodeURIComponent(a.filename)}`,
+        proxy_url: a.url ?? served ?? `https://media.discordapp.net/attachments/${channelId}/${id}/${encodeURIComponent(a.filename)}`,
       };
       if (a.contentType) attachment.content_type = a.contentType;
       return attachment;
@@ -898,6 +900,17 @@ export class EmulatorState {
     this.dispatchMessageCreate(stored);
     const asSent = this.gatewayMessage(stored, { hasIntent: () => true } as unknown as GatewaySession);
     return asSent;
+  }
+
+  /** Files served at this emulator's own `/attachments/...` URLs (user attachments with `content`), by path. */
+  readonly attachmentFiles = new Map<string, Pick<UserAttachmentSpec, 'content' | 'delayMs' | 'status'>>();
+  /** `http://127.0.0.1:PORT`, set once the server listens. */
+  baseUrl = '';
+
+  private serveAttachment(path: string, spec: UserAttachmentSpec): string {
+    // Requests are matched on the decoded path; the URL carries it encoded.
+    this.attachmentFiles.set(path, { content: spec.content, delayMs: spec.delayMs, status: spec.status });
+    return `${this.baseUrl}${path.split('/').map(encodeURIComponent).join('/')}`;
   }
 
   /** Dispatches MESSAGE_CREATE for a stored message once more, as Discord may (a duplicate delivery). */

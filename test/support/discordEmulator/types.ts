@@ -63,9 +63,16 @@ export interface UserSpec {
 /** A file attached to an injected user message. */
 export interface UserAttachmentSpec {
   filename: string;
+  /** Default: the content's length, else 1024. */
   size?: number;
   contentType?: string;
   url?: string;
+  /** Served by the emulator at the attachment's URL (GET `http://127.0.0.1:PORT/attachments/...`). */
+  content?: string | Buffer;
+  /** The emulator answers the file's URL only after this long. */
+  delayMs?: number;
+  /** The emulator answers the file's URL with this status (and no body) instead. */
+  status?: number;
 }
 
 /** Input of {@link DiscordEmulator.sendUserMessage}. */

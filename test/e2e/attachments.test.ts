@@ -1,0 +1,62 @@
+/**
+ * Text attachments through the real discord.js client: the emulator serves the files at their
+ * URLs; the bot reads .txt/.md/.csv/.json/.log files up to ATTACHMENT_MAX_KB into the message, and
+ * a file it cannot read costs one short line, never the answer.
+ */
+import { describe, expect, it } from 'vitest';
+import { ScriptedEngine, repliesTo, whenAnswered } from '../support/botHarness.js';
+import { useBotFixture } from '../support/e2eFixture.js';
+
+const fixture = useBotFixture({ tempPrefix: 'bot-files-' });
+
+describe('text attachments', () => {
+  it('reads text files into the message the model sees (and the history keeps); other files are ignored', async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu, channelId } = await fixture.boot({ engine: scripted });
+    const message = emu.sendUserMessage({
+      content: 'what is in these?',
+      attachments: [
+        { filename: 'notes.md', content: '# Plan\n- buy milk' },
+        { filename: 'cat.png', content: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0]) },
+        { filename: 'DATA.CSV', content: 'a,b\n1,2' },
+      ],
+    });
+    await whenAnswered(emu, bot, message.id);
+
+    const read = 'what is in these?\n\n[file notes.md]\n# Plan\n- buy milk\n\n[file DATA.CSV]\na,b\n1,2';
+    expect(scripted.replied).toEqual([read]);
+    expect((await bot.store.load(channelId)).map((turn) => turn.userText)).toEqual([read]);
+    expect(repliesTo(emu, channelId, message.id).map((reply) => reply.content)).toEqual([ScriptedEngine.replyTo(read)]);
+    expect(emu.requests.filter((request) => request.path.startsWith('/attachments/')).map((request) => request.path.split('/').at(-1))).toEqual(['notes.md', 'DATA.CSV']);
+  });
+
+  it('answers a message whose only content is a text file', async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu } = await fixture.boot({ engine: scripted });
+    const message = emu.sendUserMessage({ content: '', attachments: [{ filename: 'error.log', content: 'TypeError: x is undefined' }] });
+    await whenAnswered(emu, bot, message.id);
+    expect(scripted.replied).toEqual(['\n\n[file error.log]\nTypeError: x is undefined']);
+  });
+
+  it.each([
+    ['times out', { delayMs: 2000 }],
+    ['fails (HTTP 404)', { status: 404 }],
+    ['holds binary under a text name', { content: Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0xff, 0xfe]) }],
+    ['is larger than ATTACHMENT_MAX_KB', { content: 'x'.repeat(2 * 1024 + 1) }],
+  ])('when a file %s, says so in one short line and answers the message without it', async (_, file) => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu, channelId } = await fixture.boot({ engine: scripted, attachmentTimeoutMs: 300, env: { ATTACHMENT_MAX_KB: '2' } });
+    const message = emu.sendUserMessage({
+      content: 'please read this',
+      attachments: [{ filename: 'report.txt', content: 'unused', ...file }, { filename: 'ok.json', content: '{"ok":true}' }],
+    });
+    await whenAnswered(emu, bot, message.id);
+
+    const replies = repliesTo(emu, channelId, message.id).map((reply) => reply.content);
+    expect(replies).toEqual([
+      'I could not read `report.txt` (text files up to 2 KB only); answering without it.',
+      ScriptedEngine.replyTo('please read this\n\n[file ok.json]\n{"ok":true}'),
+    ]);
+    expect(scripted.replied).toEqual(['please read this\n\n[file ok.json]\n{"ok":true}']);
+  });
+});
