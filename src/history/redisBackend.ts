@@ -22,6 +22,9 @@ export async function openRedisBackend(url: string, connectTimeoutMs: number): P
   let connected = false;
   const client = createClient({
     url,
+    // While the server is away a write fails at once (the sessions keep the turn and retry it with
+    // the next) instead of waiting in a queue that holds the channel's history up.
+    disableOfflineQueue: true,
     // At start, one failed try is the answer; once running, reconnect with a capped backoff.
     socket: { connectTimeout: connectTimeoutMs, reconnectStrategy: (retries: number) => (connected ? Math.min(2 ** retries * 50, 2000) : false) },
   });
