@@ -1,7 +1,7 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFields = Record<string, unknown>;
 
-/** A leveled, structured logger: one JSON line per entry. Log ids, lengths and timings, never message text or tokens. */
+/** A leveled, structured logger: one line per entry. Log ids, lengths and timings, never message text or tokens. */
 export interface Logger {
   debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
@@ -9,16 +9,47 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
+/** `json`: one JSON object per line (for log collectors); `pretty`: a short line a person reads. */
+export type LogFormat = 'json' | 'pretty';
+
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
-/** `base` fields go on every line (a shard process logs its `shard` id). */
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line + '\n'), base: LogFields = {}): Logger {
+/**
+ * `base` fields go on every line (a shard process logs its `shard` id). Without `write`, lines go
+ * to stderr, readable when it is a terminal and JSON otherwise; with `write`, JSON unless `format` says.
+ */
+export function createLogger(level: LogLevel, write?: (line: string) => void, base: LogFields = {}, format?: LogFormat): Logger {
+  const out = write ?? ((line: string) => void process.stderr.write(line + '\n'));
+  const shape = format ?? (write === undefined && process.stderr.isTTY ? 'pretty' : 'json');
   const log = (entryLevel: Exclude<LogLevel, 'silent'>) => (message: string, fields: LogFields = {}) => {
     if (RANK[entryLevel] < RANK[level]) return;
+    const entry = { time: new Date().toISOString(), level: entryLevel, message, ...base, ...serializeErrors(fields) };
     // Masked as a whole line, so a URL hidden in an error message or stack is covered too.
-    write(maskCredentials(JSON.stringify({ time: new Date().toISOString(), level: entryLevel, message, ...base, ...serializeErrors(fields) })));
+    out(maskCredentials(shape === 'pretty' ? prettyLine(entry) : JSON.stringify(entry)));
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+/** `12:04:31 WARN  queue full; message refused  channelId=123 pending=64`, then an error's stack, indented. */
+export function prettyLine({ time, level, message, ...fields }: { time: string; level: string; message: string } & LogFields): string {
+  const stacks: string[] = [];
+  const pairs = Object.entries(fields).map(([key, value]) => {
+    if (isSerializedError(value)) {
+      if (value.stack) stacks.push(value.stack.split('\n').slice(1).join('\n'));
+      return `${key}=${quote(`${value.name}: ${value.message}`)}`;
+    }
+    return `${key}=${typeof value === 'string' ? quote(value) : JSON.stringify(value)}`;
+  });
+  const head = `${time.slice(11, 19)} ${level.toUpperCase().padEnd(5)} ${message}${pairs.length > 0 ? `  ${pairs.join(' ')}` : ''}`;
+  return [head, ...stacks.filter(Boolean)].join('\n');
+}
+
+function quote(text: string): string {
+  return /^[^\s"=]+$/.test(text) ? text : JSON.stringify(text);
+}
+
+function isSerializedError(value: unknown): value is { name: string; message: string; stack?: string } {
+  return typeof value === 'object' && value !== null && 'name' in value && 'message' in value && Object.keys(value).every((key) => ['name', 'message', 'stack'].includes(key));
 }
 
 /**
