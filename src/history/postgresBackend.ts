@@ -4,7 +4,7 @@ import pg from 'pg';
 import { UserError } from '../errors.js';
 import { maskCredentials } from '../logger.js';
 import type { HistoryBackend } from './pagedHistory.js';
-import { keyvPages } from './sqliteBackend.js';
+import { inTransaction, keyvPages } from './sqliteBackend.js';
 
 /**
  * @keyv/postgres with a pool of its own holding one connection: the adapter's pool is shared by
@@ -45,19 +45,12 @@ export async function openPostgresBackend(url: string, connectTimeoutMs: number)
   const kv = keyvPages(keyv);
   return {
     where,
-    async run(channelId, mode, work) {
-      await adapter.query(mode === 'write' ? 'BEGIN' : 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      try {
+    run: (channelId, mode, work) =>
+      inTransaction(adapter.query, mode === 'write' ? 'BEGIN' : 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async () => {
         // Held until COMMIT or ROLLBACK, and released by the server if this process dies.
         if (mode === 'write') await adapter.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`mood-bot history:${channelId}`]);
-        const result = await work(kv);
-        await adapter.query('COMMIT');
-        return result;
-      } catch (error) {
-        await adapter.query('ROLLBACK').catch(() => {});
-        throw error;
-      }
-    },
+        return work(kv);
+      }),
     close: () => adapter.pool.end(),
   };
 }

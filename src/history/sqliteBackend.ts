@@ -33,19 +33,22 @@ export async function openSqliteBackend(url: string, busyTimeoutMs: number): Pro
     // The adapter has one connection, and a connection has one transaction at a time (the store
     // issues one call at a time). IMMEDIATE takes the write lock before the first read, so no other
     // process writes in between; waiting for it is SQLite's busy timeout. A read is one snapshot.
-    async run(_channelId, mode, work) {
-      await adapter.query(`BEGIN ${mode === 'write' ? 'IMMEDIATE' : 'DEFERRED'}`);
-      try {
-        const result = await work(kv);
-        await adapter.query('COMMIT');
-        return result;
-      } catch (error) {
-        await adapter.query('ROLLBACK').catch(() => {});
-        throw error;
-      }
-    },
+    run: (_channelId, mode, work) => inTransaction(adapter.query, `BEGIN ${mode === 'write' ? 'IMMEDIATE' : 'DEFERRED'}`, () => work(kv)),
     close: () => adapter.close(),
   };
+}
+
+/** `begin`, the work, COMMIT; ROLLBACK when anything fails. `query` runs on the one connection the transaction lives on. */
+export async function inTransaction<T>(query: (sql: string) => Promise<unknown>, begin: string, work: () => Promise<T>): Promise<T> {
+  await query(begin);
+  try {
+    const result = await work();
+    await query('COMMIT');
+    return result;
+  } catch (error) {
+    await query('ROLLBACK').catch(() => {});
+    throw error;
+  }
 }
 
 /** The layout's key-value operations straight through Keyv (keys and values in Keyv's own format). */

@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import sqlite3 from 'sqlite3';
@@ -9,6 +8,7 @@ import { UserError } from '../../src/errors.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { appendTurn, loadTurns, PAGE_TURNS, type PageStore } from '../../src/history/pagedHistory.js';
+import { appenderProcess } from '../support/storeBackends.js';
 import { tempDirs } from '../support/tempDir.js';
 
 const dirs = tempDirs('history-store-');
@@ -49,28 +49,6 @@ function sqliteAll(file: string, sql: string): Promise<Array<{ key: string; valu
   return new Promise((resolve, reject) =>
     db.all(sql, (error, rows) => db.close(() => (error ? reject(error) : resolve(rows as Array<{ key: string; value: string }>)))),
   );
-}
-
-/** Runs `count` appends to one channel in a child process that starts when told to (stdin), as a second bot would. */
-function appenderProcess(file: string, name: string, count: number) {
-  const storeModule = resolve('src/history/KeyvHistoryStore.ts');
-  const code = `
-    const { KeyvHistoryStore } = await import(${JSON.stringify(storeModule)});
-    const store = await KeyvHistoryStore.open({ url: ${JSON.stringify(`sqlite://${file}`)}, busyTimeoutMs: 20000 });
-    process.stdout.write('ready\\n');
-    process.stdin.once('data', async () => {
-      for (let i = 0; i < ${count}; i++) {
-        await store.append('shared', { userName: '${name}', userText: '${name}-' + i, reply: 'r', at: i });
-        // A pause between messages, as a bot has: without it SQLite's sleeping busy handler can starve the other process.
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
-      await store.dispose();
-      process.exit(0);
-    });`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const ready = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { ready, exited, go: () => child.stdin.write('go\n') };
 }
 
 /** An in-memory PageStore whose writes can be made to stop after `writesLeft`, as a killed process would. */
@@ -290,7 +268,7 @@ describe('KeyvHistoryStore', () => {
   it('keeps all 200 turns, each process in its own order, when two processes append 100 each to one channel', async () => {
     const file = join(dirs.make(), 'shared.sqlite');
     await closeStore(await openStore(file));
-    const children = [appenderProcess(file, 'p1', 100), appenderProcess(file, 'p2', 100)];
+    const children = [appenderProcess(`sqlite://${file}`, 'shared', 'p1', 100), appenderProcess(`sqlite://${file}`, 'shared', 'p2', 100)];
     await Promise.all(children.map((child) => child.ready));
 
     for (const child of children) child.go();
