@@ -8,51 +8,9 @@ import { hasReadableText } from '../text.js';
 import { ChannelHistory } from './ChannelHistory.js';
 import { ChannelSettings, type ReplyMode } from './ChannelSettings.js';
 import type { SessionObserver } from './SessionObserver.js';
+import { STOPPED_MARKER, clampText, type IncomingMessage, type TurnHooks, type TurnOutcome } from './turn.js';
 
-/** Ends the text of a reply stopped with the Stop button, on Discord and in the history. */
-export const STOPPED_MARKER = ' …(stopped)';
-
-export interface IncomingMessage {
-  channelId: string;
-  userName: string;
-  text: string;
-  /** Read after `text` and not counted against `messageMaxChars` (text attachments); the token cap still applies. */
-  attachedText?: string;
-}
-
-/** Callbacks a front end (Discord, terminal) gets while a message is handled. */
-export interface TurnHooks {
-  /** The sentiment is known; awaited before the reply starts, so a reaction lands first. */
-  onSentiment?(result: SentimentResult): Promise<void> | void;
-  /** The reply has to wait for other replies (called once, after onSentiment). */
-  onWaiting?(): Promise<void> | void;
-  /** The reply starts generating now. Not awaited: the model is not held up by the front end. */
-  onReplyStart?(): Promise<void> | void;
-  /** A new piece of reply text. */
-  onText?(delta: string): void;
-  /**
-   * Shows the finished reply to the user. Awaited before the turn is recorded: a reply the user
-   * never got is not history. It runs outside the model's queue, so other channels go on meanwhile.
-   */
-  deliver?(reply: string): Promise<void>;
-  /**
-   * Aborting it stops this reply (the Stop button): a queued reply never starts and handleMessage
-   * rejects with StoppedError; a running one ends with the text so far plus STOPPED_MARKER, which is
-   * delivered and recorded.
-   */
-  stopSignal?: AbortSignal;
-}
-
-export interface TurnOutcome {
-  sentiment: SentimentResult;
-  reply: string;
-  /** False when the store failed; the turn is kept in memory and written on a later try. */
-  saved: boolean;
-  /** The message was longer than the model may read and was cut. */
-  truncated: boolean;
-  /** The reply was stopped part way (the Stop button). */
-  stopped?: boolean;
-}
+export { STOPPED_MARKER, clampText, type IncomingMessage, type TurnHooks, type TurnOutcome } from './turn.js';
 
 export interface ChannelSessionsOptions {
   engine: ModelEngine;
@@ -266,11 +224,4 @@ export class ChannelSessions {
       this.logger.error('turns could not be saved before shutdown', { channelId, turns });
     }
   }
-}
-
-/** Cuts text to `max` characters without splitting a surrogate pair. */
-export function clampText(text: string, max: number): { text: string; truncated: boolean } {
-  const chars = Array.from(text);
-  if (chars.length <= max) return { text, truncated: false };
-  return { text: chars.slice(0, max).join(''), truncated: true };
 }
