@@ -417,6 +417,11 @@ export class DiscordEmulator {
   }
 
   /** Disarms every pending fault rule. */
+  /** Delays every REST request by `ms` before handling it, as a network round trip would (0: none). */
+  setRestLatency(ms: number): void {
+    this.rest.latencyMs = ms;
+  }
+
   clearFaults(): void {
     this.rest.clearFaults();
   }

@@ -71,6 +71,9 @@ export class RestApi {
     this.faults.length = 0;
   }
 
+  /** Every REST request waits this long before it is handled: a network round trip (benchmarks). */
+  latencyMs = 0;
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rawUrl = req.url ?? '/';
     const url = new URL(rawUrl, 'http://localhost');
@@ -81,6 +84,7 @@ export class RestApi {
     const prefix = '/api/v10';
     const inApi = url.pathname === prefix || url.pathname.startsWith(`${prefix}/`);
     const path = inApi ? decodePath(url.pathname.slice(prefix.length) || '/') : decodePath(url.pathname);
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     const record: RecordedRequest = { method, path, rawUrl, query, body: undefined, files: [], time: Date.now(), status: 0 };
     this.requests.push(record);
 
