@@ -416,12 +416,12 @@ export class DiscordEmulator {
     return this.rest.failNext(rule);
   }
 
-  /** Disarms every pending fault rule. */
   /** Delays every REST request by `ms` before handling it, as a network round trip would (0: none). */
   setRestLatency(ms: number): void {
     this.rest.latencyMs = ms;
   }
 
+  /** Disarms every pending fault rule. */
   clearFaults(): void {
     this.rest.clearFaults();
   }
