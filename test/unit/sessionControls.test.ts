@@ -29,6 +29,17 @@ afterAll(() => dirs.removeAll());
 
 const message = (text: string, userName = 'ana') => ({ channelId: 'a', userName, text });
 
+/** 'first' replying (held), then 'second' (stoppable) and 'third' waiting behind it in the same channel. */
+async function threeInARow() {
+  engine.holdReplies = true;
+  const ahead = sessions.handleMessage(message('first'));
+  await until(() => engine.replyCalls.length === 1);
+  const stop = new AbortController();
+  const queued = sessions.handleMessage(message('second'), { stopSignal: stop.signal });
+  const behind = sessions.handleMessage(message('third'));
+  return { ahead, stop, queued, behind };
+}
+
 describe('messages the bot does not answer (mentions mode)', () => {
   it('are classified and kept as entries without a reply, in arrival order with the answered ones, and the next reply sees them', async () => {
     engine.holdReplies = true;
@@ -66,12 +77,7 @@ describe('the Stop button', () => {
   });
 
   it('stops a queued reply before it starts: it never reaches the model, nothing is recorded, the next one runs', async () => {
-    engine.holdReplies = true;
-    const ahead = sessions.handleMessage(message('first'));
-    await until(() => engine.replyCalls.length === 1);
-    const stop = new AbortController();
-    const queued = sessions.handleMessage(message('second'), { stopSignal: stop.signal });
-    const behind = sessions.handleMessage(message('third'));
+    const { ahead, stop, queued, behind } = await threeInARow();
 
     stop.abort();
     engine.releaseReplies();
@@ -85,12 +91,7 @@ describe('the Stop button', () => {
 
 describe('the Stop button while the channel is busy', () => {
   it('ends a reply waiting behind its own channel at once, while the message behind it still waits for the running one', async () => {
-    engine.holdReplies = true;
-    const ahead = sessions.handleMessage(message('first'));
-    await until(() => engine.replyCalls.length === 1);
-    const stop = new AbortController();
-    const queued = sessions.handleMessage(message('second'), { stopSignal: stop.signal });
-    const behind = sessions.handleMessage(message('third'));
+    const { ahead, stop, queued, behind } = await threeInARow();
     await until(() => engine.classifyInputs.length === 3);
 
     stop.abort();

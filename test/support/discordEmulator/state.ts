@@ -34,6 +34,7 @@ import {
   type APIGuildMember,
   type APIThreadChannel,
   type APIInteractionDataResolved,
+  type APIInteractionGuildMember,
   type APIMessage,
   type APIMessageTopLevelComponent,
   type APIOverwrite,
@@ -972,25 +973,38 @@ export class EmulatorState {
         ...(Object.keys(resolved).length ? { resolved } : {}),
         ...(registered?.guild_id ? { guild_id: registered.guild_id } : {}),
       },
+      ...this.interactionContext(token, channelId, { ...clone(member), permissions }, locale),
+      channel: clone(record.channel as APITextChannel),
+    };
+    return this.dispatchInteraction(payload, opts.name, user);
+  }
+
+  /** The fields every guild interaction carries. */
+  private interactionContext(token: string, channelId: string, member: APIInteractionGuildMember, locale: Locale) {
+    return {
       guild_id: this.guildId,
       guild: { id: this.guildId, features: [], locale: Locale.EnglishUS },
       channel_id: channelId,
-      channel: clone(record.channel as APITextChannel),
-      member: { ...clone(member), permissions },
+      member,
       token,
-      version: 1,
+      version: 1 as const,
       app_permissions: ALL_PERMISSIONS,
       locale,
       guild_locale: Locale.EnglishUS,
       entitlements: [],
       authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: this.guildId },
-      context: InteractionContextType.Guild,
+      context: InteractionContextType.Guild as const,
       attachment_size_limit: 10 * 1024 * 1024,
     };
+  }
+
+  /** Remembers an interaction (for its callback and webhook follow-ups) and dispatches INTERACTION_CREATE. */
+  private dispatchInteraction(payload: { id: string; token: string; channel_id: string }, name: string, user: APIUser): SentInteraction {
+    const { id, token, channel_id: channelId } = payload;
     this.interactions.set(id, {
       id,
       token,
-      name: opts.name,
+      name,
       channelId,
       guildId: this.guildId,
       user,
@@ -1002,7 +1016,7 @@ export class EmulatorState {
       followUpIds: [],
       responses: [],
     });
-    this.gateway.broadcast(GatewayDispatchEvents.InteractionCreate, () => clone(payload));
+    this.gateway.broadcast(GatewayDispatchEvents.InteractionCreate, () => clone(payload) as never);
     return { id, token, payload: clone(payload) };
   }
 
@@ -1026,39 +1040,11 @@ export class EmulatorState {
       application_id: this.applicationId,
       type: InteractionType.MessageComponent,
       data: { custom_id: opts.customId, component_type: 2 },
-      guild_id: this.guildId,
-      guild: { id: this.guildId, features: [], locale: Locale.EnglishUS },
-      channel_id: channelId,
+      ...this.interactionContext(token, channelId, { ...clone(this.members.get(user.id)!), permissions }, Locale.EnglishUS),
       channel: clone(record.channel),
-      member: { ...clone(this.members.get(user.id)!), permissions },
       message: stripReference(stored.message),
-      token,
-      version: 1,
-      app_permissions: ALL_PERMISSIONS,
-      locale: Locale.EnglishUS,
-      guild_locale: Locale.EnglishUS,
-      entitlements: [],
-      authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: this.guildId },
-      context: InteractionContextType.Guild,
-      attachment_size_limit: 10 * 1024 * 1024,
     };
-    this.interactions.set(id, {
-      id,
-      token,
-      name: opts.customId,
-      channelId,
-      guildId: this.guildId,
-      user,
-      createdAt: Date.now(),
-      acknowledged: false,
-      originalMessageId: null,
-      loading: false,
-      ephemeral: false,
-      followUpIds: [],
-      responses: [],
-    });
-    this.gateway.broadcast(GatewayDispatchEvents.InteractionCreate, () => clone(payload) as never);
-    return { id, token, payload: clone(payload) };
+    return this.dispatchInteraction(payload, opts.customId, user);
   }
 
   private buildOptions(
