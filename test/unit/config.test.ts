@@ -42,7 +42,24 @@ describe('parseConfig', () => {
       CHAT_CHANNEL: 'terminal',
       LOG_LEVEL: 'info',
       SHARDS: 1,
+      REPLY_MODE: 'all',
+      ATTACHMENT_MAX_KB: 32,
+      METRICS_PORT: undefined,
+      METRICS_HOST: '127.0.0.1',
     });
+  });
+
+  it('takes REPLY_MODE, ATTACHMENT_MAX_KB and the metrics keys, and refuses bad values with what to write instead', () => {
+    expect(parseConfig({ REPLY_MODE: 'mentions', ATTACHMENT_MAX_KB: '0', METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' })).toMatchObject({
+      REPLY_MODE: 'mentions',
+      ATTACHMENT_MAX_KB: 0,
+      METRICS_PORT: 9464,
+      METRICS_HOST: '0.0.0.0',
+    });
+    const error = configError({ REPLY_MODE: 'sometimes', METRICS_PORT: '70000', ATTACHMENT_MAX_KB: '-1' });
+    expect(error.message).toContain('REPLY_MODE: must be one of all, mentions, react (got "sometimes")');
+    expect(error.message).toContain('METRICS_PORT: must be a whole number from 0 to 65535 (got "70000")');
+    expect(error.message).toContain('ATTACHMENT_MAX_KB: must be a whole number from 0 to 1024 (got "-1")');
   });
 
   it('returns a frozen config, emojis included', () => {
