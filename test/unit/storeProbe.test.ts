@@ -37,26 +37,32 @@ describe('the history store start-up probe', () => {
 
   const redis = process.env.TEST_REDIS_URL;
   const postgres = process.env.TEST_POSTGRES_URL;
-  const cases: Array<[string, string | undefined, () => string, RegExp]> = [
-    ['a refused Redis password', redis, () => withPassword(redis!, 'wrong-pw-1'), /WRONGPASS/],
-    ['a missing Redis database', redis, () => withPassword(redis!, new URL(redis!).password, '99'), /DB index is out of range/],
-    ['a refused PostgreSQL password', postgres, () => withPassword(postgres!, 'wrong-pw-1'), /password authentication failed for user "moodbot"/],
-    ['a missing PostgreSQL database', postgres, () => withPassword(postgres!, new URL(postgres!).password, 'no_such_db'), /database "no_such_db" does not exist/],
+  const servers: Array<[string, string | undefined, Array<[string, () => string, RegExp]>]> = [
+    ['Redis', redis, [
+      ['a refused password', () => withPassword(redis!, 'wrong-pw-1'), /WRONGPASS/],
+      ['a missing database', () => withPassword(redis!, new URL(redis!).password, '99'), /DB index is out of range/],
+    ]],
+    ['PostgreSQL', postgres, [
+      ['a refused password', () => withPassword(postgres!, 'wrong-pw-1'), /password authentication failed for user "moodbot"/],
+      ['a missing database', () => withPassword(postgres!, new URL(postgres!).password, 'no_such_db'), /database "no_such_db" does not exist/],
+    ]],
   ];
-  for (const [what, server, url, reason] of cases) {
+  for (const [name, server, cases] of servers) {
     if (!server) {
-      it.skip(`refuses ${what}: skipped, its test server is not set (see .ci/test-servers.sh)`, () => {});
+      it.skip(`${name}: refused password and missing database skipped, its test server is not set (see .ci/test-servers.sh)`, () => {});
       continue;
     }
-    it(`refuses ${what} within seconds, naming the host and never the password`, async () => {
-      const { error, ms } = await openFailure(url());
+    for (const [what, url, reason] of cases) {
+      it(`refuses ${what} on ${name} within seconds, naming the host and never the password`, async () => {
+        const { error, ms } = await openFailure(url());
 
-      expect(error).toBeInstanceOf(UserError);
-      expect(error.message).toContain(`Cannot use the history database on ${new URL(server).protocol.slice(0, -1)} server ${new URL(server).host}: `);
-      expect(error.message).toMatch(reason);
-      expect(error.message).not.toContain(new URL(url()).password);
-      expect(ms).toBeLessThan(5000);
-    });
+        expect(error).toBeInstanceOf(UserError);
+        expect(error.message).toContain(`Cannot use the history database on ${new URL(server).protocol.slice(0, -1)} server ${new URL(server).host}: `);
+        expect(error.message).toMatch(reason);
+        expect(error.message).not.toContain(new URL(url()).password);
+        expect(ms).toBeLessThan(5000);
+      });
+    }
   }
 
   it('stops `npm run chat` with exit 1 and one line naming the host, not the password', () => {
