@@ -96,7 +96,8 @@ async function checkBurst(emu: DiscordEmulator, bot: RunningBot, sent: Sent[]): 
     const replyOrder = emu
       .botMessages(channelId)
       .filter((reply) => reply.content !== BUSY && answeredHere.some((message) => message.id === reply.replyTo))
-      .sort((a, b) => a.createdAt - b.createdAt)
+      // By when each reply was complete: a waiting message posts its placeholder early.
+      .sort((a, b) => a.history.at(-1)!.time - b.history.at(-1)!.time)
       .map((reply) => reply.replyTo);
     expect(replyOrder).toEqual(answeredHere.map((message) => message.id));
   }
