@@ -62,7 +62,7 @@ export async function runShardManager({ file, config, logger }: ShardManagerOpti
     if (stopping) return stopped;
     stopping = true;
     await stopShards([...manager.shards.values()]);
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\.$/, '');
     throw new UserError(`A shard did not start (${reason}); its own error is above. Every shard was stopped.`);
   }
   // From here on a shard that dies is started again.

@@ -3,7 +3,8 @@
  * with the tiny model on 1 thread) against the emulator with two shards and two guilds, history in
  * Redis: each message is answered once, by the shard that owns its guild; a shard SIGKILLed
  * mid-reply is started again and answers with its history intact while the other kept answering;
- * SIGTERM stops the whole tree within 10 s.
+ * SIGTERM stops the whole tree within 10 s. SHARDS=auto asks the gateway; a shard that cannot start
+ * fails the start.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,29 @@ interface LogLine {
   messageId?: string;
   signal?: string;
 }
+
+describe('npm start with SHARDS=auto', () => {
+  it('asks the gateway for the shard count, and fails the start (exit 1, within seconds) when a shard cannot open its store', async () => {
+    const emu = await DiscordEmulator.start({ shards: 2 });
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, SHARDS: 'auto', DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiUrl, DATABASE_URL: 'redis://:hunter2-pw@127.0.0.1:1', MODEL: await ensureTinyModel(), THREADS: '1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    await emu.stop();
+
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(output).toContain('"message":"starting shards","shard":"manager","shards":2');
+    expect(output).toContain('Error: Cannot use the history database on redis server 127.0.0.1:1: connect ECONNREFUSED');
+    expect(output).toContain("Error: A shard did not start (Shard 0's process exited before its Client became ready); its own error is above. Every shard was stopped.");
+    expect(output).not.toContain('hunter2-pw');
+  }, 60_000);
+});
 
 if (!redisUrl) {
   it.skip('two shards through the emulator: skipped, TEST_REDIS_URL is not set (start Redis with .ci/test-servers.sh)', () => {});
