@@ -8,7 +8,7 @@ import { STOPPED_BEFORE_START, WAITING_PLACEHOLDER } from '../../src/discord/ans
 import { STOPPED_MARKER } from '../../src/sessions/ChannelSessions.js';
 import { ScriptedEngine, repliesTo, whenAnswered } from '../support/botHarness.js';
 import type { BotMessageRecord, DiscordEmulator } from '../support/DiscordEmulator.js';
-import { useBotFixture } from '../support/e2eFixture.js';
+import { createTinyEngine, useBotFixture } from '../support/e2eFixture.js';
 
 const fixture = useBotFixture({ tempPrefix: 'bot-stop-' });
 const pieces = Array.from({ length: 40 }, (_, i) => `word${i} `);
@@ -88,5 +88,29 @@ describe('the Stop button', () => {
     expect(scripted.replied).toEqual(['first', 'third']);
     expect(stopButtonOf(repliesTo(emu, channelId, second.id)[0])).toBeUndefined();
     expect((await bot.store.load(channelId)).map((turn) => turn.userText)).toEqual(['first', 'third']);
+  });
+
+  it('stops the real model mid-reply (tiny model): the shown text is kept, the channel answers its next message from there (measured)', async () => {
+    const engine = await createTinyEngine({ replyMaxTokens: 400 });
+    try {
+      const { bot, emu, channelId } = await fixture.boot({ engine });
+      const message = emu.sendUserMessage({ content: 'tell me a very long story' });
+      const reply = await emu.waitFor(() => repliesTo(emu, channelId, message.id).find((posted) => posted.content.length > 0), { timeoutMs: 20_000 });
+      emu.clickButton({ messageId: reply.id, customId: stopButtonOf(reply)! });
+      const clickedAt = Date.now();
+      await whenAnswered(emu, bot, message.id);
+
+      const [stopped] = repliesTo(emu, channelId, message.id);
+      const lastEdit = stopped!.history.at(-1)!.time;
+      console.log(`Stop on the tiny model: click to last edit ${lastEdit - clickedAt} ms`);
+      expect(stopped!.content.endsWith(STOPPED_MARKER.trim())).toBe(true);
+      expect((await bot.store.load(channelId)).map((turn) => turn.reply)).toEqual([stopped!.content]);
+      const next = emu.sendUserMessage({ content: 'ok, shorter please' });
+      await whenAnswered(emu, bot, next.id, 60_000);
+      expect((await bot.store.load(channelId)).map((turn) => turn.userText)).toEqual(['tell me a very long story', 'ok, shorter please']);
+    } finally {
+      await fixture.bot.stop();
+      await engine.dispose();
+    }
   });
 });
