@@ -165,7 +165,7 @@ describe('terminal chat (src/chat.ts)', () => {
     const run = await new Promise<ChatRun>((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', TSX_LOADER, CHAT_SCRIPT], {
         cwd: dir,
-        env: { ...process.env, MODEL: modelPath, THREADS: 'abc', DATABASE_URL: 'postgres://x' },
+        env: { ...process.env, MODEL: modelPath, THREADS: 'abc', DATABASE_URL: 'mysql://user:secret@db/x' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stderr = '';
@@ -177,7 +177,8 @@ describe('terminal chat (src/chat.ts)', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('Error: Invalid configuration');
     expect(run.stderr).toContain('THREADS: must be a whole number from 1 to 256 (got "abc")');
-    expect(run.stderr).toContain('DATABASE_URL: must be a Keyv SQLite URI');
+    expect(run.stderr).toContain('DATABASE_URL: must be sqlite://<file>, redis://');
+    expect(run.stderr).not.toContain('secret');
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
