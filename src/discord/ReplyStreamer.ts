@@ -42,6 +42,8 @@ export class ReplyStreamer {
   private text = '';
   private readonly posted: { message: PostedMessage; content: string }[] = [];
   private writing: Promise<void> = Promise.resolve();
+  /** Settles when posting may begin (see holdUntil). */
+  private gate: Promise<void> = Promise.resolve();
   private timer?: NodeJS.Timeout;
   private typingTimer?: NodeJS.Timeout;
   private lastWrite = 0;
@@ -58,6 +60,19 @@ export class ReplyStreamer {
   }
 
   /**
+   * Holds every post, and the typing indicator, until `shown` settles (fulfilled or not): the
+   * sentiment reaction lands before the reply appears, while the reply keeps generating meanwhile.
+   */
+  holdUntil(shown: Promise<unknown>): void {
+    const gate = shown.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.gate = gate;
+    this.writing = this.writing.then(() => gate);
+  }
+
+  /**
    * Posts `text` at once as the first message (to hold the Stop button while the reply waits); the
    * reply's own text replaces it. Nothing happens once the reply has posted.
    */
@@ -69,9 +84,12 @@ export class ReplyStreamer {
   /** Starts the typing indicator, refreshed until finish(). */
   startTyping(): void {
     const tick = () => void this.options.target.typing().catch((error: unknown) => this.options.logger.debug('typing failed', { error }));
-    tick();
-    this.typingTimer = setInterval(tick, this.options.typingIntervalMs ?? 8000);
-    this.typingTimer.unref();
+    void this.gate.then(() => {
+      if (this.finished) return;
+      tick();
+      this.typingTimer = setInterval(tick, this.options.typingIntervalMs ?? 8000);
+      this.typingTimer.unref();
+    });
   }
 
   push(delta: string): void {

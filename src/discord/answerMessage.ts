@@ -66,11 +66,13 @@ export async function reactOnly(message: Message, { sessions, config, logger, me
 export async function noteMessage(message: Message, access: ChannelAccess, incoming: IncomingMessage, { sessions, config, logger, metrics }: AnswerDeps): Promise<void> {
   const log = { channelId: message.channelId, messageId: message.id };
   try {
+    let shown: Promise<unknown> = Promise.resolve();
     const { sentiment, saved } = await sessions.handleUnanswered(incoming, {
-      onSentiment: async ({ label }) => {
-        if (access.react) await message.react(config.SENTIMENT_EMOJIS[label]).catch((error: unknown) => logger.warn('adding the sentiment reaction failed', { ...log, error }));
+      onSentiment: ({ label }) => {
+        if (access.react) shown = message.react(config.SENTIMENT_EMOJIS[label]).catch((error: unknown) => logger.warn('adding the sentiment reaction failed', { ...log, error }));
       },
     });
+    await shown;
     metrics.outcome('unanswered');
     logger.info('message kept as context, not answered', { ...log, label: sentiment.label, saved });
   } catch (error) {
@@ -97,7 +99,10 @@ export async function answerMessage(message: Message, access: ChannelAccess, inc
     controls: true,
   });
   let waiting: MessageReaction | undefined;
+  let reactionShown: Promise<unknown> = Promise.resolve();
+  let waitingShown: Promise<unknown> = Promise.resolve();
   const removeWaiting = async () => {
+    await waitingShown;
     const reaction = waiting;
     waiting = undefined;
     await reaction?.users.remove(deps.botUserId).catch((error: unknown) => logger.warn('removing the waiting reaction failed', { ...log, error }));
@@ -107,16 +112,21 @@ export async function answerMessage(message: Message, access: ChannelAccess, inc
     let turn;
     try {
       turn = sessions.handleMessage(incoming, {
-        onSentiment: async ({ label }) => {
+        onSentiment: ({ label }) => {
           if (!access.react) return;
-          await message.react(config.SENTIMENT_EMOJIS[label]).catch((error: unknown) => logger.warn('adding the sentiment reaction failed', { ...log, error }));
+          // The reply generates while the reaction goes out; nothing is posted before it has landed.
+          reactionShown = message.react(config.SENTIMENT_EMOJIS[label]).catch((error: unknown) => logger.warn('adding the sentiment reaction failed', { ...log, error }));
+          streamer.holdUntil(reactionShown);
         },
-        onWaiting: async () => {
+        onWaiting: () => {
           streamer.showPlaceholder(WAITING_PLACEHOLDER);
           if (!access.react) return;
-          waiting = await message.react(WAITING_EMOJI).catch((error: unknown) => {
-            logger.warn('adding the waiting reaction failed', { ...log, error });
-            return undefined;
+          // ⏳ after the sentiment reaction, never before it.
+          waitingShown = reactionShown.then(async () => {
+            waiting = await message.react(WAITING_EMOJI).catch((error: unknown) => {
+              logger.warn('adding the waiting reaction failed', { ...log, error });
+              return undefined;
+            });
           });
         },
         onReplyStart: async () => {

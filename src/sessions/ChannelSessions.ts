@@ -85,8 +85,10 @@ export class ChannelSessions {
         let sentiment: SentimentResult;
         try {
           sentiment = await sentimentTicket.run(() => this.classifyTimed(text));
-          await hooks.onSentiment?.(sentiment);
-          if (waits) await hooks.onWaiting?.();
+          // Not awaited: the reply generates while the front end shows the sentiment (a network
+          // round trip on Discord); the front end holds its own first post until that has landed.
+          this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
+          if (waits) this.notify(channelId, 'onWaiting', () => hooks.onWaiting?.());
           // The previous turn of this channel must be delivered and recorded before this reply reads the
           // history. Meanwhile this channel's place is not ready, so the queue serves other channels.
           // A stop ends the wait at once (the turns behind still wait for the previous one, see below).
@@ -104,7 +106,7 @@ export class ChannelSessions {
             started = true;
             // A reset from here on means this reply's turn is not recorded.
             epoch = this.histories.epoch(channelId);
-            Promise.resolve(hooks.onReplyStart?.()).catch((error: unknown) => this.logger.warn('onReplyStart failed', { channelId, error }));
+            this.notify(channelId, 'onReplyStart', () => hooks.onReplyStart?.());
             const turns = await this.histories.turns(channelId);
             const systemPrompt = await this.settings.persona(channelId);
             const begun = performance.now();
@@ -153,7 +155,7 @@ export class ChannelSessions {
     const previousTurn = this.lastTurn.get(channelId);
     const thisTurn = (async () => {
       const sentiment = await sentimentTicket.run(() => this.classifyTimed(text));
-      await hooks.onSentiment?.(sentiment);
+      this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
       await previousTurn;
       const saved = await this.record(channelId, { userName: message.userName, userText: text, at: Date.now() }, this.histories.epoch(channelId));
       return { sentiment, reply: '', saved, truncated };
@@ -173,6 +175,13 @@ export class ChannelSessions {
   async setPersona(channelId: string, text: string | undefined): Promise<void> {
     await this.settings.setPersona(channelId, text);
     this.options.engine.forget(channelId);
+  }
+
+  /** Calls a front end's hook without waiting for it: the model is never held up by the front end. */
+  private notify(channelId: string, hook: string, call: () => Promise<void> | void): void {
+    Promise.resolve()
+      .then(call)
+      .catch((error: unknown) => this.logger.warn(`${hook} failed`, { channelId, error }));
   }
 
   /** Classifies text on demand (the /sentiment command): no history is read or written. */

@@ -14,9 +14,12 @@ export interface IncomingMessage {
 
 /** Callbacks a front end (Discord, terminal) gets while a message is handled. */
 export interface TurnHooks {
-  /** The sentiment is known; awaited before the reply starts, so a reaction lands first. */
+  /**
+   * The sentiment is known. Not awaited: the reply starts generating at once. A front end that must
+   * show the sentiment before the reply (Discord's reaction) holds its first post until it has.
+   */
   onSentiment?(result: SentimentResult): Promise<void> | void;
-  /** The reply has to wait for other replies (called once, after onSentiment). */
+  /** The reply has to wait for other replies (called once, after onSentiment; not awaited). */
   onWaiting?(): Promise<void> | void;
   /** The reply starts generating now. Not awaited: the model is not held up by the front end. */
   onReplyStart?(): Promise<void> | void;

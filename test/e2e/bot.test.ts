@@ -263,6 +263,33 @@ describe('the bot through the real discord.js client', () => {
     expect(reactions).toHaveLength(1);
     expect(replyTo(emulator.defaultChannelId, message.id)).toHaveLength(1);
   });
+
+  it('generates the reply while a slow, rate-limited reaction goes out, and still posts nothing before the reaction', async () => {
+    let replyStartedAt = 0;
+    const engine = new ScriptedEngine();
+    const reply = engine.reply.bind(engine);
+    engine.reply = (request) => {
+      replyStartedAt ||= Date.now();
+      return reply(request);
+    };
+    const bot = await boot({ engine });
+    emulator.setRestLatency(100);
+    const fault = emulator.failNext({ method: 'PUT', path: /\/reactions\//, status: 429, retryAfter: 1, times: 1 });
+    const sentAt = Date.now();
+    const message = emulator.sendUserMessage({ content: 'is anyone around tonight?' });
+    await answered(bot, message.id);
+
+    expect(fault.hits).toBe(1);
+    const [reaction] = emulator.reactions(emulator.defaultChannelId, message.id).filter((r) => SENTIMENT_EMOJIS.includes(r.emoji));
+    const [firstPost] = replyTo(emulator.defaultChannelId, message.id);
+    // The reaction took over a second (429, Retry-After 1); the model did not wait for it.
+    expect(reaction!.time - sentAt).toBeGreaterThan(1000);
+    expect(replyStartedAt).toBeGreaterThan(0);
+    expect(replyStartedAt).toBeLessThan(reaction!.time - 500);
+    // What the user sees is still in order: the reaction, then the reply and the typing indicator.
+    expect(reaction!.time).toBeLessThanOrEqual(firstPost!.createdAt);
+    for (const typing of emulator.typing(emulator.defaultChannelId)) expect(typing.time).toBeGreaterThanOrEqual(reaction!.time);
+  });
 });
 
 describe('the bot process', () => {
