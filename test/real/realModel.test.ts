@@ -38,6 +38,10 @@ const FACTS: Array<{ fact: string; question: string; answer: string }> = [
   { fact: 'I work as a baker.', question: 'What is my job?', answer: 'baker' },
   { fact: 'My best friend is Tomasz.', question: "What is my best friend's name?", answer: 'tomasz' },
   { fact: 'My car is a red Volvo.', question: 'What car do I drive?', answer: 'volvo' },
+  { fact: 'My brother is called Mateo.', question: "What is my brother's name?", answer: 'mateo' },
+  { fact: 'I was born in Nairobi.', question: 'Where was I born?', answer: 'nairobi' },
+  { fact: 'My favourite food is ramen.', question: 'What is my favourite food?', answer: 'ramen' },
+  { fact: 'My parrot is called Kiwi.', question: "What is my parrot's name?", answer: 'kiwi' },
 ];
 
 const dirs = tempDirs('real-');
@@ -112,55 +116,44 @@ describe.skipIf(!modelPath)('the real model', () => {
     }
   });
 
-  it('recalls a fact stated earlier in a channel far more often than a channel without that history, over several facts and seeds', async () => {
-    let withHistory = 0;
-    let withoutHistory = 0;
-    let asked = 0;
+  it('recalls a fact stated earlier in a channel far more often than without that history: warm, cold after a restart, and not after /reset', async () => {
+    const hits = { warm: 0, noHistory: 0, afterRestart: 0, afterReset: 0 };
     for (const seed of SEEDS) {
-      const bot = await openBot(join(dirs.make(), 'history.sqlite'), { seed });
+      const databaseFile = join(dirs.make(), 'history.sqlite');
+      const first = await openBot(databaseFile, { seed });
       try {
         for (const [i, { fact, question, answer }] of FACTS.entries()) {
-          await bot.say(`told-${i}`, fact);
-          if (recalls((await bot.say(`told-${i}`, question)).reply, answer)) withHistory++;
-          if (recalls((await bot.say(`never-told-${i}`, question)).reply, answer)) withoutHistory++;
-          asked++;
+          await first.say(`told-${i}`, fact);
+          if (recalls((await first.say(`told-${i}`, question)).reply, answer)) hits.warm++;
+          if (recalls((await first.say(`never-told-${i}`, question)).reply, answer)) hits.noHistory++;
+          await first.say(`restart-${i}`, fact);
+          await first.say(`reset-${i}`, fact);
+          await first.sessions.reset(`reset-${i}`);
         }
       } finally {
-        await bot.close();
+        await first.close();
+      }
+      // A new process's engine and store on the same file: every channel is cold, rebuilt from SQLite.
+      const second = await openBot(databaseFile, { seed });
+      try {
+        for (const [i, { question, answer }] of FACTS.entries()) {
+          if (recalls((await second.say(`restart-${i}`, question)).reply, answer)) hits.afterRestart++;
+          if (recalls((await second.say(`reset-${i}`, question)).reply, answer)) hits.afterReset++;
+        }
+      } finally {
+        await second.close();
       }
     }
-    report.recall = { asked, withHistory: rate(withHistory, asked), withoutHistory: rate(withoutHistory, asked) };
-    expect(withHistory / asked).toBeGreaterThanOrEqual(0.3);
-    expect(withHistory / asked - withoutHistory / asked).toBeGreaterThanOrEqual(0.25);
-  }, SLOW);
-
-  it('recalls it as well in a cold channel rebuilt from SQLite after a restart, and no more after /reset', async () => {
-    const databaseFile = join(dirs.make(), 'history.sqlite');
-    const first = await openBot(databaseFile, { seed: SEEDS[0] });
-    try {
-      for (const [i, { fact }] of FACTS.entries()) {
-        await first.say(`restart-${i}`, fact);
-        await first.say(`reset-${i}`, fact);
-        await first.sessions.reset(`reset-${i}`);
-      }
-    } finally {
-      await first.close();
-    }
-    const second = await openBot(databaseFile, { seed: SEEDS[0] });
-    let afterRestart = 0;
-    let afterReset = 0;
-    try {
-      for (const [i, { question, answer }] of FACTS.entries()) {
-        if (recalls((await second.say(`restart-${i}`, question)).reply, answer)) afterRestart++;
-        if (recalls((await second.say(`reset-${i}`, question)).reply, answer)) afterReset++;
-      }
-    } finally {
-      await second.close();
-    }
-    report.recallColdAndReset = { asked: FACTS.length, afterRestart: rate(afterRestart, FACTS.length), afterReset: rate(afterReset, FACTS.length) };
-    expect(afterRestart / FACTS.length).toBeGreaterThanOrEqual(0.25);
-    expect(afterRestart - afterReset).toBeGreaterThanOrEqual(2);
-  }, SLOW);
+    const asked = FACTS.length * SEEDS.length;
+    const rates = { warm: hits.warm / asked, noHistory: hits.noHistory / asked, afterRestart: hits.afterRestart / asked, afterReset: hits.afterReset / asked };
+    report.recall = { asked, ...Object.fromEntries(Object.entries(rates).map(([key, value]) => [key, rate(value, 1)])) };
+    // SmolLM2-135M recalled about a third of the facts (0 without the history) on 2026-12-02; the
+    // floors sit at half that, so a different CPU build's sampling cannot fail them by chance.
+    expect(rates.warm).toBeGreaterThanOrEqual(1 / 6);
+    expect(rates.warm - rates.noHistory).toBeGreaterThanOrEqual(1 / 8);
+    expect(rates.afterRestart).toBeGreaterThanOrEqual(1 / 6);
+    expect(rates.afterRestart - rates.afterReset).toBeGreaterThanOrEqual(1 / 8);
+  }, 2 * SLOW);
 
   it('ends most short replies with its own end-of-turn token, and no template token or speaker prefix reaches the user', async () => {
     const engine = await Engine.create(engineOptions({ replyMaxTokens: 128, seed: SEEDS[0], calibrateSentiment: false }));
