@@ -55,7 +55,8 @@ function engineOptions(overrides: Partial<EngineOptions> = {}): EngineOptions {
     contextSize: 1024,
     warmChannels: 4,
     historyMaxTokens: 512,
-    replyMaxTokens: 32,
+    // Long enough for a name or a place; a real model says it early if it says it at all.
+    replyMaxTokens: 24,
     systemPrompt: SYSTEM_PROMPT,
     calibrateSentiment: true,
     ...overrides,
@@ -127,8 +128,11 @@ describe.skipIf(!modelPath)('the real model', () => {
           if (recalls((await first.say(`told-${i}`, question)).reply, answer)) hits.warm++;
           if (recalls((await first.say(`never-told-${i}`, question)).reply, answer)) hits.noHistory++;
           await first.say(`restart-${i}`, fact);
-          await first.say(`reset-${i}`, fact);
-          await first.sessions.reset(`reset-${i}`);
+          // /reset is the control (it should bring recall down to the no-history rate): one seed is enough.
+          if (seed === SEEDS[0]) {
+            await first.say(`reset-${i}`, fact);
+            await first.sessions.reset(`reset-${i}`);
+          }
         }
       } finally {
         await first.close();
@@ -138,14 +142,14 @@ describe.skipIf(!modelPath)('the real model', () => {
       try {
         for (const [i, { question, answer }] of FACTS.entries()) {
           if (recalls((await second.say(`restart-${i}`, question)).reply, answer)) hits.afterRestart++;
-          if (recalls((await second.say(`reset-${i}`, question)).reply, answer)) hits.afterReset++;
+          if (seed === SEEDS[0] && recalls((await second.say(`reset-${i}`, question)).reply, answer)) hits.afterReset++;
         }
       } finally {
         await second.close();
       }
     }
     const asked = FACTS.length * SEEDS.length;
-    const rates = { warm: hits.warm / asked, noHistory: hits.noHistory / asked, afterRestart: hits.afterRestart / asked, afterReset: hits.afterReset / asked };
+    const rates = { warm: hits.warm / asked, noHistory: hits.noHistory / asked, afterRestart: hits.afterRestart / asked, afterReset: hits.afterReset / FACTS.length };
     report.recall = { asked, ...Object.fromEntries(Object.entries(rates).map(([key, value]) => [key, rate(value, 1)])) };
     // SmolLM2-135M recalled about a third of the facts (0 without the history) on 2026-12-02; the
     // floors sit at half that, so a different CPU build's sampling cannot fail them by chance.
