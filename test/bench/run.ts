@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveChatWrapper, type ChatWrapper, type LlamaContextSequence, type Token } from 'node-llama-cpp';
+import { TokenBias, type ChatWrapper, type LlamaContextSequence, type Token } from 'node-llama-cpp';
 import { parseConfig } from '../../src/config.js';
 import { Engine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
@@ -28,7 +28,7 @@ const config = parseConfig(process.env);
 const threads = quick ? 1 : config.THREADS;
 const runs = quick
   ? { sentiment: 6, ttft: 3, decode: 12, decodeRounds: 2, channels: 4, perChannel: 3, queueReply: 4 }
-  : { sentiment: 30, ttft: 7, decode: 64, decodeRounds: 5, channels: 20, perChannel: 5, queueReply: 8 };
+  : { sentiment: 30, ttft: 7, decode: 64, decodeRounds: 9, channels: 20, perChannel: 5, queueReply: 8 };
 
 const log = (line: string) => process.stderr.write(line + '\n');
 
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
 
   const prefillTokS = await prefillRate(baseSequence, history.turns.map((turn) => turn.userText).join('\n'));
   const bareGrowth = await attentionGrowth(baseSequence, history.turns, runs.ttft);
-  const chatWrapper = resolveChatWrapper(model);
+  const chatWrapper = engine.chatWrapper;
   const naiveMs = await timeEach(runs.sentiment, (i) => naiveSentiment(engine, chatWrapper, baseSequence, messages[i % messages.length]!));
   await baseline.dispose();
   log(`decode ${productTokS.toFixed(1)} tok/s product, ${rawTokS.toFixed(1)} tok/s raw; naive sentiment p50 ${median(naiveMs).toFixed(1)} ms`);
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
 
   // --- Memory by loading option, each in a process of its own ----------------------------------
   log('memory: loading the model with and without mmap, one child process each ...');
-  const memory = { no_mmap: probeMemory(modelPath, false), mmap: probeMemory(modelPath, true) };
+  const memory = memoryByOption(modelPath, quick ? 1 : 3);
 
   const result = {
     quick,
@@ -221,7 +221,14 @@ async function replyForChunks(
 async function alternatingDecode(engine: Engine, sequence: LlamaContextSequence, rounds: number, tokens: number): Promise<{ product: number[]; raw: number[] }> {
   const product: number[] = [];
   const raw: number[] = [];
-  const prompt = engine.model.tokenize(DECODE_REQUEST.userText);
+  // The same templated request as the product's; a real model's end-of-turn is banned so the bare
+  // loop always runs to `tokens` (the product's reply may end sooner; its rate is over what it made).
+  const { contextText } = engine.chatWrapper.generateContextState({
+    chatHistory: [{ type: 'system', text: config.SYSTEM_PROMPT }, { type: 'user', text: `${DECODE_REQUEST.userName}: ${DECODE_REQUEST.userText}` }, { type: 'model', response: [] }],
+  });
+  const prompt = contextText.tokenize(engine.model.tokenizer);
+  const noEnd = new TokenBias(engine.model.tokenizer);
+  for (const token of [engine.model.tokens.eos, engine.model.tokens.eot]) if (token !== null) noEnd.set(token, 'never');
   for (let round = 0; round < rounds; round++) {
     const stamps: number[] = [];
     engine.forget(DECODE_REQUEST.channelId);
@@ -230,7 +237,7 @@ async function alternatingDecode(engine: Engine, sequence: LlamaContextSequence,
 
     await sequence.clearHistory();
     const bare: number[] = [];
-    for await (const token of sequence.evaluate(prompt, { temperature: 0.7, topP: 0.9, seed: 42 + round })) {
+    for await (const token of sequence.evaluate(prompt, { temperature: 0.7, topP: 0.9, seed: 42 + round, tokenBias: noEnd })) {
       void token;
       bare.push(performance.now());
       if (bare.length >= tokens) break;
@@ -266,6 +273,21 @@ async function classifierOverhead(engine: Engine, sequence: LlamaContextSequence
   }
   await sequence.clearHistory();
   return { product_ms_p50: round(median(product)), bare_ms_p50: round(median(bare)), ratio: round(median(product) / median(bare)), decode_steps: classifier.lastDecodeSteps };
+}
+
+/**
+ * Each loading option probed `times` times, alternating (speed on a shared machine drifts); for
+ * each field the median over its probes.
+ */
+function memoryByOption(modelPath: string, times: number): { no_mmap: Record<string, number | boolean>; mmap: Record<string, number | boolean> } {
+  const runs = { no_mmap: [] as Record<string, number | boolean>[], mmap: [] as Record<string, number | boolean>[] };
+  for (let i = 0; i < times; i++) {
+    runs.no_mmap.push(probeMemory(modelPath, false));
+    runs.mmap.push(probeMemory(modelPath, true));
+  }
+  const medianOf = (probes: Record<string, number | boolean>[]) =>
+    Object.fromEntries(Object.keys(probes[0]!).map((key) => [key, typeof probes[0]![key] === 'number' ? median(probes.map((p) => p[key] as number)) : probes[0]![key]!]));
+  return { no_mmap: medianOf(runs.no_mmap), mmap: medianOf(runs.mmap) };
 }
 
 /** Runs test/bench/memoryProbe.ts in a child process for one loading option. */
