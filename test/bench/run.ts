@@ -83,8 +83,13 @@ async function main(): Promise<void> {
   const rssMb = await warmEightChannels(engine, history.turns);
   log(`RSS with 8 warm channels ${Math.round(rssMb)} MB`);
 
-  const baseline = await model.createContext({ contextSize: 2048, threads, sequences: 1 });
+  // The bare side runs on a context of the product's shape (9 sequences): llama.cpp decodes one
+  // sequence of a 9-sequence context ~10% slower than a lone one, which is not the product's code.
+  const baseline = await model.createContext({ contextSize: 2048, threads, sequences: 9 });
   const baseSequence = baseline.getSequence();
+  const lone = await model.createContext({ contextSize: 2048, threads, sequences: 1 });
+  const loneTokS = median((await alternatingDecode(engine, lone.getSequence(), Math.max(2, Math.ceil(runs.decodeRounds / 3)), runs.decode, true)).raw);
+  await lone.dispose();
 
   // --- Decode speed: product reply path vs a bare evaluate loop, alternating, several rounds ---
   const decode = await alternatingDecode(engine, baseSequence, runs.decodeRounds, runs.decode);
@@ -132,6 +137,7 @@ async function main(): Promise<void> {
     decode_tok_s: round(productTokS),
     decode_tok_s_raw: round(rawTokS),
     decode_efficiency: round(productTokS / rawTokS),
+    decode_tok_s_raw_lone_sequence: round(loneTokS),
     decode_rounds: decode.product.map((product, i) => ({ product_tok_s: round(product), bare_tok_s: round(decode.raw[i]!), efficiency: round(product / decode.raw[i]!) })),
     per_token_overhead_ms: round(1000 / productTokS - 1000 / rawTokS),
     classify_vs_bare: classifyVsBare,
@@ -218,7 +224,7 @@ async function replyForChunks(
  * Decode speed of the product's reply path and of a bare evaluate loop with the same sampling
  * settings, alternating round by round so drifting machine load hits both alike.
  */
-async function alternatingDecode(engine: Engine, sequence: LlamaContextSequence, rounds: number, tokens: number): Promise<{ product: number[]; raw: number[] }> {
+async function alternatingDecode(engine: Engine, sequence: LlamaContextSequence, rounds: number, tokens: number, bareOnly = false): Promise<{ product: number[]; raw: number[] }> {
   const product: number[] = [];
   const raw: number[] = [];
   // The same templated request as the product's; a real model's end-of-turn is banned so the bare
@@ -230,10 +236,12 @@ async function alternatingDecode(engine: Engine, sequence: LlamaContextSequence,
   const noEnd = new TokenBias(engine.model.tokenizer);
   for (const token of [engine.model.tokens.eos, engine.model.tokens.eot]) if (token !== null) noEnd.set(token, 'never');
   for (let round = 0; round < rounds; round++) {
-    const stamps: number[] = [];
-    engine.forget(DECODE_REQUEST.channelId);
-    await replyForChunks(engine, DECODE_REQUEST, tokens, () => stamps.push(performance.now()));
-    product.push(((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000);
+    if (!bareOnly) {
+      const stamps: number[] = [];
+      engine.forget(DECODE_REQUEST.channelId);
+      await replyForChunks(engine, DECODE_REQUEST, tokens, () => stamps.push(performance.now()));
+      product.push(((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000);
+    }
 
     await sequence.clearHistory();
     const bare: number[] = [];
