@@ -19,8 +19,6 @@ export interface ChatRepliesOptions {
   temperature?: number;
   /** Fixed sampling seed (tests); default random per reply. */
   seed?: number;
-  /** The bot's own name: a reply starting with "<botName>:" loses that prefix (as do "assistant:" and short names). */
-  botName?: string;
 }
 
 export interface ReplyRequest {
@@ -109,7 +107,7 @@ export class ChatReplies {
       }
       history.push({ type: 'user', text: userLine(userName, message.userText) });
 
-      const speakers = [...new Set([userName, ...window.map((turn) => turn.userName)].map(cleanName)), ...(this.options.botName ? [this.options.botName] : [])];
+      const speakers = [...new Set([userName, ...window.map((turn) => turn.userName)].map(cleanName))];
       const prefixFilter = new SpeakerPrefixFilter(speakers);
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;

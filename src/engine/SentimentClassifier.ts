@@ -66,7 +66,7 @@ export class SentimentClassifier {
     private readonly sequence: LlamaContextSequence,
     private readonly prefix: Token[],
     private readonly suffix: Token[],
-    private readonly trie: LabelTrie,
+    private readonly trie: LabelTrieNode,
     private readonly maxMessageTokens: number,
   ) {}
 
@@ -126,9 +126,7 @@ export class SentimentClassifier {
   /** The result, and the label probabilities before calibration (for the eval). */
   async classifyWithScores(text: string): Promise<{ result: SentimentResult; raw: Record<SentimentLabel, number> }> {
     const raw = await this.labelProbabilities(text);
-    const scores = { ...raw };
-    if (this.prior) for (const label of SENTIMENT_LABELS) scores[label] /= this.prior[label];
-    return { result: pickLabel(scores), raw };
+    return { result: pickLabel(raw, this.prior), raw };
   }
 
   /**
@@ -188,7 +186,10 @@ export class SentimentClassifier {
   }
 }
 
-function pickLabel(scores: Record<SentimentLabel, number>): SentimentResult {
+/** The label with the largest share of `probabilities`, each divided by its `prior` first when there is one (calibration). */
+export function pickLabel(probabilities: Readonly<Record<SentimentLabel, number>>, prior?: Readonly<Record<SentimentLabel, number>>): SentimentResult {
+  const scores = { ...probabilities };
+  if (prior) for (const label of SENTIMENT_LABELS) scores[label] /= prior[label];
   const total = SENTIMENT_LABELS.reduce((sum, label) => sum + scores[label], 0);
   let best: SentimentLabel = 'neutral';
   for (const label of SENTIMENT_LABELS) if (scores[label] > scores[best]) best = label;
@@ -216,7 +217,6 @@ export interface LabelTrieNode {
   /** Leaves only the children's tokens in play (nodes with children only). */
   bias?: TokenBias;
 }
-export type LabelTrie = LabelTrieNode;
 
 /** How a model may write each label: as asked, capitalized, and either of those after a space. */
 export function labelSpellings(label: SentimentLabel): string[] {
@@ -230,7 +230,7 @@ export function labelSpellings(label: SentimentLabel): string[] {
  * classifier then reads one more decode step where they part. No spelling is a prefix of another's,
  * since none of the words is, so every leaf is exactly one spelling.
  */
-export function buildLabelTrie(model: LlamaModel): LabelTrie {
+export function buildLabelTrie(model: LlamaModel): LabelTrieNode {
   const root: LabelTrieNode = { children: new Map(), labels: new Set() };
   for (const label of SENTIMENT_LABELS) {
     for (const spelling of labelSpellings(label)) {

@@ -142,6 +142,13 @@ export function scoreLabels(gold: Label[], predicted: Label[]): ScoreReport {
   };
 }
 
+/** Always answering the most common gold label: the floor any classifier must beat. */
+export function majorityBaseline(gold: Label[]): ScoreReport & { label: Label } {
+  const counts = LABELS.map((label) => gold.filter((g) => g === label).length);
+  const label = LABELS[counts.indexOf(Math.max(...counts))]!;
+  return { ...scoreLabels(gold, gold.map(() => label)), label };
+}
+
 const analyzer = new Sentiment();
 
 /** AFINN word-list baseline. English only: the lexicon has no Chinese words or emoji. */

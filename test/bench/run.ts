@@ -240,7 +240,7 @@ async function alternatingDecode(engine: Engine, sequence: LlamaContextSequence,
       const stamps: number[] = [];
       engine.forget(DECODE_REQUEST.channelId);
       await replyForChunks(engine, DECODE_REQUEST, tokens, () => stamps.push(performance.now()));
-      product.push(((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000);
+      product.push(tokensPerSecond(stamps));
     }
 
     await sequence.clearHistory();
@@ -250,7 +250,7 @@ async function alternatingDecode(engine: Engine, sequence: LlamaContextSequence,
       bare.push(performance.now());
       if (bare.length >= tokens) break;
     }
-    raw.push(((bare.length - 1) / (bare.at(-1)! - bare[0]!)) * 1000);
+    raw.push(tokensPerSecond(bare));
   }
   await sequence.clearHistory();
   return { product, raw };
@@ -424,6 +424,8 @@ async function queueBurst(engine: Engine, counts: typeof runs) {
   };
 }
 
+/** Tokens per second over the gaps between per-token timestamps (ms). */
+const tokensPerSecond = (stamps: number[]) => ((stamps.length - 1) / (stamps.at(-1)! - stamps[0]!)) * 1000;
 const round = (value: number) => Math.round(value * 100) / 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -5,8 +5,8 @@
 import { resolveChatWrapper } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/config.js';
 import type { Engine } from '../../src/engine/Engine.js';
-import { SentimentClassifier } from '../../src/engine/SentimentClassifier.js';
-import { LABELS, runEval, scoreLabels, type EvalItem, type EvalReport, type Label, type ScoreReport } from './evalHarness.js';
+import { pickLabel, SentimentClassifier } from '../../src/engine/SentimentClassifier.js';
+import { majorityBaseline, runEval, type EvalItem, type EvalReport, type Label, type ScoreReport } from './evalHarness.js';
 
 /** A strongly worded earlier turn, of the opposite mood to the message that follows it. */
 export const EARLIER_TURNS: Record<'en' | 'zh', Record<'happy' | 'sad', string>> = {
@@ -33,8 +33,6 @@ export interface SentimentStudy {
   interference: InterferenceReport;
 }
 
-const pick = (scores: Record<SentimentLabel, number>): Label => SENTIMENT_LABELS.reduce((best, label) => (scores[label] > scores[best] ? label : best), 'neutral' as Label);
-
 /** `engine` must be created with calibrateSentiment: true (its prior is read; raw scores give the uncalibrated run). */
 export async function studySentiment(engine: Engine, items: EvalItem[], threads: number, interferenceItems = items): Promise<SentimentStudy> {
   const prior = engine.classifier.calibrationPrior;
@@ -52,16 +50,9 @@ export async function studySentiment(engine: Engine, items: EvalItem[], threads:
   });
   const uncalibrated = await runEval({
     items,
-    classify: async (text) => {
-      const scores = raw.get(text)!;
-      const label = pick(scores);
-      return { label, confidence: scores[label] };
-    },
+    classify: async (text) => pickLabel(raw.get(text)!),
   });
-  const gold = items.map((item) => item.label);
-  const counts = LABELS.map((label) => gold.filter((g) => g === label).length);
-  const majorityLabel = LABELS[counts.indexOf(Math.max(...counts))]!;
-  const majority = { ...scoreLabels(gold, gold.map(() => majorityLabel)), label: majorityLabel };
+  const majority = majorityBaseline(items.map((item) => item.label));
   const interference = await measureInterference(engine, interferenceItems, threads, (text) => alone.get(text)!, prior);
   const labels = new Map(items.map((item) => [item.id, alone.get(item.text)!]));
   return { labels, calibrated, uncalibrated, majority, prior, interference };
@@ -95,8 +86,7 @@ async function measureInterference(
       const mood = item.label === 'positive' ? 'sad' : 'happy';
       const scores = await naive.get(`${item.lang}/${mood}`)!.labelProbabilities(item.text);
       // Same calibration as the product, so only the earlier turn differs.
-      for (const label of SENTIMENT_LABELS) scores[label] /= prior[label];
-      const naiveLabel = pick(scores);
+      const naiveLabel = pickLabel(scores, prior).label;
       const alone = isolated(item.text);
       if (naiveLabel !== alone) {
         changed++;
