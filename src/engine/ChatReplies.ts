@@ -1,5 +1,5 @@
 import type { ChatHistoryItem, ChatWrapper, LlamaContext, LlamaModel } from 'node-llama-cpp';
-import type { HistoryTurn } from '../history/HistoryStore.js';
+import type { HistoryTurn } from '../domain.js';
 import { windowStart } from './promptWindow.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';

@@ -1,4 +1,4 @@
-import type { HistoryTurn } from '../history/HistoryStore.js';
+import type { HistoryTurn } from '../domain.js';
 
 /**
  * Where the prompt's history starts, given where it started last time (`from`). Between cuts the

@@ -1,12 +1,13 @@
 import type { ModelEngine } from '../engine/Engine.js';
 import type { GenerationQueue } from '../engine/GenerationQueue.js';
 import type { SentimentResult } from '../engine/SentimentClassifier.js';
+import type { HistoryTurn, ReplyMode } from '../domain.js';
 import { StoppedError, UserError } from '../errors.js';
-import type { HistoryStore, HistoryTurn } from '../history/HistoryStore.js';
+import type { HistoryStore } from '../history/HistoryStore.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { hasReadableText } from '../text.js';
 import { ChannelHistory } from './ChannelHistory.js';
-import { ChannelSettings, type ReplyMode } from './ChannelSettings.js';
+import { ChannelSettings } from './ChannelSettings.js';
 import type { SessionObserver } from './SessionObserver.js';
 import { STOPPED_MARKER, clampText, type IncomingMessage, type TurnHooks, type TurnOutcome } from './turn.js';
 
