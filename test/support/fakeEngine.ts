@@ -28,7 +28,7 @@ export class FakeEngine implements ModelEngine {
   holdReplies = false;
   /** Text streamed through onText before a held reply waits. */
   partialText = 'partial ';
-  /** When set, the reply reports that it cut the message, and returns what it read: the first 4 characters, marked. */
+  /** When set, the engine cuts every message to its first 4 characters, marked, and reports it cut (reply and fitMessage alike). */
   truncateMessages = false;
   /** How many of the next classify() calls fail. */
   failNextClassify = 0;
@@ -68,8 +68,12 @@ export class FakeEngine implements ModelEngine {
     }
     const text = FakeEngine.replyTo(userText);
     onText?.(text);
-    const read = this.truncateMessages ? { userText: `${userText.slice(0, 4)} …(message cut)` } : {};
+    const read = this.truncateMessages ? { userText: this.fitMessage(userName, userText).userText } : {};
     return { text, evaluatedTokens: userText.length, turnsInPrompt: turns.length, messageTruncated: this.truncateMessages, ...read };
+  }
+
+  fitMessage(_userName: string, userText: string): { userText: string; truncated: boolean } {
+    return this.truncateMessages ? { userText: `${userText.slice(0, 4)} …(message cut)`, truncated: true } : { userText, truncated: false };
   }
 
   forget(channelId: string): void {
