@@ -1,6 +1,6 @@
 import type { ChatHistoryItem, ChatWrapper, LlamaContext, LlamaModel } from 'node-llama-cpp';
 import type { HistoryTurn } from '../domain.js';
-import { windowStart } from './promptWindow.js';
+import { windowTurns } from './promptWindow.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';
 
@@ -175,9 +175,9 @@ export class ChatReplies {
     const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - fixedTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
     const budget = Math.max(0, Math.min(this.options.historyMaxTokens, contextRoom));
     const from = slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
-    const start = windowStart(turns, from, budget, (turn) => this.tokensOf(turn));
-    slot.windowFirst = turns[start];
-    return turns.slice(start);
+    const window = windowTurns(turns, from, budget, (turn) => this.tokensOf(turn));
+    slot.windowFirst = turns[window.start];
+    return window.turns;
   }
 
   private tokensOf(turn: HistoryTurn): number {
