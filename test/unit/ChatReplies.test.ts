@@ -180,13 +180,15 @@ describe('a history window with CONTEXT_SIZE=4096 and the other settings at thei
 });
 
 describe('speaker prefixes in replies', () => {
-  const names = ['Ann', 'Zoë 🌸 the Great'];
+  // The names that speak in the prompt's window, and the bot's own (mood-bot).
+  const names = ['Ann', 'Zoë 🌸 the Great', 'Bo Lee', 'mood-bot'];
 
   it.each([
     ['assistant: Hello there', 'Hello there'],
+    ['User: hi again', 'hi again'],
     ['mood-bot: sure thing', 'sure thing'],
     ['  Ann:  you passed!', 'you passed!'],
-    ['Bo Lee: hi', 'hi'],
+    ['bo lee: hi', 'hi'],
     ['Zoë 🌸 the Great: welcome back', 'welcome back'],
     ['Ann:', ''],
   ])('strips the prefix of %j', (reply, expected) => {
@@ -199,12 +201,17 @@ describe('speaker prefixes in replies', () => {
     'Here is the plan: first we eat',
     'Hello! How are you?',
     'Ann\nsays: hi',
+    'Warning: do not run this as root',
+    'Step 1: open the settings',
+    'Answer: Paris',
+    'Ingredients:\n- 2 eggs\n- flour',
+    'Cleo: a name that does not speak here',
   ])('keeps %j as it is', (reply) => {
     expect(stripSpeakerPrefix(reply, names)).toBe(reply);
   });
 
   it('holds streamed pieces back only until it is clear, and streams the same text as the whole reply', () => {
-    for (const reply of ['assistant: Hello there', ' Ann: you passed!', 'Hello there, friend', 'https://x.y', 'Ann']) {
+    for (const reply of ['assistant: Hello there', ' Ann: you passed!', 'Hello there, friend', 'https://x.y', 'Ann', 'Warning: do not run this as root', 'Step 1: open it', 'Answer: Paris']) {
       const filter = new SpeakerPrefixFilter(names);
       const streamed = [...reply].map((char) => filter.push(char)).join('') + filter.end();
       expect(streamed.trim()).toBe(stripSpeakerPrefix(reply, names).trim());
@@ -215,5 +222,7 @@ describe('speaker prefixes in replies', () => {
     expect(filter.push(' there')).toBe(' there');
     const plain = new SpeakerPrefixFilter(names);
     expect(plain.push('Sure,')).toBe('Sure,');
+    const warning = new SpeakerPrefixFilter(names);
+    expect(warning.push('Warn')).toBe('Warn');
   });
 });
