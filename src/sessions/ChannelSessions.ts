@@ -72,11 +72,11 @@ export class ChannelSessions {
     }
     // A /reset after this moment drops the turn, even one that had to wait for its reply.
     const epoch = this.histories.epoch(channelId);
-    const place = this.follow(channelId);
+    const order = this.follow(channelId);
     const stop = stopRequest(hooks.stopSignal, reply);
-    return this.answer(message, hooks, { sentiment, reply, waits, previous: place.previous, stop: stop.requested, epoch }).finally(() => {
+    return this.answer(message, hooks, { sentiment, reply, waits, previous: order.previous, stop: stop.requested, epoch }).finally(() => {
       stop.dispose();
-      place.done();
+      order.done();
     });
   }
 
