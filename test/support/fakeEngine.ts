@@ -11,6 +11,8 @@ export interface RecordedReply {
   turns: HistoryTurn[];
   /** The channel's persona, when it has one. */
   systemPrompt?: string;
+  /** The bot's own name, when the front end gave it. */
+  botName?: string;
 }
 
 /**
@@ -55,8 +57,8 @@ export class FakeEngine implements ModelEngine {
     return this.label(text);
   }
 
-  async reply({ channelId, turns, userName, userText, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
-    this.replyCalls.push({ channelId, userName, userText, turns: [...turns], ...(systemPrompt === undefined ? {} : { systemPrompt }) });
+  async reply({ channelId, turns, userName, userText, botName, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+    this.replyCalls.push({ channelId, userName, userText, turns: [...turns], ...(systemPrompt === undefined ? {} : { systemPrompt }), ...(botName === undefined ? {} : { botName }) });
     this.events.push(`reply:${userText}`);
     if (this.holdReplies) {
       onText?.(this.partialText);

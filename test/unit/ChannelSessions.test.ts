@@ -153,6 +153,12 @@ describe('ChannelSessions', () => {
     expect(userTexts(await realStore.load('a'))).toEqual(['first', 'second', 'third']);
   });
 
+  it("passes the bot's own name to the engine, which strips it as a speaker prefix", async () => {
+    await sessions.handleMessage({ channelId: 'a', userName: 'ana', text: 'hi', botName: 'mood-bot' });
+
+    expect(engine.replyCalls.map((call) => call.botName)).toEqual(['mood-bot']);
+  });
+
   it('never gives the classifier any history: it gets exactly each message text', async () => {
     await say('a', 'I love pizza');
     await say('a', 'I hate rain');
