@@ -1,6 +1,6 @@
 import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/Command.js';
-import { REPLY_MODES, type ReplyMode } from '../src/sessions/ChannelSettings.js';
+import { REPLY_MODES, type ReplyMode } from '../src/domain.js';
 
 const DESCRIBED: Record<ReplyMode, string> = {
   all: 'I react to every message and answer every message.',

@@ -141,13 +141,15 @@ export class DiscordBot {
     }
     const deps = { ...this.options, botUserId: botUser.id, editBudget: this.editBudget(message.channelId), activeReplies: this.activeReplies };
     if (!access.send || mode === 'react') return reactOnly(message, deps);
-    const { incoming, unread } = await incomingMessage(message, botUser, { attachmentMaxKb: config.ATTACHMENT_MAX_KB, attachmentTimeoutMs: this.options.attachmentTimeoutMs ?? 10_000 });
-    if (unread.length > 0) {
-      logger.info('attachments not read', { ...log, files: unread.length });
-      if (answers) await sendNotice(message, access, unreadNotice(unread, config.ATTACHMENT_MAX_KB), logger);
-      // Nothing else to read: the notice is the whole answer.
-      if (!hasReadableText(incoming.text) && incoming.attachedText === undefined) return;
-    }
+    // Attachments are read inside the turn, after its queue places are taken: arrival fixes the order.
+    const incoming = incomingMessage(message, botUser, {
+      attachmentMaxKb: config.ATTACHMENT_MAX_KB,
+      attachmentTimeoutMs: this.options.attachmentTimeoutMs ?? 10_000,
+      onUnread: async (unread) => {
+        logger.info('attachments not read', { ...log, files: unread.length });
+        if (answers) await sendNotice(message, access, unreadNotice(unread, config.ATTACHMENT_MAX_KB), logger);
+      },
+    });
     if (answers) await answerMessage(message, access, incoming, deps);
     else await noteMessage(message, access, incoming, deps);
   }

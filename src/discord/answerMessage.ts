@@ -152,6 +152,12 @@ export async function answerMessage(message: Message, access: ChannelAccess, inc
       logger.info('message answered', { ...log, label: outcome.sentiment.label, replyChars: outcome.reply.length, saved: outcome.saved, stopped: outcome.stopped === true });
       return;
     }
+    // Nothing readable once its files were read: the notice about the unread files was the answer.
+    if (outcome instanceof UserError) {
+      await streamer.cancel();
+      logger.info('message not answered', { ...log, reason: outcome.message });
+      return;
+    }
     await endEarly(outcome, message, access, streamer, removeWaiting, deps);
   } finally {
     stop.done();

@@ -1,16 +1,6 @@
-/**
- * One entry of a channel's history: what a user said and what the bot answered, or (no `reply`) a
- * message the bot read but did not answer (`REPLY_MODE=mentions`), still part of the context.
- */
-export interface HistoryTurn {
-  /** The speaker's display name, as shown to the model. */
-  userName: string;
-  userText: string;
-  /** Absent when the bot did not answer the message. */
-  reply?: string;
-  /** Epoch milliseconds when the turn was written. */
-  at: number;
-}
+import type { HistoryTurn } from '../domain.js';
+
+export type { HistoryTurn } from '../domain.js';
 
 /**
  * Where channel histories live. Only whole turns are appended, so an aborted or failed reply

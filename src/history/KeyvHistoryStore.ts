@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
-import type { HistoryStore, HistoryTurn } from './HistoryStore.js';
+import type { HistoryTurn } from '../domain.js';
+import type { HistoryStore } from './HistoryStore.js';
 import { appendTurn, clearTurns, loadTurns, type HistoryBackend, type PageStore } from './pagedHistory.js';
 import { openPostgresBackend } from './postgresBackend.js';
 import { openRedisBackend } from './redisBackend.js';

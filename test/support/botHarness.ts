@@ -168,6 +168,10 @@ export class ScriptedEngine implements ModelEngine {
     this.held = undefined;
   }
 
+  fitMessage(_userName: string, userText: string): { userText: string; truncated: boolean } {
+    return { userText, truncated: false };
+  }
+
   forget(): void {}
   async dispose(): Promise<void> {}
 }
