@@ -102,7 +102,7 @@ export class DiscordBot {
     const { config, logger } = this.options;
     if (message.author.bot || message.webhookId || message.system) return false;
     if (message.type !== MessageType.Default && message.type !== MessageType.Reply) return false;
-    if (config.CHANNEL_IDS.length > 0 && !config.CHANNEL_IDS.includes(message.channelId)) return false;
+    if (config.CHANNEL_IDS.length > 0 && !isListed(message, config.CHANNEL_IDS)) return false;
     // A gateway resume can replay a message: answer each one once.
     if (this.seen.has(message.id)) return false;
     this.seen.add(message.id);
@@ -174,6 +174,12 @@ export class DiscordBot {
       await answerEphemeral(interaction, content).catch((replyError: unknown) => logger.warn('answering a failed command failed', { error: replyError }));
     }
   }
+}
+
+/** Listing a channel lets in its threads too, and listing a forum its posts (a forum has messages only in posts). */
+function isListed(message: Message, channelIds: readonly string[]): boolean {
+  const { channel } = message;
+  return channelIds.includes(message.channelId) || (channel.isThread() && channel.parentId !== null && channelIds.includes(channel.parentId));
 }
 
 async function answerEphemeral(interaction: ChatInputCommandInteraction, content: string): Promise<void> {
