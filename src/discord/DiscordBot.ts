@@ -1,6 +1,7 @@
 import { Events, MessageFlags, MessageType, type ChatInputCommandInteraction, type Client, type Interaction, type Message } from 'discord.js';
 import { AbortedError, UserError, isAbort } from '../errors.js';
 import { RateLimiter } from '../sessions/RateLimiter.js';
+import type { ReplyMode } from '../sessions/ChannelSettings.js';
 import { hasReadableText } from '../text.js';
 import { RESTART_NOTICE, answerMessage, noteMessage, reactOnly, sendNotice } from './answerMessage.js';
 import { channelAccess } from './channelAccess.js';
@@ -125,7 +126,7 @@ export class DiscordBot {
     const access = channelAccess(message, this.client.user!);
     if (!access.send && !access.react) return logger.debug('message ignored: no permission to send or react', log);
     const botUser = this.client.user!;
-    const mode = await this.options.sessions.settings.replyMode(message.channelId);
+    const mode = await this.replyMode(message.channelId);
     const answers = access.send && (mode === 'all' || (mode === 'mentions' && isAddressed(message, botUser.id)));
     if (this.stopping) return answers ? sendNotice(message, access, RESTART_NOTICE, logger) : undefined;
     const rate = this.rateLimiter.check(message.author.id);
@@ -150,6 +151,17 @@ export class DiscordBot {
     }
     if (answers) await answerMessage(message, access, incoming, deps);
     else await noteMessage(message, access, incoming, deps);
+  }
+
+  /** The channel's reply mode; when the store cannot say (Redis stopped), `REPLY_MODE`: a message is never dropped for it. */
+  private async replyMode(channelId: string): Promise<ReplyMode> {
+    const { sessions, config, logger } = this.options;
+    try {
+      return await sessions.settings.replyMode(channelId);
+    } catch (error) {
+      logger.warn('reading the reply mode failed; answering in REPLY_MODE', { channelId, mode: config.REPLY_MODE, error });
+      return config.REPLY_MODE;
+    }
   }
 
   private async onInteraction(interaction: Interaction): Promise<void> {
