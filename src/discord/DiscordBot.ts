@@ -20,9 +20,9 @@ export interface DiscordBotOptions extends CommandDeps {
   editIntervalMs?: number;
   /** How long fetching one text attachment may take, in ms. Default 10000. */
   attachmentTimeoutMs?: number;
+  /** Message ids remembered to answer a redelivered message once; the oldest go first. Default 10000. */
+  seenMessagesKept?: number;
 }
-
-const SEEN_MESSAGES_KEPT = 10_000;
 
 /**
  * The Discord edge: turns messages into channel-session turns (reaction first, then a streamed
@@ -107,7 +107,7 @@ export class DiscordBot {
     // A gateway resume can replay a message: answer each one once.
     if (this.seen.has(message.id)) return false;
     this.seen.add(message.id);
-    if (this.seen.size > SEEN_MESSAGES_KEPT) this.seen.delete(this.seen.values().next().value!);
+    if (this.seen.size > (this.options.seenMessagesKept ?? 10_000)) this.seen.delete(this.seen.values().next().value!);
     if (!hasReadableText(message.content) && !(config.ATTACHMENT_MAX_KB > 0 && hasTextAttachment(message))) {
       if (!this.warnedNoContent && message.attachments.size === 0 && message.stickers.size === 0) {
         this.warnedNoContent = true;

@@ -3,7 +3,7 @@
  * and the emulator: shutdown with messages waiting, a reply failing mid-stream, code blocks split
  * over two messages, the per-channel edit budget, duplicate deliveries, discord.js's message cache.
  */
-import type { TextChannel } from 'discord.js';
+import type { GatewayMessageCreateDispatchData, TextChannel } from 'discord.js';
 import { describe, expect, it } from 'vitest';
 import { FAILED_MARKER, RESTART_NOTICE } from '../../src/discord/answerMessage.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
@@ -115,6 +115,25 @@ describe('replies at the Discord edge', () => {
       expect(answeredCount(bot, message.id)).toBe(1);
       expect(repliesTo(emu, channelId, message.id)).toHaveLength(1);
     }
+  });
+
+  it('remembers only the newest seenMessagesKept message ids: a copy of an older message is taken as new, one of a newer is not', async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu, channelId } = await boot({ engine: scripted, seenMessagesKept: 3 });
+    const messages: GatewayMessageCreateDispatchData[] = [];
+    for (const content of ['one', 'two', 'three', 'four']) {
+      const message = emu.sendUserMessage({ channelId, content });
+      await whenAnswered(emu, bot, message.id);
+      messages.push(message);
+    }
+    emu.redeliverMessage(messages[3]!.id);
+    emu.redeliverMessage(messages[0]!.id);
+    await emu.waitFor(() => answeredCount(bot, messages[0]!.id) === 2);
+    const last = emu.sendUserMessage({ channelId, content: 'five' });
+    await whenAnswered(emu, bot, last.id);
+
+    expect(scripted.replied).toEqual(['one', 'two', 'three', 'four', 'one', 'five']);
+    expect(answeredCount(bot, messages[3]!.id)).toBe(1);
   });
 
   it('keeps no messages in discord.js’s cache, however many pass through', async () => {

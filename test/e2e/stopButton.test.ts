@@ -47,6 +47,19 @@ describe('the Stop button', () => {
     expect(lastEdit - clickedAt).toBeLessThan(2000);
   });
 
+  it('lets the author stop their own reply without Manage Messages', async () => {
+    const { bot, emu, channelId } = await fixture.boot({ engine: new ScriptedEngine({ script: () => pieces, pauseMs: 50 }) });
+    const author = { username: 'bea' };
+    const message = emu.sendUserMessage({ content: 'a long one please', author });
+    const reply = await emu.waitFor(() => repliesTo(emu, channelId, message.id).find((posted) => posted.content.length > 0));
+
+    const click = emu.clickButton({ messageId: reply.id, customId: stopButtonOf(reply)!, user: author, permissions: PermissionFlagsBits.SendMessages });
+    await whenAnswered(emu, bot, message.id);
+
+    expect((await firstResponse(emu, click.id)).callbackType).toBe(InteractionResponseType.DeferredMessageUpdate);
+    expect(repliesTo(emu, channelId, message.id)[0]!.content.endsWith(STOPPED_MARKER.trim())).toBe(true);
+  });
+
   it('refuses anyone else with a private answer, lets a member with Manage Messages stop it, and answers a click on an ended reply', async () => {
     const { bot, emu, channelId } = await fixture.boot({ engine: new ScriptedEngine({ script: () => pieces, pauseMs: 50 }) });
     const message = emu.sendUserMessage({ content: 'go on and on' });

@@ -39,6 +39,8 @@ export interface StartBotOptions {
   env?: Record<string, string>;
   editIntervalMs?: number;
   attachmentTimeoutMs?: number;
+  /** Message ids the bot remembers (see DiscordBotOptions). */
+  seenMessagesKept?: number;
   /** Puts a store in front of the SQLite one (a {@link FaultyStore}); the bot gets it through its deps, `RunningBot.store` stays the SQLite one. */
   wrapStore?: (store: HistoryStore) => HistoryStore;
 }
@@ -47,7 +49,7 @@ export interface StartBotOptions {
  * The bot exactly as src/index.ts wires it (real discord.js client, real queue, sessions and SQLite
  * store), pointed at the emulator. The engine is passed in so a test file loads its model once.
  */
-export async function startBot({ emulator, engine, databaseFile, env = {}, editIntervalMs = 100, attachmentTimeoutMs, wrapStore }: StartBotOptions): Promise<RunningBot> {
+export async function startBot({ emulator, engine, databaseFile, env = {}, editIntervalMs = 100, attachmentTimeoutMs, seenMessagesKept, wrapStore }: StartBotOptions): Promise<RunningBot> {
   const config = parseConfig({
     DISCORD_TOKEN: emulator.token,
     DISCORD_API_URL: emulator.apiUrl,
@@ -70,7 +72,7 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
       ? undefined
       : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => gatewayConnected(client), logger });
   const model = engine instanceof Engine ? { file: engine.model.filename ?? 'model', sizeBytes: engine.model.size } : undefined;
-  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, attachmentTimeoutMs, metrics, store: botStore, model });
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, attachmentTimeoutMs, seenMessagesKept, metrics, store: botStore, model });
   await bot.start(config.DISCORD_TOKEN!);
   await emulator.whenReady();
   let stopped: Promise<void> | undefined;
