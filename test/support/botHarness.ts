@@ -123,6 +123,8 @@ export interface ScriptedEngineOptions {
   pauseMs?: number;
   /** The sentiment of a text. Default neutral, 0.6. */
   label?: (text: string) => SentimentResult;
+  /** How long classifying takes, in ms (a long text on a small CPU model). Default 0. */
+  classifyMs?: number;
 }
 
 /**
@@ -145,6 +147,7 @@ export class ScriptedEngine implements ModelEngine {
   }
 
   async classify(text: string): Promise<SentimentResult> {
+    if (this.options.classifyMs) await new Promise((resolve) => setTimeout(resolve, this.options.classifyMs));
     return this.options.label?.(text) ?? { label: 'neutral', confidence: 0.6 };
   }
 
