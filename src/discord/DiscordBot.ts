@@ -3,12 +3,13 @@ import { AbortedError, UserError, isAbort } from '../errors.js';
 import { RateLimiter } from '../sessions/RateLimiter.js';
 import type { ReplyMode } from '../sessions/ChannelSettings.js';
 import { hasReadableText } from '../text.js';
-import { RESTART_NOTICE, answerMessage, noteMessage, reactOnly, sendNotice } from './answerMessage.js';
+import { RESTART_NOTICE, answerMessage, noteMessage, noticeInTurn, reactOnly } from './answerMessage.js';
 import { channelAccess } from './channelAccess.js';
 import type { CommandDeps, Command } from './Command.js';
 import { EditBudget } from './EditBudget.js';
 import { unreadNotice } from './attachments.js';
 import { hasTextAttachment, incomingMessage, isAddressed } from './incomingMessage.js';
+import { PostOrder, type PostTurn } from './PostOrder.js';
 import { ActiveReplies, isStopButton } from './stopButton.js';
 
 export { CUT_MARKER, FAILED_MARKER, RESTART_NOTICE } from './answerMessage.js';
@@ -36,6 +37,7 @@ export class DiscordBot {
   private readonly editBudgets = new Map<string, EditBudget>();
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly activeReplies = new ActiveReplies();
+  private readonly postOrder = new PostOrder();
   private stopping = false;
   private warnedNoContent = false;
 
@@ -120,6 +122,16 @@ export class DiscordBot {
 
   private async onMessage(message: Message): Promise<void> {
     if (!this.shouldHandle(message)) return;
+    // Its place in the channel's post order is taken on arrival, before anything is awaited.
+    const postTurn = this.postOrder.enter(message.channelId);
+    try {
+      await this.handleMessage(message, postTurn);
+    } finally {
+      postTurn.posted();
+    }
+  }
+
+  private async handleMessage(message: Message, postTurn: PostTurn): Promise<void> {
     const { logger, config } = this.options;
     const log = { channelId: message.channelId, messageId: message.id };
     // Checked before anything is queued: a channel the bot cannot answer in must not cost a reply.
@@ -128,24 +140,26 @@ export class DiscordBot {
     const botUser = this.client.user!;
     const mode = await this.replyMode(message.channelId);
     const answers = access.send && (mode === 'all' || (mode === 'mentions' && isAddressed(message, botUser.id)));
-    if (this.stopping) return answers ? sendNotice(message, access, RESTART_NOTICE, logger) : undefined;
+    // A message that gets no answer posts nothing: the replies after it need not wait for it.
+    if (!answers) postTurn.posted();
+    if (this.stopping) return answers ? noticeInTurn(message, access, RESTART_NOTICE, { postTurn, logger }) : undefined;
     const rate = this.rateLimiter.check(message.author.id);
     if (rate !== 'allowed') {
       this.options.metrics.outcome('limited');
       // Only a message the bot would answer gets told; the others pass quietly.
       if (rate === 'limited' && answers) {
         const notice = `You are sending messages faster than I can think (limit ${config.RATE_LIMIT_MESSAGES} per ${config.RATE_LIMIT_WINDOW_SECONDS} s). I will skip a few; try again in a moment.`;
-        await sendNotice(message, access, notice, logger);
+        await noticeInTurn(message, access, notice, { postTurn, logger });
       }
       logger.info('message rate-limited', log);
       return;
     }
-    const deps = { ...this.options, botUserId: botUser.id, editBudget: this.editBudget(message.channelId), activeReplies: this.activeReplies };
+    const deps = { ...this.options, botUserId: botUser.id, editBudget: this.editBudget(message.channelId), activeReplies: this.activeReplies, postTurn };
     if (!access.send || mode === 'react') return reactOnly(message, deps);
     const { incoming, unread } = await incomingMessage(message, botUser, { attachmentMaxKb: config.ATTACHMENT_MAX_KB, attachmentTimeoutMs: this.options.attachmentTimeoutMs ?? 10_000 });
     if (unread.length > 0) {
       logger.info('attachments not read', { ...log, files: unread.length });
-      if (answers) await sendNotice(message, access, unreadNotice(unread, config.ATTACHMENT_MAX_KB), logger);
+      if (answers) await noticeInTurn(message, access, unreadNotice(unread, config.ATTACHMENT_MAX_KB), deps);
       // Nothing else to read: the notice is the whole answer.
       if (!hasReadableText(incoming.text) && incoming.attachedText === undefined) return;
     }
