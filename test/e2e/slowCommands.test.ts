@@ -33,6 +33,7 @@ describe('slash commands slower than 3 s', () => {
   it('/sentiment on a classifier taking 3.5 s (an idle queue) is deferred within 3 s, then its answer edited in', async () => {
     const { emu, bot, channelId } = await fixture.boot({ engine: new ScriptedEngine({ classifyMs: 3500 }) });
     const answered = await run(emu, { channelId, name: 'sentiment', options: { text: 'x'.repeat(2000) } });
+    console.log(`/sentiment on a 3.5 s classifier: deferred after ${answered.firstAfterMs} ms`);
 
     expect(answered.first.callbackType).toBe(InteractionResponseType.DeferredChannelMessageWithSource);
     expect(answered.first.ephemeral).toBe(false);
@@ -59,6 +60,7 @@ describe('slash commands slower than 3 s', () => {
       [InteractionResponseType.DeferredChannelMessageWithSource, MessageFlags.Ephemeral],
       [InteractionResponseType.DeferredChannelMessageWithSource, MessageFlags.Ephemeral],
     ]);
+    console.log(`/reset, /mode set, /persona set on a 3.5 s store: deferred after ${answers.map(({ firstAfterMs }) => firstAfterMs).join(', ')} ms`);
     for (const { firstAfterMs } of answers) expect(firstAfterMs).toBeLessThan(3000);
     expect(answers.map(({ content }) => content)).toEqual([
       "This channel's history is cleared. I start fresh from here.",
