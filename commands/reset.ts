@@ -1,5 +1,6 @@
 import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/Command.js';
+import { replyInTime } from '../src/discord/replyInTime.js';
 
 /** `/reset` clears this channel's history. Needs Manage Messages in the channel. */
 export const resetCommand = {
@@ -14,8 +15,11 @@ export const resetCommand = {
       await interaction.reply({ content: 'You need the Manage Messages permission in this channel to reset its history.', flags: MessageFlags.Ephemeral });
       return;
     }
-    await sessions.reset(interaction.channelId);
-    logger.info('history reset', { channelId: interaction.channelId, userId: interaction.user.id });
-    await interaction.reply({ content: "This channel's history is cleared. I start fresh from here.", flags: MessageFlags.Ephemeral });
+    // A slow or locked store must not cost the answer: deferred when not quick.
+    await replyInTime(interaction, { ephemeral: true }, async () => {
+      await sessions.reset(interaction.channelId);
+      logger.info('history reset', { channelId: interaction.channelId, userId: interaction.user.id });
+      return "This channel's history is cleared. I start fresh from here.";
+    });
   },
 } satisfies Command;

@@ -121,7 +121,7 @@ export class ChannelSessions {
         started = true;
         this.notify(channelId, 'onReplyStart', () => hooks.onReplyStart?.());
         const turns = await this.histories.turns(channelId);
-        const systemPrompt = await this.settings.persona(channelId);
+        const systemPrompt = await this.personaOrDefault(channelId);
         const begun = performance.now();
         let firstTextMs: number | undefined;
         const onText = (delta: string) => {
@@ -210,6 +210,16 @@ export class ChannelSessions {
     const { text: clamped } = clampText(text, this.messageMaxChars);
     if (!hasReadableText(clamped)) throw new UserError('Give me some text to classify.');
     return this.options.queue.run('sentiment', channelId, () => this.classifyTimed(clamped));
+  }
+
+  /** The channel's persona; when the store cannot say (Redis stopped), the default one: the reply still goes out. */
+  private async personaOrDefault(channelId: string): Promise<string | undefined> {
+    try {
+      return await this.settings.persona(channelId);
+    } catch (error) {
+      this.logger.warn('reading the persona failed; replying with the default persona', { channelId, error });
+      return undefined;
+    }
   }
 
   private async classifyTimed(text: string): Promise<SentimentResult> {

@@ -43,6 +43,7 @@ describe('text attachments', () => {
     ['fails (HTTP 404)', { status: 404 }],
     ['holds binary under a text name', { content: Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0xff, 0xfe]) }],
     ['is larger than ATTACHMENT_MAX_KB', { content: 'x'.repeat(2 * 1024 + 1) }],
+    ['turns out larger than ATTACHMENT_MAX_KB though Discord reports it small', { content: 'x'.repeat(2 * 1024 + 1), size: 100 }],
   ])('when a file %s, says so in one short line and answers the message without it', async (_, file) => {
     const scripted = new ScriptedEngine();
     const { bot, emu, channelId } = await fixture.boot({ engine: scripted, attachmentTimeoutMs: 300, env: { ATTACHMENT_MAX_KB: '2' } });
@@ -85,5 +86,18 @@ describe('text attachments', () => {
     expect(scripted.replied).toEqual([]);
     expect(await bot.store.load(channelId)).toEqual([]);
     expect(bot.queue.pending('reply') + bot.queue.pending('sentiment')).toBe(0);
+  });
+
+  it('does not even fetch a file Discord reports larger than ATTACHMENT_MAX_KB', async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu, channelId } = await fixture.boot({ engine: scripted, env: { ATTACHMENT_MAX_KB: '2' } });
+    const message = emu.sendUserMessage({ content: 'read this', attachments: [{ filename: 'big.txt', content: 'small after all', size: 2 * 1024 + 1 }] });
+    await whenAnswered(emu, bot, message.id);
+
+    expect(repliesTo(emu, channelId, message.id).map((reply) => reply.content)).toEqual([
+      'I could not read `big.txt` (text files up to 2 KB only); answering without it.',
+      ScriptedEngine.replyTo('read this'),
+    ]);
+    expect(emu.requests.filter((request) => request.path.startsWith('/attachments/'))).toEqual([]);
   });
 });
