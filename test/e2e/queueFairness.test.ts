@@ -19,11 +19,12 @@ describe('a busy channel and a quiet one, QUEUE_MAX=4', () => {
     const waiting = ['one', 'two', 'three', 'four'].map((content) => emu.sendUserMessage({ channelId: busyChannel, content }));
     await emu.waitFor(() => bot.queue.pending('reply') === 4, { description: 'four replies queued in the busy channel' });
     const refused = emu.sendUserMessage({ channelId: busyChannel, content: 'five' });
-    await emu.waitFor(() => repliesTo(emu, busyChannel, refused.id).length === 1, { description: 'the fifth told busy' });
-
+    // Messages are handled in arrival order: once the quiet one has its place, the fifth was refused.
     const quiet = emu.sendUserMessage({ channelId: quietChannel, content: 'hello, anyone here?' });
     await emu.waitFor(() => bot.queue.pending('reply') === 5, { description: 'the quiet message queued' });
     scripted.release();
+    // The busy notice answers the fifth message, so it posts after the earlier replies' first posts.
+    await emu.waitFor(() => repliesTo(emu, busyChannel, refused.id).length === 1, { description: 'the fifth told busy' });
     await whenAnswered(emu, bot, quiet.id);
     for (const message of waiting) await whenAnswered(emu, bot, message.id);
 
