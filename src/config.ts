@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
-import { REPLY_MODES, type SentimentLabel } from './domain.js';
+import { CALIBRATION_MODES, REPLY_MODES, type CalibrationMode, type SentimentLabel } from './domain.js';
 import { UserError } from './errors.js';
 import { maskCredentials } from './logger.js';
 
@@ -50,9 +50,10 @@ const schema = z.object({
     .transform((value) => value.split(',').map((emoji) => emoji.trim()))
     .refine((emojis) => emojis.length === 3 && emojis.every(Boolean), 'must be three comma-separated emojis: positive,neutral,negative'),
   SENTIMENT_CALIBRATION: z
-    .enum(['on', 'off'], { error: 'must be on or off' })
-    .default('on')
-    .transform((value) => value === 'on'),
+    .enum([...CALIBRATION_MODES, 'on'], { error: `must be one of ${CALIBRATION_MODES.join(', ')}` })
+    .default('learned')
+    // `on` is what earlier versions wrote in .env: calibration on, now the learned kind.
+    .transform((value): CalibrationMode => (value === 'on' ? 'learned' : value)),
   CHAT_CHANNEL: z.string().trim().min(1).default('terminal'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   REPLY_MODE: z.enum(REPLY_MODES, { error: `must be one of ${REPLY_MODES.join(', ')}` }).default('all'),

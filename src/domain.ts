@@ -25,3 +25,10 @@ export interface HistoryTurn {
   /** Epoch milliseconds when the turn was written. */
   at: number;
 }
+
+/**
+ * How the classifier turns the model's label probabilities into a label: a correction learned at
+ * start for the loaded model (default), the content-free prior divided out, or the raw argmax.
+ */
+export const CALIBRATION_MODES = ['learned', 'content-free', 'off'] as const;
+export type CalibrationMode = (typeof CALIBRATION_MODES)[number];

@@ -1,6 +1,10 @@
+import { dirname, join } from 'node:path';
 import type { ChatWrapper, Llama, LlamaContext, LlamaModel } from 'node-llama-cpp';
+import type { CalibrationMode } from '../domain.js';
 import { ChatReplies, type ReplyRequest, type ReplyResult } from './ChatReplies.js';
 import { SentimentClassifier, type SentimentResult } from './SentimentClassifier.js';
+import type { Calibration } from './sentimentCalibration.js';
+import { learnCalibration, loadCalibrationSet } from './learnCalibration.js';
 import { loadModelFile } from './loadModel.js';
 import { modelChatWrapper } from './modelChatWrapper.js';
 
@@ -30,8 +34,12 @@ export interface EngineOptions {
   systemPrompt: string;
   /** Fixed sampling seed for replies (tests). */
   seed?: number;
-  /** Calibrate the sentiment classifier on content-free inputs at start (see SentimentClassifier). Default false. */
-  calibrateSentiment?: boolean;
+  /** How sentiment probabilities become a label (see sentimentCalibration.ts). Default `off` (raw); the bot's config defaults to `learned`. */
+  sentimentCalibration?: CalibrationMode;
+  /** Where learned calibrations are kept, by model hash. Default: a `calibration` folder beside the model file. */
+  calibrationCacheDir?: string;
+  /** Told while a learned calibration is fitted (a first start with a new model). */
+  onCalibrationProgress?(done: number, total: number): void;
 }
 
 /**
@@ -60,12 +68,8 @@ export class Engine implements ModelEngine {
         batchSize: Math.min(512, options.contextSize),
       });
       const chatWrapper = modelChatWrapper(model);
-      const classifier = await SentimentClassifier.create({
-        model,
-        sequence: context.getSequence(),
-        chatWrapper,
-        calibrate: options.calibrateSentiment,
-      });
+      const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper });
+      classifier.calibration = await sentimentCalibration(classifier, options);
       const replies = new ChatReplies({ ...options, model, context, chatWrapper });
       return new Engine(llama, model, context, classifier, replies, chatWrapper);
     } catch (error) {
@@ -98,4 +102,20 @@ export class Engine implements ModelEngine {
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+/** The classifier's calibration for this model, as configured; a learned one comes from its cache when there is one. */
+async function sentimentCalibration(classifier: SentimentClassifier, options: EngineOptions): Promise<Calibration | undefined> {
+  const mode = options.sentimentCalibration ?? 'off';
+  if (mode === 'off') return undefined;
+  if (mode === 'content-free') return classifier.contentFreeCalibration();
+  const { calibration } = await learnCalibration({
+    modelPath: options.modelPath,
+    cacheDir: options.calibrationCacheDir ?? join(dirname(options.modelPath), 'calibration'),
+    promptKey: classifier.promptKey,
+    set: loadCalibrationSet(),
+    labelProbabilities: (text) => classifier.labelProbabilities(text),
+    onProgress: options.onCalibrationProgress,
+  });
+  return calibration;
 }

@@ -1,5 +1,6 @@
 import { LlamaText, TokenBias, type ChatHistoryItem, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
+import { calibratedScores, type Calibration, type ContentFreeCalibration, type LabelProbabilities } from './sentimentCalibration.js';
 
 export interface SentimentResult {
   label: SentimentLabel;
@@ -14,31 +15,50 @@ export interface SentimentClassifierOptions {
   chatWrapper: ChatWrapper;
   /** Messages longer than this many tokens are cut (the start carries the mood). Default 256. */
   maxMessageTokens?: number;
-  /** Divide out the labels' prior measured on content-free inputs at start. Default false. */
-  calibrate?: boolean;
   /**
    * Earlier chat turns put in front of every message. The product never sets this: it exists to
    * measure the naive in-session classifier (the seed article's bug) against the isolated one.
    */
   precedingTurns?: ReadonlyArray<{ text: string; label: SentimentLabel }>;
+  /** The system instruction. Default SENTIMENT_INSTRUCTION. */
+  instruction?: string;
+  /** Worked examples shown as earlier turns. Default SENTIMENT_EXAMPLES. */
+  examples?: ReadonlyArray<{ text: string; label: SentimentLabel }>;
 }
 
+/**
+ * The classifier's instruction. It says what neutral is (facts, questions, plans, short replies):
+ * without that, a Qwen2.5-0.5B-class model called plain logistics negative or positive (neutral
+ * recall 43% raw on the project's held-out split; 53% with this instruction and the examples below).
+ */
 export const SENTIMENT_INSTRUCTION =
-  'You are a cold sentiment analyst. Classify the sentiment of the user message. ' +
+  'You label the mood of one chat message. ' +
+  'positive: the writer is happy, grateful, excited, proud, or praises something. ' +
+  'negative: the writer is sad, angry, annoyed, worried, complains, insults, or is sarcastic. ' +
+  'neutral: no clear feeling: facts, questions, plans, logistics, greetings and short replies such as ok or got it. ' +
   'Answer with exactly one word: positive, neutral or negative.';
 
 /**
  * Worked examples shown as earlier turns: they teach a small model the exact answer form (one
- * lowercase word) and the hard cases (sarcasm, emoji, a plain question). They sit in the cached
- * prefix, so they cost nothing per call. Not taken from the eval set.
+ * lowercase word) and the hard cases (sarcasm, emoji, plain logistics, a one-character reply),
+ * in English and Chinese, labels interleaved so no label is always the last one seen. They sit in
+ * the cached prefix, so they cost nothing per call. None is taken from the eval sets.
  */
 export const SENTIMENT_EXAMPLES: ReadonlyArray<{ text: string; label: SentimentLabel }> = [
   { text: 'just got the job offer!!! 🎉', label: 'positive' },
   { text: 'what time does the stream start tonight?', label: 'neutral' },
   { text: 'wow, amazing, the bus skipped my stop again 🙃', label: 'negative' },
+  { text: 'alright, talk later', label: 'neutral' },
+  { text: 'this patch is garbage, it crashes every time', label: 'negative' },
+  { text: 'thanks a lot, that really helped', label: 'positive' },
+  { text: 'the file is in the shared folder', label: 'neutral' },
   { text: '这家店的面太好吃了，下次还来', label: 'positive' },
   { text: '快递到了，放在门口了', label: 'neutral' },
   { text: '又下雨了，伞也丢了，烦死了', label: 'negative' },
+  { text: '行', label: 'neutral' },
+  { text: 'I miss her so much', label: 'negative' },
+  { text: 'best day ever 😄', label: 'positive' },
+  { text: 'moving the call to 4pm', label: 'neutral' },
 ];
 
 // Placeholder where the message goes when rendering the chat template once.
@@ -58,8 +78,9 @@ export const CONTENT_FREE_INPUTS = ['N/A', '[MASK]', '(empty message)'];
  * classifier into an answer outside the label set.
  */
 export class SentimentClassifier {
-  private prior: Record<SentimentLabel, number> | undefined;
   private steps = 0;
+  /** How label probabilities become a label (see sentimentCalibration.ts); none: the largest wins. */
+  calibration: Calibration | undefined;
 
   private constructor(
     private readonly model: LlamaModel,
@@ -68,20 +89,27 @@ export class SentimentClassifier {
     private readonly suffix: Token[],
     private readonly trie: LabelTrieNode,
     private readonly maxMessageTokens: number,
+    /** The rendered prompt around the message, as text: what a learned calibration depends on. */
+    readonly promptKey: string,
   ) {}
 
   static async create(options: SentimentClassifierOptions): Promise<SentimentClassifier> {
-    const { model, sequence, chatWrapper, maxMessageTokens = 256, calibrate = false, precedingTurns = [] } = options;
+    const { model, sequence, chatWrapper, maxMessageTokens = 256, precedingTurns = [], instruction, examples } = options;
     const trie = buildLabelTrie(model);
-    const { contextText } = chatWrapper.generateContextState({ chatHistory: classifierChatHistory(MESSAGE_SLOT, precedingTurns) });
+    const { contextText } = chatWrapper.generateContextState({ chatHistory: classifierChatHistory(MESSAGE_SLOT, precedingTurns, instruction, examples) });
     const [before, after] = splitAtSlot(contextText);
     const prefix = before.tokenize(model.tokenizer);
     const suffix = after.tokenize(model.tokenizer, 'trimLeadingSpace');
+    // The message gets what the sequence has left after the prompt and the labels' few tokens.
+    const room = sequence.contextSize - prefix.length - suffix.length - 8;
+    if (room < 32) {
+      throw new Error(
+        `The sentiment prompt takes ${prefix.length + suffix.length} tokens with this model, which leaves no room for a message in a ${sequence.contextSize}-token context; raise CONTEXT_SIZE.`,
+      );
+    }
     await sequence.clearHistory();
     await sequence.evaluateWithoutGeneratingNewTokens(prefix);
-    const classifier = new SentimentClassifier(model, sequence, prefix, suffix, trie, maxMessageTokens);
-    if (calibrate) await classifier.calibrate();
-    return classifier;
+    return new SentimentClassifier(model, sequence, prefix, suffix, trie, Math.min(maxMessageTokens, room), prefixKeyOf(model, before, after));
   }
 
   /** Token counts of the cached prefix; what each call adds is message + suffix. */
@@ -103,10 +131,6 @@ export class SentimentClassifier {
     return this.steps;
   }
 
-  /** The label prior measured on content-free inputs, when calibration is on. */
-  get calibrationPrior(): Readonly<Record<SentimentLabel, number>> | undefined {
-    return this.prior;
-  }
 
   /** Tokens a message takes: typed special tokens such as `<|im_end|>` stay plain text. */
   messageTokens(text: string): Token[] {
@@ -126,7 +150,7 @@ export class SentimentClassifier {
   /** The result, and the label probabilities before calibration (for the eval). */
   async classifyWithScores(text: string): Promise<{ result: SentimentResult; raw: Record<SentimentLabel, number> }> {
     const raw = await this.labelProbabilities(text);
-    return { result: pickLabel(raw, this.prior), raw };
+    return { result: pickLabel(raw, this.calibration), raw };
   }
 
   /**
@@ -173,23 +197,22 @@ export class SentimentClassifier {
     }
   }
 
-  /** Divides out the labels' prior on content-free inputs, so a model's bias toward one word does not decide. */
-  private async calibrate(): Promise<void> {
-    const sum = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
+  /** The labels' prior on content-free inputs (Zhao et al. 2021), for the content-free calibration. */
+  async contentFreeCalibration(): Promise<ContentFreeCalibration> {
+    const prior = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
     for (const text of CONTENT_FREE_INPUTS) {
       const scores = await this.labelProbabilities(text);
-      for (const label of SENTIMENT_LABELS) sum[label] += scores[label] / CONTENT_FREE_INPUTS.length;
+      for (const label of SENTIMENT_LABELS) prior[label] += scores[label] / CONTENT_FREE_INPUTS.length;
     }
     // A label the model never says on content-free input keeps a small floor instead of dividing by zero.
-    for (const label of SENTIMENT_LABELS) sum[label] = Math.max(sum[label], 1e-3);
-    this.prior = sum;
+    for (const label of SENTIMENT_LABELS) prior[label] = Math.max(prior[label], 1e-3);
+    return { kind: 'content-free', prior };
   }
 }
 
-/** The label with the largest share of `probabilities`, each divided by its `prior` first when there is one (calibration). */
-export function pickLabel(probabilities: Readonly<Record<SentimentLabel, number>>, prior?: Readonly<Record<SentimentLabel, number>>): SentimentResult {
-  const scores = { ...probabilities };
-  if (prior) for (const label of SENTIMENT_LABELS) scores[label] /= prior[label];
+/** The label with the largest calibrated score, and its share of the three scores as the confidence. */
+export function pickLabel(probabilities: LabelProbabilities, calibration?: Calibration): SentimentResult {
+  const scores = calibratedScores(probabilities, calibration);
   const total = SENTIMENT_LABELS.reduce((sum, label) => sum + scores[label], 0);
   let best: SentimentLabel = 'neutral';
   for (const label of SENTIMENT_LABELS) if (scores[label] > scores[best]) best = label;
@@ -198,10 +221,15 @@ export function pickLabel(probabilities: Readonly<Record<SentimentLabel, number>
 }
 
 /** The classifier's whole conversation for one message: instruction, worked examples, the message. */
-export function classifierChatHistory(message: string, precedingTurns: SentimentClassifierOptions['precedingTurns'] = []): ChatHistoryItem[] {
+export function classifierChatHistory(
+  message: string,
+  precedingTurns: SentimentClassifierOptions['precedingTurns'] = [],
+  instruction = SENTIMENT_INSTRUCTION,
+  examples = SENTIMENT_EXAMPLES,
+): ChatHistoryItem[] {
   return [
-    { type: 'system', text: SENTIMENT_INSTRUCTION },
-    ...[...SENTIMENT_EXAMPLES, ...precedingTurns].flatMap(({ text, label }): ChatHistoryItem[] => [
+    { type: 'system', text: instruction },
+    ...[...examples, ...precedingTurns].flatMap(({ text, label }): ChatHistoryItem[] => [
       { type: 'user', text },
       { type: 'model', response: [label] },
     ]),
@@ -281,4 +309,9 @@ function splitAtSlot(text: LlamaText): [LlamaText, LlamaText] {
     return [LlamaText([...values.slice(0, i), head]), LlamaText([tail, ...values.slice(i + 1)])];
   }
   throw new Error('The chat template dropped the message placeholder; this model template is not supported.');
+}
+
+/** The classifier's prompt around the message, detokenized: changes whenever instruction, examples or template do. */
+function prefixKeyOf(model: LlamaModel, before: LlamaText, after: LlamaText): string {
+  return `${before.toString()}\u0000${after.toString()}\u0000${model.tokenizer('positive neutral negative', false).join(',')}`;
 }

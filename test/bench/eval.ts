@@ -1,16 +1,18 @@
 /**
- * `npm run eval`: the sentiment classifier's quality on the labeled set (test/fixtures/sentiment-eval.jsonl)
- * with the configured MODEL: with and without calibration, beside the majority class and an AFINN
- * lexicon on the English half, and how often a naive in-chat classifier changes its label.
- * `-- --limit N` classifies only N items spread over the set (a smoke run).
+ * `npm run eval`: the sentiment classifier's quality with the configured MODEL (or `-- --model
+ * path.gguf`): every calibration variant side by side on the held-out split of the project's
+ * labeled set (test/fixtures/sentiment-eval.jsonl) and on human-rated snippets outside the
+ * calibration set, beside the majority class and the AFINN word list, and how often a naive
+ * in-chat classifier changes its label. `-- --limit N` classifies only N items of each split.
  */
 import { parseConfig } from '../../src/config.js';
 import { Engine } from '../../src/engine/Engine.js';
 import { resolveModelPath } from '../../src/engine/loadModel.js';
-import { formatReport, loadEvalSet } from './evalHarness.js';
-import { formatStudy, studySentiment } from './sentimentStudy.js';
+import { formatReport, loadEvalSet, type EvalItem } from './evalHarness.js';
+import { formatStudy, heldOutSplit, studySentiment } from './sentimentStudy.js';
 
 const EVAL_SET = 'test/fixtures/sentiment-eval.jsonl';
+const OUTSIDE_SET = 'test/fixtures/sentiment-vader-heldout.jsonl';
 
 async function main(): Promise<void> {
   const dotenv = await import('dotenv');
@@ -18,11 +20,14 @@ async function main(): Promise<void> {
   const config = parseConfig(process.env);
   const args = process.argv.slice(2);
   const limit = args.includes('--limit') ? Number(args[args.indexOf('--limit') + 1]) : Infinity;
-  const all = loadEvalSet(EVAL_SET);
-  // A limited run samples across the whole set (both languages, all labels), not just its start.
-  const step = Number.isFinite(limit) ? Math.max(1, Math.floor(all.length / limit)) : 1;
-  const items = all.filter((_, index) => index % step === 0).slice(0, limit);
-  const modelPath = await resolveModelPath({ model: config.MODEL, modelsDir: config.MODELS_DIR });
+  // A limited run samples across the whole split (both languages, all labels), not just its start.
+  const sample = (items: EvalItem[]) => {
+    const step = Number.isFinite(limit) ? Math.max(1, Math.floor(items.length / limit)) : 1;
+    return items.filter((_, index) => index % step === 0).slice(0, limit);
+  };
+  const heldOut = sample(heldOutSplit(loadEvalSet(EVAL_SET)).heldOut);
+  const outside = sample(loadEvalSet(OUTSIDE_SET));
+  const modelPath = args.includes('--model') ? args[args.indexOf('--model') + 1]! : await resolveModelPath({ model: config.MODEL, modelsDir: config.MODELS_DIR });
   const engine = await Engine.create({
     modelPath,
     threads: config.THREADS,
@@ -31,12 +36,13 @@ async function main(): Promise<void> {
     historyMaxTokens: 256,
     replyMaxTokens: 16,
     systemPrompt: config.SYSTEM_PROMPT,
-    calibrateSentiment: true,
+    sentimentCalibration: 'learned',
+    onCalibrationProgress: (done, total) => process.stderr.write(`learning the calibration for this model: ${done}/${total}\n`),
   });
   try {
-    process.stderr.write(`classifying ${items.length} messages with ${modelPath} (${config.THREADS} threads)\n`);
-    const study = await studySentiment(engine, items, config.THREADS);
-    process.stdout.write(formatReport(study.calibrated) + '\n\n' + formatStudy(study) + '\n');
+    process.stderr.write(`classifying ${heldOut.length} + ${outside.length} messages with ${modelPath} (${config.THREADS} threads)\n`);
+    const study = await studySentiment(engine, { heldOut, outside }, config.THREADS);
+    process.stdout.write(`${modelPath}\n\n${formatReport(study.report)}\n\n${formatStudy(study)}\n`);
   } finally {
     await engine.dispose();
   }

@@ -1,17 +1,41 @@
-// The classifier's quality on the labeled set with and without calibration, beside the majority
-// class, and the seed article's bug measured: how often a naive classifier that sees an earlier
-// chat turn in front of the same prompt changes its label. Used by `npm run eval` and the
-// real-model test tier.
+// The classifier's quality, every calibration variant side by side on data none of them was fitted
+// to, beside the majority class and the AFINN word list; and the seed article's bug measured: how
+// often a naive classifier that sees an earlier chat turn in front of the same prompt changes its
+// label. Used by `npm run eval` and the real-model test tier.
+//
+// Each message is read by the model ONCE (its three label probabilities); every variant is then a
+// different way of turning those probabilities into a label, so the comparison is exact.
 import { resolveChatWrapper } from 'node-llama-cpp';
-import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/config.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/domain.js';
 import type { Engine } from '../../src/engine/Engine.js';
 import { pickLabel, SentimentClassifier } from '../../src/engine/SentimentClassifier.js';
-import { majorityBaseline, runEval, type EvalItem, type EvalReport, type Label, type ScoreReport } from './evalHarness.js';
+import { calibratedScores, type Calibration, type LabelProbabilities } from '../../src/engine/sentimentCalibration.js';
+import { lexiconBaseline, majorityBaseline, runEval, scoreLabels, type EvalItem, type EvalReport, type Label, type ScoreReport } from './evalHarness.js';
 
 /** A strongly worded earlier turn, of the opposite mood to the message that follows it. */
 export const EARLIER_TURNS: Record<'en' | 'zh', Record<'happy' | 'sad', string>> = {
   en: { happy: "I'm so happy today, everything went right!", sad: 'worst day ever, I lost my wallet and missed the bus' },
   zh: { happy: '我很开心', sad: '今天太倒霉了，钱包丢了，车也没赶上' },
+};
+
+/**
+ * The project's labeled set is split once, by id: a third (ids divisible by 3) was used to choose
+ * the classifier's instruction and examples; the other two thirds are held out, never looked at
+ * while choosing, and every number the README reports comes from them.
+ */
+export function heldOutSplit(items: EvalItem[]): { dev: EvalItem[]; heldOut: EvalItem[] } {
+  const isDev = (item: EvalItem) => Number(item.id.replace(/\D+/g, '')) % 3 === 0;
+  return { dev: items.filter(isDev), heldOut: items.filter((item) => !isDev(item)) };
+}
+
+export const VARIANTS = ['raw', 'content-free', 'batch', 'learned', 'learned+batch'] as const;
+export type Variant = (typeof VARIANTS)[number];
+export const VARIANT_NOTES: Record<Variant, string> = {
+  raw: 'largest label probability',
+  'content-free': "prior on 'N/A'-like inputs divided out (Zhao 2021)",
+  batch: "mean over the split's own inputs divided out (Zhou 2024)",
+  learned: 'logistic regression fitted at start on the shipped set (the default)',
+  'learned+batch': 'learned, then batch',
 };
 
 export interface InterferenceReport {
@@ -22,40 +46,87 @@ export interface InterferenceReport {
   examples: Array<{ earlier: string; text: string; alone: Label; naive: Label }>;
 }
 
-export interface SentimentStudy {
-  /** The product's (calibrated) label for each item, by id. */
-  labels: Map<string, Label>;
-  calibrated: EvalReport;
-  uncalibrated: EvalReport;
-  /** Always answering the set's most common label. */
+export interface SplitStudy {
+  items: number;
+  variants: Record<Variant, ScoreReport>;
   majority: ScoreReport & { label: Label };
-  prior: Record<SentimentLabel, number>;
+  /** AFINN on the English items, and the default variant on exactly those items. */
+  afinn: ScoreReport & { items: number; productOnSameItems: ScoreReport };
+}
+
+export interface SentimentStudy {
+  /** The product's (learned) label for each item of every split, by id. */
+  labels: Map<string, Label>;
+  heldOut: SplitStudy;
+  /** Human-rated review and editorial snippets that are not in the calibration set (another domain). */
+  outside?: SplitStudy;
+  /** The default run through the real harness: latency per message and the mistakes. */
+  report: EvalReport;
+  contentFreePrior: Record<SentimentLabel, number>;
   interference: InterferenceReport;
 }
 
-/** `engine` must be created with calibrateSentiment: true (its prior is read; raw scores give the uncalibrated run). */
-export async function studySentiment(engine: Engine, items: EvalItem[], threads: number, interferenceItems = items): Promise<SentimentStudy> {
-  const prior = engine.classifier.calibrationPrior;
-  if (!prior) throw new Error('studySentiment needs an engine created with calibrateSentiment: true');
-  const raw = new Map<string, Record<SentimentLabel, number>>();
-  const alone = new Map<string, Label>();
-  const calibrated = await runEval({
-    items,
+/** `engine` must be created with sentimentCalibration: 'learned'. */
+export async function studySentiment(
+  engine: Engine,
+  splits: { heldOut: EvalItem[]; outside?: EvalItem[] },
+  threads: number,
+  interferenceItems = splits.heldOut,
+): Promise<SentimentStudy> {
+  const learned = engine.classifier.calibration;
+  if (learned?.kind !== 'learned') throw new Error("studySentiment needs an engine created with sentimentCalibration: 'learned'");
+  const contentFree = await engine.classifier.contentFreeCalibration();
+  const raw = new Map<string, LabelProbabilities>();
+  const labels = new Map<string, Label>();
+  const report = await runEval({
+    items: splits.heldOut,
     classify: async (text) => {
       const { result, raw: scores } = await engine.classifier.classifyWithScores(text);
       raw.set(text, scores);
-      alone.set(text, result.label);
       return result;
     },
   });
-  const uncalibrated = await runEval({
-    items,
-    classify: async (text) => pickLabel(raw.get(text)!),
-  });
-  const majority = majorityBaseline(items.map((item) => item.label));
-  const interference = await measureInterference(engine, interferenceItems, threads, (text) => alone.get(text)!, prior);
-  const labels = new Map(items.map((item) => [item.id, alone.get(item.text)!]));
-  return { labels, calibrated, uncalibrated, majority, prior, interference };
+  for (const item of splits.outside ?? []) raw.set(item.text, await engine.classifier.labelProbabilities(item.text));
+  const study = (items: EvalItem[]): SplitStudy => {
+    const probabilities = items.map((item) => raw.get(item.text)!);
+    const batch = batchCalibration(probabilities);
+    const batchAfterLearned = batchCalibration(probabilities.map((p) => calibratedScores(p, learned)));
+    const predict: Record<Variant, (p: LabelProbabilities) => Label> = {
+      raw: (p) => pickLabel(p).label,
+      'content-free': (p) => pickLabel(p, contentFree).label,
+      batch: (p) => pickLabel(p, batch).label,
+      learned: (p) => pickLabel(p, learned).label,
+      'learned+batch': (p) => pickLabel(calibratedScores(p, learned), batchAfterLearned).label,
+    };
+    const gold = items.map((item) => item.label);
+    const variants = Object.fromEntries(VARIANTS.map((variant) => [variant, scoreLabels(gold, probabilities.map(predict[variant]))])) as Record<Variant, ScoreReport>;
+    items.forEach((item, i) => labels.set(item.id, predict.learned(probabilities[i]!)));
+    const english = items.flatMap((item, i) => (item.lang === 'en' ? [i] : []));
+    const englishGold = english.map((i) => gold[i]!);
+    const afinn = {
+      ...scoreLabels(englishGold, english.map((i) => lexiconBaseline(items[i]!.text))),
+      items: english.length,
+      productOnSameItems: scoreLabels(englishGold, english.map((i) => predict.learned(probabilities[i]!))),
+    };
+    return { items: items.length, variants, majority: majorityBaseline(gold), afinn };
+  };
+  const interference = await measureInterference(engine, interferenceItems, threads, (text) => pickLabel(raw.get(text)!, learned).label, learned);
+  return {
+    labels,
+    heldOut: study(splits.heldOut),
+    ...(splits.outside ? { outside: study(splits.outside) } : {}),
+    report,
+    contentFreePrior: contentFree.prior,
+    interference,
+  };
+}
+
+/** Zhou et al. 2024: the prior is the mean label probability over the inputs themselves (unlabeled). */
+function batchCalibration(probabilities: LabelProbabilities[]): Calibration {
+  const prior = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
+  for (const p of probabilities) for (const label of SENTIMENT_LABELS) prior[label] += p[label] / probabilities.length;
+  for (const label of SENTIMENT_LABELS) prior[label] = Math.max(prior[label], 1e-3);
+  return { kind: 'content-free', prior };
 }
 
 /**
@@ -67,7 +138,7 @@ async function measureInterference(
   items: EvalItem[],
   threads: number,
   isolated: (text: string) => Label,
-  prior: Record<SentimentLabel, number>,
+  calibration: Calibration,
 ): Promise<InterferenceReport> {
   const context = await engine.model.createContext({ contextSize: 1024, sequences: 4, threads });
   try {
@@ -86,7 +157,7 @@ async function measureInterference(
       const mood = item.label === 'positive' ? 'sad' : 'happy';
       const scores = await naive.get(`${item.lang}/${mood}`)!.labelProbabilities(item.text);
       // Same calibration as the product, so only the earlier turn differs.
-      const naiveLabel = pickLabel(scores, prior).label;
+      const naiveLabel = pickLabel(scores, calibration).label;
       const alone = isolated(item.text);
       if (naiveLabel !== alone) {
         changed++;
@@ -101,17 +172,29 @@ async function measureInterference(
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
-export function formatStudy(study: SentimentStudy): string {
-  const { calibrated, uncalibrated, majority, prior, interference } = study;
-  const row = (name: string, accuracy: number, macroF1: number) => `  ${name.padEnd(30)} ${pct(accuracy).padStart(8)}  ${pct(macroF1).padStart(8)}`;
+/** The variants table of one split: accuracy, macro-F1 and per-class precision/recall, then the baselines. */
+export function formatSplit(title: string, split: SplitStudy): string {
+  const header = `  ${'variant'.padEnd(15)} ${'acc'.padStart(6)} ${'macroF1'.padStart(8)}   ${SENTIMENT_LABELS.map((l) => `${l.slice(0, 3)} P/R`.padStart(13)).join('')}`;
+  const row = (name: string, s: ScoreReport, note = '') =>
+    `  ${name.padEnd(15)} ${pct(s.accuracy).padStart(6)} ${pct(s.macroF1).padStart(8)}   ${SENTIMENT_LABELS.map((l) => `${(s.perClass[l].precision * 100).toFixed(0)}/${(s.perClass[l].recall * 100).toFixed(0)}`.padStart(13)).join('')}${note ? `   ${note}` : ''}`;
   return [
-    `Calibration prior (content-free inputs): ${SENTIMENT_LABELS.map((label) => `${label} ${prior[label].toFixed(3)}`).join(', ')}`,
-    '                                 accuracy  macro-F1',
-    row('product, calibrated', calibrated.model.accuracy, calibrated.model.macroF1),
-    row('product, not calibrated', uncalibrated.model.accuracy, uncalibrated.model.macroF1),
-    row(`majority class (${majority.label})`, majority.accuracy, majority.macroF1),
-    row(`AFINN lexicon (English, ${calibrated.baseline.items})`, calibrated.baseline.accuracy, calibrated.baseline.macroF1),
-    row('product on the same English', calibrated.baseline.modelOnSameItems.accuracy, calibrated.baseline.modelOnSameItems.macroF1),
+    `${title} (${split.items} items)`,
+    header,
+    ...VARIANTS.map((variant) => row(variant, split.variants[variant], VARIANT_NOTES[variant])),
+    row(`majority (${split.majority.label.slice(0, 3)})`, split.majority),
+    row(`AFINN, en ${split.afinn.items}`, split.afinn, 'word list, English items only'),
+    row('learned, en', split.afinn.productOnSameItems, 'the default on the same English items'),
+  ].join('\n');
+}
+
+export function formatStudy(study: SentimentStudy): string {
+  const { interference, contentFreePrior } = study;
+  return [
+    formatSplit("Held-out split of the project's labeled set", study.heldOut),
+    ...(study.outside ? ['', formatSplit('Outside the calibration set: human-rated review and editorial snippets (VADER, not fitted on)', study.outside)] : []),
+    '',
+    `Content-free prior: ${SENTIMENT_LABELS.map((label) => `${label} ${contentFreePrior[label].toFixed(3)}`).join(', ')}`,
+    `Reaction latency (held-out split, one message at a time): p50 ${study.report.latencyMs.p50.toFixed(1)} ms, p95 ${study.report.latencyMs.p95.toFixed(1)} ms`,
     '',
     `Context interference: an earlier turn of the opposite mood in front of the prompt (the naive in-chat classifier)`,
     `  changed the label of ${interference.naiveChanged} of ${interference.pairs} messages (${pct(interference.naiveChangeRate)}); the product never shows a message any history.`,

@@ -20,7 +20,7 @@ async function engineOn(modelPath: string): Promise<Engine> {
     historyMaxTokens: 256,
     replyMaxTokens: 24,
     systemPrompt: 'You are a kind assistant in a Discord channel.',
-    calibrateSentiment: true,
+    sentimentCalibration: 'learned',
     seed: 3,
   });
 }

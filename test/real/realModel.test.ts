@@ -1,6 +1,8 @@
-// The real-model tier: real weights (SmolLM2-135M-Instruct from `npm run fetch-test-model`, or
-// REAL_MODEL), through the real sessions, queue, engine and SQLite files. A real model samples, so
-// every claim here is a rate over several facts and seeds, compared with its baseline.
+// The real-model tier: real weights from `npm run fetch-test-model` (or REAL_MODEL), through the
+// real sessions, queue, engine and SQLite files. Replies run on SmolLM2-135M-Instruct (fast enough
+// for dozens of real generations); the sentiment part runs on every fetched model, SmolLM2 and the
+// Qwen2.5-class 0.5B. A real model samples, so every claim here is a rate over many messages,
+// compared with its baseline.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveChatWrapper } from 'node-llama-cpp';
@@ -11,8 +13,8 @@ import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
 import { loadEvalSet, majorityBaseline, scoreLabels } from '../bench/evalHarness.js';
-import { studySentiment, type SentimentStudy } from '../bench/sentimentStudy.js';
-import { HOW_TO_GET_A_REAL_MODEL, realModelPath } from '../support/realModel.js';
+import { heldOutSplit, studySentiment, type SentimentStudy } from '../bench/sentimentStudy.js';
+import { HOW_TO_GET_A_REAL_MODEL, realModelPath, realModelPaths } from '../support/realModel.js';
 import { tempDirs } from '../support/tempDir.js';
 
 const modelPath = realModelPath();
@@ -57,7 +59,7 @@ function engineOptions(overrides: Partial<EngineOptions> = {}): EngineOptions {
     // Long enough for a name or a place; a real model says it early if it says it at all.
     replyMaxTokens: 24,
     systemPrompt: SYSTEM_PROMPT,
-    calibrateSentiment: true,
+    sentimentCalibration: 'off',
     ...overrides,
   };
 }
@@ -93,7 +95,7 @@ afterAll(() => {
 
 describe.skipIf(!modelPath)('the real model', () => {
   it("renders the classifier's prompt and the replies through the model's own chat template", async () => {
-    const engine = await Engine.create(engineOptions({ calibrateSentiment: false }));
+    const engine = await Engine.create(engineOptions());
     try {
       const wrapper = engine.chatWrapper;
       report.chatWrapper = wrapper.wrapperName;
@@ -159,7 +161,7 @@ describe.skipIf(!modelPath)('the real model', () => {
   }, 2 * SLOW);
 
   it('ends most short replies with its own end-of-turn token, and no template token or speaker prefix reaches the user', async () => {
-    const engine = await Engine.create(engineOptions({ replyMaxTokens: 128, seed: SEEDS[0], calibrateSentiment: false }));
+    const engine = await Engine.create(engineOptions({ replyMaxTokens: 128, seed: SEEDS[0] }));
     const prompts = ['hi!', 'thanks for the help', 'how are you today?', 'good morning everyone', 'what is 2 + 2?', 'I passed my exam!', 'tell me a fun fact about cats', 'bye, see you tomorrow', 'can you recommend a movie?', 'what colour is the sky?'];
     let ended = 0;
     try {
@@ -178,78 +180,102 @@ describe.skipIf(!modelPath)('the real model', () => {
     expect(replies.length).toBeGreaterThan(50);
     for (const reply of replies) {
       expect(reply).not.toMatch(/<\|im_(start|end)\|>|<\|endoftext\|>/);
-      expect(reply).not.toMatch(/^(assistant|user|system|sam)\s*:/i);
-      expect(reply).not.toMatch(/^[\p{L}\p{N}_.-]{1,32}( [\p{L}\p{N}_.-]{1,32})?: /u);
+      // Only speakers are stripped: a reply may open with "Answer:" or "Step 1:" (issue 16, defect 7).
+      expect(reply).not.toMatch(/^(assistant|user|system|bot|model|sam)\s*:/i);
     }
   }, SLOW);
 
-  describe('sentiment', () => {
-    let engine: Engine;
-    let study: SentimentStudy;
-    const items = loadEvalSet('test/fixtures/sentiment-eval.jsonl');
+});
 
-    beforeAll(async () => {
-      engine = await Engine.create(engineOptions({ warmChannels: 1 }));
-      // The naive in-chat classifier on every third message: enough to measure, at a third of the cost.
-      study = await studySentiment(engine, items, THREADS, items.filter((_, i) => i % 3 === 0));
-      const { calibrated, uncalibrated, majority, interference } = study;
-      report.sentiment = {
-        items: items.length,
-        calibrated: { accuracy: calibrated.model.accuracy, macroF1: calibrated.model.macroF1, confusion: calibrated.model.confusion },
-        uncalibrated: { accuracy: uncalibrated.model.accuracy, macroF1: uncalibrated.model.macroF1, confusion: uncalibrated.model.confusion },
-        majority: { label: majority.label, accuracy: majority.accuracy, macroF1: majority.macroF1 },
-        afinnEnglish: { items: calibrated.baseline.items, accuracy: calibrated.baseline.accuracy, macroF1: calibrated.baseline.macroF1 },
-        latencyMs: calibrated.latencyMs,
-        naiveInChatChangeRate: { pairs: interference.pairs, rate: interference.naiveChangeRate },
-      };
-    }, SLOW);
-    afterAll(async () => {
-      await engine?.dispose();
+/**
+ * Floors per fetched model, from one measured run with margin (2 cores, AMD EPYC, 2026-12-03):
+ * Qwen2.5-Coder-0.5B held-out macro-F1 79% learned (70% raw), neutral recall 93%; SmolLM2-135M
+ * 37% learned (17% raw). A REAL_MODEL of unknown kind gets the comparisons only.
+ */
+const FLOORS: Record<string, { macroF1: number; neutralRecall: number }> = {
+  qwen: { macroF1: 0.7, neutralRecall: 0.6 },
+  smollm2: { macroF1: 0.3, neutralRecall: 0 },
+};
+
+const sentimentModels = realModelPaths();
+const { heldOut } = heldOutSplit(loadEvalSet('test/fixtures/sentiment-eval.jsonl'));
+const outside = loadEvalSet('test/fixtures/sentiment-vader-heldout.jsonl');
+
+describe.skipIf(sentimentModels.length === 0).each(sentimentModels)('sentiment on the real model $name', ({ name, path }) => {
+  let engine: Engine;
+  let study: SentimentStudy;
+  const floor = FLOORS[name];
+
+  beforeAll(async () => {
+    // The learned calibration is fitted on the shipped set at start (cached in a folder of this run, so it is really fitted).
+    engine = await Engine.create(engineOptions({ modelPath: path, warmChannels: 1, sentimentCalibration: 'learned', calibrationCacheDir: dirs.make() }));
+    // The naive in-chat classifier on every third message: enough to measure, at a third of the cost.
+    study = await studySentiment(engine, { heldOut, outside }, THREADS, heldOut.filter((_, i) => i % 3 === 0));
+    const summary = (split: NonNullable<SentimentStudy['outside']>) => ({
+      items: split.items,
+      ...Object.fromEntries(Object.entries(split.variants).map(([variant, s]) => [variant, { accuracy: s.accuracy, macroF1: s.macroF1, recall: Object.fromEntries(Object.entries(s.perClass).map(([l, c]) => [l, c.recall])) }])),
+      majority: { label: split.majority.label, macroF1: split.majority.macroF1 },
+      afinnEnglish: { items: split.afinn.items, macroF1: split.afinn.macroF1, productMacroF1: split.afinn.productOnSameItems.macroF1 },
     });
-
-    it('stays above the floor measured on the labeled set, and calibration does not make it worse', () => {
-      // SmolLM2-135M measured 36.7% macro-F1 calibrated (17.1% without) on 2026-12-02; the floor leaves room for CPU builds.
-      expect(study.calibrated.model.macroF1).toBeGreaterThanOrEqual(0.3);
-      expect(study.calibrated.model.macroF1).toBeGreaterThanOrEqual(study.uncalibrated.model.macroF1 - 0.02);
-      expect(study.calibrated.model.macroF1).toBeGreaterThan(study.majority.macroF1 + 0.1);
-    });
-
-    it('beats the majority class on the clear-cut part of the set (no sarcasm, mixed feelings or negation)', () => {
-      const hard = ['sarcasm', 'mixed', 'negation', 'flip'];
-      const clear = items.filter((item) => !item.tags.some((tag) => hard.includes(tag)));
-      const predicted = clear.map((item) => study.labels.get(item.id)!);
-      const gold = clear.map((item) => item.label);
-      const product = scoreLabels(gold, predicted);
-      const majority = majorityBaseline(gold);
-      report.clearCut = { items: clear.length, accuracy: product.accuracy, macroF1: product.macroF1, majorityAccuracy: majority.accuracy, majorityMacroF1: majority.macroF1 };
-      expect(product.accuracy).toBeGreaterThan(majority.accuracy);
-      expect(product.macroF1).toBeGreaterThan(majority.macroF1 + 0.1);
-    });
-
-    it("gives the seed's flip message and similar ones the same label after a message of the opposite mood as alone, through the sessions", async () => {
-      const pairs = [
-        ['我很开心', '但我丢了钱包'],
-        ['今天考试通过了，太棒了', '可是回家路上手机摔坏了'],
-        ['I finally passed my driving test!!', 'but my car got towed on the way home'],
-        ['worst day ever, I lost my wallet', 'oh wait, someone found it and brought it back!'],
-      ];
-      const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
-      const sessions = new ChannelSessions({ engine, queue: new GenerationQueue(), store });
-      try {
-        for (const [i, [earlier, later]] of pairs.entries()) {
-          await sessions.handleMessage({ channelId: `pair-${i}`, userName: 'ming', text: earlier! });
-          const inHistory = await sessions.handleMessage({ channelId: `pair-${i}`, userName: 'ming', text: later! });
-          const alone = await sessions.handleMessage({ channelId: `alone-${i}`, userName: 'ming', text: later! });
-          expect((await store.load(`pair-${i}`)).map((turn) => turn.userText)).toEqual([earlier, later]);
-          expect(inHistory.sentiment.label).toBe(alone.sentiment.label);
-          expect(inHistory.sentiment.confidence).toBeCloseTo(alone.sentiment.confidence, 3);
-        }
-      } finally {
-        await sessions.close();
-        await store.dispose();
-      }
-      // The naive method, measured for contrast: it does change labels.
-      expect(study.interference.naiveChanged).toBeGreaterThan(0);
-    }, SLOW);
+    report[`sentiment:${name}`] = {
+      model: path,
+      heldOut: summary(study.heldOut),
+      outside: summary(study.outside!),
+      latencyMs: study.report.latencyMs,
+      naiveInChatChangeRate: { pairs: study.interference.pairs, rate: study.interference.naiveChangeRate },
+    };
+  }, 2 * SLOW);
+  afterAll(async () => {
+    await engine?.dispose();
   });
+
+  it('the learned calibration is not worse than the raw label on the held-out split or outside the calibration set, and beats the majority class clearly', () => {
+    const { variants, majority } = study.heldOut;
+    expect(variants.learned.macroF1).toBeGreaterThanOrEqual(variants.raw.macroF1 - 0.02);
+    expect(study.outside!.variants.learned.macroF1).toBeGreaterThanOrEqual(study.outside!.variants.raw.macroF1 - 0.02);
+    expect(variants.learned.macroF1).toBeGreaterThan(majority.macroF1 + 0.1);
+  });
+
+  it.skipIf(!floor)('stays above the floors measured on this model (held-out macro-F1 and neutral recall)', () => {
+    expect(study.heldOut.variants.learned.macroF1).toBeGreaterThanOrEqual(floor!.macroF1);
+    expect(study.heldOut.variants.learned.perClass.neutral.recall).toBeGreaterThanOrEqual(floor!.neutralRecall);
+  });
+
+  it('beats the majority class on the clear-cut part of the held-out split (no sarcasm, mixed feelings or negation)', () => {
+    const hard = ['sarcasm', 'mixed', 'negation', 'flip'];
+    const clear = heldOut.filter((item) => !item.tags.some((tag) => hard.includes(tag)));
+    const predicted = clear.map((item) => study.labels.get(item.id)!);
+    const gold = clear.map((item) => item.label);
+    const product = scoreLabels(gold, predicted);
+    const majority = majorityBaseline(gold);
+    report[`clearCut:${name}`] = { items: clear.length, accuracy: product.accuracy, macroF1: product.macroF1, majorityAccuracy: majority.accuracy, majorityMacroF1: majority.macroF1 };
+    expect(product.accuracy).toBeGreaterThan(majority.accuracy);
+    expect(product.macroF1).toBeGreaterThan(majority.macroF1 + 0.1);
+  });
+
+  it("gives the seed's flip message and similar ones the same label after a message of the opposite mood as alone, through the sessions", async () => {
+    const pairs = [
+      ['我很开心', '但我丢了钱包'],
+      ['今天考试通过了，太棒了', '可是回家路上手机摔坏了'],
+      ['I finally passed my driving test!!', 'but my car got towed on the way home'],
+      ['worst day ever, I lost my wallet', 'oh wait, someone found it and brought it back!'],
+    ];
+    const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
+    const sessions = new ChannelSessions({ engine, queue: new GenerationQueue(), store });
+    try {
+      for (const [i, [earlier, later]] of pairs.entries()) {
+        await sessions.handleMessage({ channelId: `pair-${i}`, userName: 'ming', text: earlier! });
+        const inHistory = await sessions.handleMessage({ channelId: `pair-${i}`, userName: 'ming', text: later! });
+        const alone = await sessions.handleMessage({ channelId: `alone-${i}`, userName: 'ming', text: later! });
+        expect((await store.load(`pair-${i}`)).map((turn) => turn.userText)).toEqual([earlier, later]);
+        expect(inHistory.sentiment.label).toBe(alone.sentiment.label);
+        expect(inHistory.sentiment.confidence).toBeCloseTo(alone.sentiment.confidence, 3);
+      }
+    } finally {
+      await sessions.close();
+      await store.dispose();
+    }
+    // The naive method, measured for contrast: it does change labels.
+    expect(study.interference.naiveChanged).toBeGreaterThan(0);
+  }, SLOW);
 });

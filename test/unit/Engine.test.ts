@@ -330,7 +330,7 @@ describe('the chat template of the models users run', () => {
     // node-llama-cpp's ChatML wrapper would start the prompt with a BOS token this template never emits.
     ['Qwen1.5-Chat (the seed article\'s model)', ensureQwen15TemplateModel, 'JinjaTemplate'],
   ])('renders prompts exactly as the file\'s own %s template does, ending in an open assistant turn', async (_name, ensure, wrapperName) => {
-    const other = await Engine.create(options({ modelPath: await ensure(), calibrateSentiment: false }));
+    const other = await Engine.create(options({ modelPath: await ensure(), sentimentCalibration: 'off' }));
     try {
       expect(other.chatWrapper.wrapperName).toBe(wrapperName);
       const own = resolveChatWrapper(other.model, { type: 'jinjaTemplate' });

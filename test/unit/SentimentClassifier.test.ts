@@ -2,9 +2,9 @@
 // two-byte merges only, so "neutral" and "negative" both begin with "ne". Real llama.cpp inference.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LlamaContext, Token } from 'node-llama-cpp';
-import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/config.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/domain.js';
 import { Engine } from '../../src/engine/Engine.js';
-import { buildLabelTrie, labelSpellings, type LabelTrieNode } from '../../src/engine/SentimentClassifier.js';
+import { buildLabelTrie, labelSpellings, SentimentClassifier, type LabelTrieNode } from '../../src/engine/SentimentClassifier.js';
 import { ensureTwoByteMergesModel, TEST_THREADS } from '../support/testModels.js';
 
 let engine: Engine;
@@ -137,15 +137,17 @@ describe('calibration (content-free prior divided out)', () => {
     const calibrated = await Engine.create({
       modelPath: await ensureTwoByteMergesModel(),
       threads: TEST_THREADS,
-      contextSize: 512,
+      contextSize: 2048,
       warmChannels: 1,
       historyMaxTokens: 128,
       replyMaxTokens: 8,
       systemPrompt: 'You are a friendly bot.',
-      calibrateSentiment: true,
+      sentimentCalibration: 'content-free',
     });
     try {
-      const prior = calibrated.classifier.calibrationPrior!;
+      const calibration = calibrated.classifier.calibration;
+      expect(calibration?.kind).toBe('content-free');
+      const prior = calibration!.kind === 'content-free' ? calibration!.prior : { positive: 0, neutral: 0, negative: 0 };
       expect(prior.positive + prior.neutral + prior.negative).toBeCloseTo(1, 3);
       for (const text of ['I love this server', 'the build broke again']) {
         const raw = await calibrated.classifier.labelProbabilities(text);
@@ -157,6 +159,34 @@ describe('calibration (content-free prior divided out)', () => {
       }
     } finally {
       await calibrated.dispose();
+    }
+  });
+});
+
+describe('a context too small for the prompt', () => {
+  it('refuses to start with a message that names the prompt size and CONTEXT_SIZE, instead of overflowing on the first message', async () => {
+    const small = await engine.model.createContext({ contextSize: 256, threads: TEST_THREADS });
+    try {
+      await expect(SentimentClassifier.create({ model: engine.model, sequence: small.getSequence(), chatWrapper: engine.chatWrapper })).rejects.toThrow(
+        /The sentiment prompt takes \d+ tokens with this model, which leaves no room for a message in a 256-token context; raise CONTEXT_SIZE/,
+      );
+    } finally {
+      await small.dispose();
+    }
+  });
+
+  it('cuts messages to the room the context leaves after the prompt', async () => {
+    const full = engine.classifier.promptTokens('').length - engine.classifier.messageTokens('').length;
+    const snug = await engine.model.createContext({ contextSize: full + 8 + 40, threads: TEST_THREADS });
+    try {
+      const classifier = await SentimentClassifier.create({ model: engine.model, sequence: snug.getSequence(), chatWrapper: engine.chatWrapper });
+      const cut = classifier.messageTokens('word '.repeat(500)).length;
+      // llama.cpp may round the context up; the message gets exactly what is left.
+      expect(cut).toBeLessThan(256);
+      expect(full + cut + 8).toBe(snug.contextSize);
+      await expect(classifier.classify('word '.repeat(500))).resolves.toMatchObject({ label: expect.any(String) });
+    } finally {
+      await snug.dispose();
     }
   });
 });

@@ -38,7 +38,7 @@ describe('parseConfig', () => {
       RATE_LIMIT_WINDOW_SECONDS: 10,
       SYSTEM_PROMPT: expect.stringContaining('empathetic assistant'),
       SENTIMENT_EMOJIS: { positive: '😄', neutral: '😐', negative: '😢' },
-      SENTIMENT_CALIBRATION: true,
+      SENTIMENT_CALIBRATION: 'learned',
       CHAT_CHANNEL: 'terminal',
       LOG_LEVEL: 'info',
       SHARDS: 1,
@@ -113,10 +113,11 @@ describe('parseConfig', () => {
     expect(config.LOG_LEVEL).toBe('info');
   });
 
-  it('turns SENTIMENT_CALIBRATION off only when told, and refuses anything but on or off', () => {
-    expect(parseConfig({ SENTIMENT_CALIBRATION: 'off' }).SENTIMENT_CALIBRATION).toBe(false);
-    expect(parseConfig({ SENTIMENT_CALIBRATION: 'on' }).SENTIMENT_CALIBRATION).toBe(true);
-    expect(() => parseConfig({ SENTIMENT_CALIBRATION: 'yes' })).toThrow(/SENTIMENT_CALIBRATION: must be on or off/);
+  it('learns the sentiment calibration unless told otherwise, reads an old `on` as learned, and refuses other words', () => {
+    expect(parseConfig({ SENTIMENT_CALIBRATION: 'off' }).SENTIMENT_CALIBRATION).toBe('off');
+    expect(parseConfig({ SENTIMENT_CALIBRATION: 'content-free' }).SENTIMENT_CALIBRATION).toBe('content-free');
+    expect(parseConfig({ SENTIMENT_CALIBRATION: 'on' }).SENTIMENT_CALIBRATION).toBe('learned');
+    expect(() => parseConfig({ SENTIMENT_CALIBRATION: 'yes' })).toThrow(/SENTIMENT_CALIBRATION: must be one of learned, content-free, off/);
   });
 
   it('parses CHANNEL_IDS as a trimmed comma-separated list, skipping empty entries', () => {

@@ -1,0 +1,82 @@
+// Learns the sentiment calibration for the loaded model at start: the classifier reads every text
+// of a small labeled set that ships with the project (test-free data: our own chat messages and
+// human-rated snippets from the MIT-licensed VADER corpus), and a logistic regression is fitted
+// on its label probabilities. The result is kept in a small JSON file named by the model file's
+// hash, the prompt and the set, so a restart with the same model costs one hash of the file.
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
+import { fitCalibration, type LabelProbabilities, type LearnedCalibration } from './sentimentCalibration.js';
+
+export interface LabeledText {
+  text: string;
+  label: SentimentLabel;
+}
+
+/** The labeled set shipped with the project (src/engine/calibration-set.jsonl). */
+export function loadCalibrationSet(path = new URL('./calibration-set.jsonl', import.meta.url)): LabeledText[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() && !line.startsWith('//'))
+    .map((line) => {
+      const { text, label } = JSON.parse(line) as LabeledText;
+      if (typeof text !== 'string' || !SENTIMENT_LABELS.includes(label)) throw new Error(`calibration set: bad line ${line.slice(0, 80)}`);
+      return { text, label };
+    });
+}
+
+export interface LearnCalibrationOptions {
+  modelPath: string;
+  /** Folder for the cached fits. */
+  cacheDir: string;
+  /** What the classifier's prompt is (instruction, examples, template): part of the cache key. */
+  promptKey: string;
+  set: ReadonlyArray<LabeledText>;
+  labelProbabilities(text: string): Promise<LabelProbabilities>;
+  /** Told every few texts while the set is classified (a first start with a new model). */
+  onProgress?(done: number, total: number): void;
+}
+
+/** Bumped whenever the fit or its features change, so an old cache is not read as a new one. */
+const FIT_VERSION = 1;
+
+export async function learnCalibration(options: LearnCalibrationOptions): Promise<{ calibration: LearnedCalibration; cached: boolean }> {
+  const { modelPath, cacheDir, promptKey, set, labelProbabilities, onProgress } = options;
+  const key = createHash('sha256')
+    .update(JSON.stringify({ version: FIT_VERSION, model: await fileSha256(modelPath), promptKey, set }))
+    .digest('hex')
+    .slice(0, 32);
+  const cacheFile = join(cacheDir, `sentiment-calibration-${key}.json`);
+  const cached = await readCached(cacheFile);
+  if (cached) return { calibration: cached, cached: true };
+  const samples = [];
+  for (const [index, item] of set.entries()) {
+    samples.push({ probabilities: await labelProbabilities(item.text), label: item.label });
+    if ((index + 1) % 25 === 0 || index + 1 === set.length) onProgress?.(index + 1, set.length);
+  }
+  const calibration = fitCalibration(samples);
+  await mkdir(cacheDir, { recursive: true });
+  // Written whole, then renamed: a crash mid-write never leaves a half file that looks like a fit.
+  await writeFile(`${cacheFile}.part`, JSON.stringify(calibration));
+  await rename(`${cacheFile}.part`, cacheFile);
+  return { calibration, cached: false };
+}
+
+async function readCached(file: string): Promise<LearnedCalibration | undefined> {
+  try {
+    const value = JSON.parse(await readFile(file, 'utf8')) as LearnedCalibration;
+    const finite = (xs: unknown) => Array.isArray(xs) && xs.length === SENTIMENT_LABELS.length && xs.every((x) => typeof x === 'number' && Number.isFinite(x));
+    if (value.kind === 'learned' && finite(value.bias) && Array.isArray(value.weights) && value.weights.length === 3 && value.weights.every(finite)) return value;
+  } catch {
+    // No cache yet, or an unreadable one: learn again.
+  }
+  return undefined;
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
