@@ -188,13 +188,14 @@ describe.skipIf(!modelPath)('the real model', () => {
 });
 
 /**
- * Floors per fetched model, from one measured run with margin (2 cores, AMD EPYC, 2026-12-03):
- * Qwen2.5-Coder-0.5B held-out macro-F1 79% learned (70% raw), neutral recall 93%; SmolLM2-135M
- * 37% learned (17% raw). A REAL_MODEL of unknown kind gets the comparisons only.
+ * Floors per fetched model, from one measured run with margin (`npm run eval`, 2 cores, AMD EPYC,
+ * 2026-12-03): Qwen2.5-Coder-0.5B held-out macro-F1 79.7% learned (69.7% raw), neutral recall 95%;
+ * SmolLM2-135M 59.3% learned (38.8% raw), neutral recall 53%. A REAL_MODEL of unknown kind gets
+ * the comparisons only.
  */
 const FLOORS: Record<string, { macroF1: number; neutralRecall: number }> = {
   qwen: { macroF1: 0.7, neutralRecall: 0.6 },
-  smollm2: { macroF1: 0.3, neutralRecall: 0 },
+  smollm2: { macroF1: 0.45, neutralRecall: 0.3 },
 };
 
 const sentimentModels = realModelPaths();
