@@ -1,3 +1,5 @@
+import type { SentimentLabel } from '../config.js';
+
 /**
  * One entry of a channel's history: what a user said and what the bot answered, or (no `reply`) a
  * message the bot read but did not answer (`REPLY_MODE=mentions`), still part of the context.
@@ -10,6 +12,15 @@ export interface HistoryTurn {
   reply?: string;
   /** Epoch milliseconds when the turn was written. */
   at: number;
+}
+
+/** One classified message in a channel's sentiment log: never its text, never its author. */
+export interface MoodRecord {
+  /** Epoch milliseconds when the message was classified. */
+  at: number;
+  label: SentimentLabel;
+  /** 0..1, as the classifier gave it. */
+  confidence: number;
 }
 
 /**
@@ -27,5 +38,11 @@ export interface HistoryStore {
   getSetting(channelId: string, key: string): Promise<string | undefined>;
   /** Stores a per-channel setting; undefined deletes it. */
   setSetting(channelId: string, key: string, value: string | undefined): Promise<void>;
+  /** Adds one record to the channel's sentiment log (records past the retention are dropped). */
+  appendMood(channelId: string, record: MoodRecord): Promise<void>;
+  /** The channel's sentiment records from `since` (epoch ms) on, within the retention, oldest first. */
+  loadMood(channelId: string, since: number): Promise<MoodRecord[]>;
+  /** Clears the channel's sentiment log; its history and settings stay. */
+  clearMood(channelId: string): Promise<void>;
   dispose(): Promise<void>;
 }

@@ -124,6 +124,7 @@ function range(from: number, to: number): number[] {
 export interface HistoryBackend {
   /** Where the history lives, for messages: a file path or a host, never a password. */
   readonly where: string;
+  /** `channelId` is the key of the head the operation rewrites: a channel's, or its mood log's (`<channel>/mood`). */
   run<T>(channelId: string, mode: 'read' | 'write', work: (kv: PageStore) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import sqlite3 from 'sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { AbortedError, QueueFullError, UserError } from '../../src/errors.js';
-import type { HistoryStore, HistoryTurn } from '../../src/history/HistoryStore.js';
+import type { HistoryStore, HistoryTurn, MoodRecord } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions, clampText, type TurnOutcome } from '../../src/sessions/ChannelSessions.js';
 import { FakeEngine, letEventLoopTurn, until } from '../support/fakeEngine.js';
@@ -36,6 +36,15 @@ class FlakyStore implements HistoryStore {
   }
   setSetting(channelId: string, key: string, value: string | undefined) {
     return this.inner.setSetting(channelId, key, value);
+  }
+  appendMood(channelId: string, record: MoodRecord) {
+    return this.inner.appendMood(channelId, record);
+  }
+  loadMood(channelId: string, since: number) {
+    return this.inner.loadMood(channelId, since);
+  }
+  clearMood(channelId: string) {
+    return this.inner.clearMood(channelId);
   }
   dispose() {
     return this.inner.dispose();
