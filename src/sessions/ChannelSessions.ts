@@ -85,6 +85,7 @@ export class ChannelSessions {
         let sentiment: SentimentResult;
         try {
           sentiment = await sentimentTicket.run(() => this.classifyTimed(text));
+          this.recordMood(channelId, sentiment);
           // Not awaited: the reply generates while the front end shows the sentiment (a network
           // round trip on Discord); the front end holds its own first post until that has landed.
           this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
@@ -155,6 +156,7 @@ export class ChannelSessions {
     const previousTurn = this.lastTurn.get(channelId);
     const thisTurn = (async () => {
       const sentiment = await sentimentTicket.run(() => this.classifyTimed(text));
+      this.recordMood(channelId, sentiment);
       this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
       await previousTurn;
       const saved = await this.record(channelId, { userName: message.userName, userText: text, at: Date.now() }, this.histories.epoch(channelId));
@@ -184,11 +186,35 @@ export class ChannelSessions {
       .catch((error: unknown) => this.logger.warn(`${hook} failed`, { channelId, error }));
   }
 
-  /** Classifies text on demand (the /sentiment command): no history is read or written. */
+  /** Classifies text on demand (the /sentiment command): no history is read or written, nor the mood log. */
   classify(channelId: string, text: string): Promise<SentimentResult> {
     const { text: clamped } = clampText(text, this.messageMaxChars);
     if (!hasReadableText(clamped)) throw new UserError('Give me some text to classify.');
     return this.options.queue.run('sentiment', channelId, () => this.classifyTimed(clamped));
+  }
+
+  /** A channel message classified for its reaction alone (no reply, no history); it counts in the channel's mood log. */
+  async classifyMessage(channelId: string, text: string): Promise<SentimentResult> {
+    const sentiment = await this.classify(channelId, text);
+    this.recordMood(channelId, sentiment);
+    return sentiment;
+  }
+
+  /**
+   * Adds a channel message's label to the channel's mood log: time, label and confidence only.
+   * Written once the channel's current turn has ended: the store does one operation at a time, and a
+   * log write queued before a cold channel's history read would hold up the reply (a locked SQLite
+   * file: for the whole busy timeout). A failed write is logged and counted, never thrown.
+   */
+  private recordMood(channelId: string, { label, confidence }: SentimentResult): void {
+    this.observer.sentimentLabelled?.(label);
+    const record = { at: Date.now(), label, confidence };
+    void Promise.resolve(this.lastTurn.get(channelId))
+      .then(() => this.options.store.appendMood(channelId, record))
+      .catch((error: unknown) => {
+        this.observer.storeFailed?.();
+        this.logger.warn('mood record failed', { channelId, error });
+      });
   }
 
   private async classifyTimed(text: string): Promise<SentimentResult> {

@@ -13,6 +13,7 @@ import { tempDirs } from '../support/tempDir.js';
 class FlakyStore implements HistoryStore {
   failNextAppends = 0;
   readonly attempts: string[] = [];
+  readonly moodWrites: Array<Promise<void>> = [];
   constructor(private readonly inner: HistoryStore) {}
   get maxTurns() {
     return this.inner.maxTurns;
@@ -38,7 +39,9 @@ class FlakyStore implements HistoryStore {
     return this.inner.setSetting(channelId, key, value);
   }
   appendMood(channelId: string, record: MoodRecord) {
-    return this.inner.appendMood(channelId, record);
+    const write = this.inner.appendMood(channelId, record);
+    this.moodWrites.push(write);
+    return write;
   }
   loadMood(channelId: string, since: number) {
     return this.inner.loadMood(channelId, since);
@@ -182,6 +185,30 @@ describe('ChannelSessions', () => {
     expect(engine.replyCalls).toHaveLength(replyCallsBefore);
     expect(userTexts(await realStore.load('a'))).toEqual(['hello']);
     expect(userTexts(await sessions.history('a'))).toEqual(['hello']);
+  });
+
+  it("adds each channel message's label to that channel's mood log (answered, unanswered, reaction only), and never an on-demand text", async () => {
+    const labelled: string[] = [];
+    sessions = new ChannelSessions({ engine, queue, store, observer: { sentimentLabelled: (label) => labelled.push(label) } });
+    const before = Date.now();
+
+    await say('a', 'I love this server', 'Ana');
+    await sessions.handleUnanswered({ channelId: 'a', userName: 'Bo', text: 'this is awful' });
+    await sessions.classifyMessage('a', 'what time is it');
+    await sessions.classify('a', 'I hate on-demand texts');
+    await say('b', 'great news');
+    await until(() => store.moodWrites.length === 4);
+    await Promise.all(store.moodWrites);
+
+    const records = await realStore.loadMood('a', 0);
+    expect(records.map(({ label, confidence }) => ({ label, confidence }))).toEqual([
+      { label: 'positive', confidence: 0.9 },
+      { label: 'negative', confidence: 0.8 },
+      { label: 'neutral', confidence: 0.6 },
+    ]);
+    expect(records.every((r) => r.at >= before && r.at <= Date.now())).toBe(true);
+    expect((await realStore.loadMood('b', 0)).map((r) => r.label)).toEqual(['positive']);
+    expect(labelled).toEqual(['positive', 'negative', 'neutral', 'positive']);
   });
 
   it('refuses a message at once with QueueFullError when the reply lane is full, and records nothing of it', async () => {
