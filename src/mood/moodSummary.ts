@@ -73,7 +73,8 @@ export function percentShares(counts: LabelCounts): LabelCounts {
   const exact = SENTIMENT_LABELS.map((label) => (counts[label] * 100) / total);
   const whole = exact.map(Math.floor);
   const order = exact.map((value, i) => ({ i, rest: value - whole[i]! })).sort((a, b) => b.rest - a.rest || a.i - b.i);
-  for (let k = 0; k < 100 - whole.reduce((a, b) => a + b, 0); k++) whole[order[k]!.i]!++;
+  const missing = 100 - whole.reduce((a, b) => a + b, 0);
+  for (let k = 0; k < missing; k++) whole[order[k]!.i]!++;
   return Object.fromEntries(SENTIMENT_LABELS.map((label, i) => [label, whole[i]!])) as LabelCounts;
 }
 

@@ -32,7 +32,7 @@ describe('the bot through the real discord.js client', () => {
   it('registers its slash commands when it comes online', async () => {
     await boot();
     const registered = await emulator.waitFor(() => emulator.registeredCommands().length > 0 && emulator.registeredCommands());
-    expect(registered.map((command) => command.name).sort()).toEqual(['mode', 'persona', 'reset', 'sentiment', 'status']);
+    expect(registered.map((command) => command.name).sort()).toEqual(['mode', 'mood', 'persona', 'reset', 'sentiment', 'status']);
     const sentiment = registered.find((command) => command.name === 'sentiment')!;
     expect(sentiment.options?.[0]).toMatchObject({ name: 'text', required: true });
   });

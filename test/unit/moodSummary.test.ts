@@ -79,6 +79,8 @@ describe('percentShares', () => {
     expect(percentShares({ positive: 1, neutral: 1, negative: 1 })).toEqual({ positive: 34, neutral: 33, negative: 33 });
     expect(percentShares({ positive: 4, neutral: 2, negative: 4 })).toEqual({ positive: 40, neutral: 20, negative: 40 });
     expect(percentShares({ positive: 2, neutral: 1, negative: 0 })).toEqual({ positive: 67, neutral: 33, negative: 0 });
+    // 66.67 / 12.5 / 20.83: two points to hand out, to the two largest remainders.
+    expect(percentShares({ positive: 32, neutral: 6, negative: 10 })).toEqual({ positive: 67, neutral: 12, negative: 21 });
     expect(percentShares({ positive: 0, neutral: 0, negative: 0 })).toEqual({ positive: 0, neutral: 0, negative: 0 });
   });
 });
