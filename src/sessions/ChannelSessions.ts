@@ -35,6 +35,8 @@ export interface ChannelSessionsOptions {
 export class ChannelSessions {
   /** Per channel, the latest turn's completion: the next reply reads the history only after it. */
   private readonly lastTurn = new Map<string, Promise<void>>();
+  /** Per channel, the latest mood record's write (see recordMood). */
+  private readonly moodWrites = new Map<string, Promise<void>>();
   private readonly histories: ChannelHistory;
   private readonly logger: Logger;
   private readonly messageMaxChars: number;
@@ -209,12 +211,24 @@ export class ChannelSessions {
   private recordMood(channelId: string, { label, confidence }: SentimentResult): void {
     this.observer.sentimentLabelled?.(label);
     const record = { at: Date.now(), label, confidence };
-    void Promise.resolve(this.lastTurn.get(channelId))
+    const written = Promise.resolve(this.lastTurn.get(channelId))
       .then(() => this.options.store.appendMood(channelId, record))
       .catch((error: unknown) => {
         this.observer.storeFailed?.();
         this.logger.warn('mood record failed', { channelId, error });
       });
+    this.moodWrites.set(channelId, written);
+    void written.then(() => {
+      if (this.moodWrites.get(channelId) === written) this.moodWrites.delete(channelId);
+    });
+  }
+
+  /**
+   * Resolves once the channel's mood records issued so far are written (or failed). It waits for the
+   * channel's running turn, so only a front end that runs one turn at a time (the terminal) asks for it.
+   */
+  async moodWritten(channelId: string): Promise<void> {
+    await this.moodWrites.get(channelId);
   }
 
   private async classifyTimed(text: string): Promise<SentimentResult> {
