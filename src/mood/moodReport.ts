@@ -1,7 +1,8 @@
 import { SENTIMENT_LABELS, type SentimentLabel } from '../config.js';
 import { UserError } from '../errors.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
-import { hourName, rangeName, renderMoodChart } from './moodChart.js';
+import { hourName, rangeName, type MoodChartOptions } from './moodChart.js';
+import { MoodChartRenderer } from './MoodChartRenderer.js';
 import { moodRangeStart, percentShares, summarizeMood, type MoodSummary } from './moodSummary.js';
 
 export const MOOD_MAX_DAYS = 30;
@@ -18,7 +19,11 @@ export interface MoodReportOptions {
   emojis: Readonly<Record<SentimentLabel, string>>;
   /** Epoch ms. Default Date.now(). */
   now?: number;
+  /** Draws the chart. Default: one MoodChartRenderer (a worker thread) shared by the process. */
+  charts?: { render(options: MoodChartOptions): Promise<Buffer> };
 }
+
+let sharedCharts: MoodChartRenderer | undefined;
 
 export interface MoodReport {
   summary: MoodSummary;
@@ -30,9 +35,10 @@ export interface MoodReport {
 
 /**
  * A channel's mood over the last `days`: its records read from the store, counted, and drawn. Works
- * on the store alone, never through the generation queue, so a running reply never delays it.
+ * on the store alone, never through the generation queue, so a running reply never delays it; and
+ * the drawing runs on a worker thread, so it never holds up the model either.
  */
-export async function moodReport({ store, channelId, channelName, days = MOOD_DEFAULT_DAYS, emojis, now = Date.now() }: MoodReportOptions): Promise<MoodReport> {
+export async function moodReport({ store, channelId, channelName, days = MOOD_DEFAULT_DAYS, emojis, now = Date.now(), charts }: MoodReportOptions): Promise<MoodReport> {
   if (!Number.isInteger(days) || days < 1 || days > MOOD_MAX_DAYS) throw new UserError(`Pick from 1 to ${MOOD_MAX_DAYS} days (got ${days}).`);
   const records = await store.loadMood(channelId, moodRangeStart(days, now).from);
   const summary = summarizeMood(records, { days, now });
@@ -45,5 +51,6 @@ export async function moodReport({ store, channelId, channelName, days = MOOD_DE
     `${summary.total} ${summary.total === 1 ? 'message' : 'messages'} in #${channelName}, ${rangeName(days)}`,
   ];
   if (summary.busiestHour) parts.push(`busiest hour ${hourName(summary.busiestHour.start)} UTC (${summary.busiestHour.count})`);
-  return { summary, text: parts.join(' · '), png: renderMoodChart({ channelName, days, summary }) };
+  const png = await (charts ?? (sharedCharts ??= new MoodChartRenderer())).render({ channelName, days, summary });
+  return { summary, text: parts.join(' · '), png };
 }
