@@ -1,5 +1,5 @@
 import type { MoodRecord } from './HistoryStore.js';
-import type { PageStore } from './pagedHistory.js';
+import { range, type PageStore } from './pagedHistory.js';
 
 /**
  * A channel's sentiment log as pages of records plus a small head, over any key-value store, laid
@@ -108,8 +108,4 @@ function isPage(value: unknown): value is MoodPage {
 
 function newest(records: MoodRecord[]): number {
   return records.reduce((latest, record) => Math.max(latest, record.at), -Infinity);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }

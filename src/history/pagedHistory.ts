@@ -112,7 +112,8 @@ function isPage(value: unknown): value is HistoryPage {
   return typeof value === 'object' && value !== null && Array.isArray((value as HistoryPage).turns);
 }
 
-function range(from: number, to: number): number[] {
+/** `from` .. `to`, both included; empty when `to < from`. */
+export function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }
 
