@@ -1,6 +1,7 @@
 import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/Command.js';
-import { REPLY_MODES, type ReplyMode } from '../src/sessions/ChannelSettings.js';
+import { replyInTime } from '../src/discord/replyInTime.js';
+import { REPLY_MODES, type ReplyMode } from '../src/domain.js';
 
 const DESCRIBED: Record<ReplyMode, string> = {
   all: 'I react to every message and answer every message.',
@@ -35,11 +36,13 @@ export const modeCommand = {
       await interaction.reply({ content: 'You need the Manage Channels permission in this channel to change or see my reply mode.', flags: MessageFlags.Ephemeral });
       return;
     }
+    // Both read or write the store, which may be slow or locked: deferred when not quick.
     if (interaction.options.getSubcommand() === 'show') {
-      const own = await sessions.settings.ownReplyMode(channelId);
-      const mode = own ?? config.REPLY_MODE;
-      const source = own ? 'set for this channel' : 'the default';
-      await interaction.reply({ content: `Reply mode here: **${mode}** (${source}). ${DESCRIBED[mode]}`, flags: MessageFlags.Ephemeral });
+      await replyInTime(interaction, { ephemeral: true }, async () => {
+        const own = await sessions.settings.ownReplyMode(channelId);
+        const mode = own ?? config.REPLY_MODE;
+        return `Reply mode here: **${mode}** (${own ? 'set for this channel' : 'the default'}). ${DESCRIBED[mode]}`;
+      });
       return;
     }
     const mode = REPLY_MODES.find((known) => known === interaction.options.getString('mode', true));
@@ -47,8 +50,10 @@ export const modeCommand = {
       await interaction.reply({ content: `The mode must be one of ${REPLY_MODES.join(', ')}.`, flags: MessageFlags.Ephemeral });
       return;
     }
-    await sessions.settings.setReplyMode(channelId, mode);
-    logger.info('reply mode set', { channelId, mode, userId: interaction.user.id });
-    await interaction.reply({ content: `Reply mode here is now **${mode}**. ${DESCRIBED[mode]}`, flags: MessageFlags.Ephemeral });
+    await replyInTime(interaction, { ephemeral: true }, async () => {
+      await sessions.settings.setReplyMode(channelId, mode);
+      logger.info('reply mode set', { channelId, mode, userId: interaction.user.id });
+      return `Reply mode here is now **${mode}**. ${DESCRIBED[mode]}`;
+    });
   },
 } satisfies Command;

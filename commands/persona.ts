@@ -1,5 +1,6 @@
 import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/Command.js';
+import { replyInTime } from '../src/discord/replyInTime.js';
 import { PERSONA_MAX_CHARS } from '../src/sessions/ChannelSettings.js';
 
 /** `/persona set text:`, `/persona show`, `/persona clear`: this channel's system prompt. Changing it needs Manage Messages. */
@@ -20,10 +21,12 @@ export const personaCommand = {
   async execute(interaction, { sessions, logger }) {
     const { channelId } = interaction;
     const subcommand = interaction.options.getSubcommand();
+    // Each reads or writes the store, which may be slow or locked: deferred when not quick.
     if (subcommand === 'show') {
-      const persona = await sessions.settings.persona(channelId);
-      const content = persona ? `My persona here:\n>>> ${persona}` : 'This channel uses my default persona.';
-      await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      await replyInTime(interaction, { ephemeral: true }, async () => {
+        const persona = await sessions.settings.persona(channelId);
+        return persona ? `My persona here:\n>>> ${persona}` : 'This channel uses my default persona.';
+      });
       return;
     }
     if (interaction.inGuild() && !interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages)) {
@@ -32,9 +35,10 @@ export const personaCommand = {
     }
     // A refused text throws a UserError, which the edge answers privately; nothing is stored then.
     const text = subcommand === 'set' ? interaction.options.getString('text', true) : undefined;
-    await sessions.setPersona(channelId, text);
-    logger.info(text === undefined ? 'persona cleared' : 'persona set', { channelId, chars: text?.length, userId: interaction.user.id });
-    const content = text === undefined ? 'Back to my default persona here, from my next reply on.' : 'Persona set for this channel; it applies from my next reply on.';
-    await interaction.reply({ content, flags: MessageFlags.Ephemeral });
+    await replyInTime(interaction, { ephemeral: true }, async () => {
+      await sessions.setPersona(channelId, text);
+      logger.info(text === undefined ? 'persona cleared' : 'persona set', { channelId, chars: text?.length, userId: interaction.user.id });
+      return text === undefined ? 'Back to my default persona here, from my next reply on.' : 'Persona set for this channel; it applies from my next reply on.';
+    });
   },
 } satisfies Command;

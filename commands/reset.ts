@@ -1,5 +1,6 @@
 import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/Command.js';
+import { replyInTime } from '../src/discord/replyInTime.js';
 
 /** `/reset [mood]` clears this channel's history, and its mood log only when asked. Needs Manage Messages in the channel. */
 export const resetCommand = {
@@ -16,12 +17,14 @@ export const resetCommand = {
       return;
     }
     const mood = interaction.options.getBoolean('mood') ?? false;
-    await sessions.reset(interaction.channelId);
-    if (mood) await store.clearMood(interaction.channelId);
-    logger.info('history reset', { channelId: interaction.channelId, userId: interaction.user.id, mood });
-    const content = mood
-      ? "This channel's history and its mood log are cleared. I start fresh from here."
-      : "This channel's history is cleared. I start fresh from here. Its mood log is kept (`/reset mood:true` clears it too).";
-    await interaction.reply({ content, flags: MessageFlags.Ephemeral });
+    // A slow or locked store must not cost the answer: deferred when not quick.
+    await replyInTime(interaction, { ephemeral: true }, async () => {
+      await sessions.reset(interaction.channelId);
+      if (mood) await store.clearMood(interaction.channelId);
+      logger.info('history reset', { channelId: interaction.channelId, userId: interaction.user.id, mood });
+      return mood
+        ? "This channel's history and its mood log are cleared. I start fresh from here."
+        : "This channel's history is cleared. I start fresh from here. Its mood log is kept (`/reset mood:true` clears it too).";
+    });
   },
 } satisfies Command;

@@ -1,5 +1,5 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
-import { SENTIMENT_LABELS } from '../src/config.js';
+import { SENTIMENT_LABELS } from '../src/domain.js';
 import type { Command } from '../src/discord/Command.js';
 import { percentShares } from '../src/mood/moodSummary.js';
 

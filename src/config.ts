@@ -1,12 +1,11 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { REPLY_MODES, type SentimentLabel } from './domain.js';
 import { UserError } from './errors.js';
 import { maskCredentials } from './logger.js';
-import { REPLY_MODES } from './sessions/ChannelSettings.js';
 
-/** The sentiment labels, in the order every table and matrix uses. */
-export const SENTIMENT_LABELS = ['positive', 'neutral', 'negative'] as const;
-export type SentimentLabel = (typeof SENTIMENT_LABELS)[number];
+// Kept for the callers that still name the labels through config; they live in domain.ts.
+export { SENTIMENT_LABELS, type SentimentLabel } from './domain.js';
 
 const DEFAULT_SYSTEM_PROMPT =
   'You are a warm, empathetic assistant in a Discord channel. Several people may talk here; ' +

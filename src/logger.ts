@@ -53,11 +53,19 @@ function isSerializedError(value: unknown): value is { name: string; message: st
 }
 
 /**
- * Hides the credentials (`user:password@`) of every URL in a text: `postgresql://u:secret@host/db`
- * becomes `postgresql://***@host/db`. Every error and log line that may show a URL goes through it.
+ * A URL up to the last `@` of its run of text (a JSON-escaped quote stays inside the run): a
+ * password may hold `@`, `/`, `?` or `#` unescaped, so the userinfo can end at any `@` but the last.
+ */
+const URL_TO_LAST_AT = /\b([a-z][a-z0-9+.-]*:\/\/)((?:\\"|[^\s"])*)@/gi;
+
+/**
+ * Hides the credentials of every URL in a text, whatever its scheme: everything from `://` to the
+ * last `@` before the host, so `postgresql://u:p@ss/w@host/db` becomes `postgresql://***@host/db`.
+ * A run with no `:` that holds a `/` is a path with an `@` in it (`https://x/users/@me`), kept as is.
+ * Every error and log line that may show a URL goes through it.
  */
 export function maskCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'`]+@/gi, '$1***@');
+  return text.replace(URL_TO_LAST_AT, (whole, scheme: string, userinfo: string) => (!userinfo.includes(':') && userinfo.includes('/') ? whole : `${scheme}***@`));
 }
 
 function serializeErrors(fields: LogFields): LogFields {

@@ -1,13 +1,15 @@
 import { Events, MessageFlags, MessageType, type ChatInputCommandInteraction, type Client, type Interaction, type Message } from 'discord.js';
 import { AbortedError, UserError, isAbort } from '../errors.js';
 import { RateLimiter } from '../sessions/RateLimiter.js';
+import type { ReplyMode } from '../domain.js';
 import { hasReadableText } from '../text.js';
-import { RESTART_NOTICE, answerMessage, noteMessage, reactOnly, sendNotice } from './answerMessage.js';
+import { RESTART_NOTICE, answerMessage, noteMessage, noticeInTurn, reactOnly } from './answerMessage.js';
 import { channelAccess } from './channelAccess.js';
 import type { CommandDeps, Command } from './Command.js';
 import { EditBudget } from './EditBudget.js';
 import { unreadNotice } from './attachments.js';
 import { hasTextAttachment, incomingMessage, isAddressed } from './incomingMessage.js';
+import { PostOrder, type PostTurn } from './PostOrder.js';
 import { ActiveReplies, isStopButton } from './stopButton.js';
 
 export { CUT_MARKER, FAILED_MARKER, RESTART_NOTICE } from './answerMessage.js';
@@ -19,9 +21,9 @@ export interface DiscordBotOptions extends CommandDeps {
   editIntervalMs?: number;
   /** How long fetching one text attachment may take, in ms. Default 10000. */
   attachmentTimeoutMs?: number;
+  /** Message ids remembered to answer a redelivered message once; the oldest go first. Default 10000. */
+  seenMessagesKept?: number;
 }
-
-const SEEN_MESSAGES_KEPT = 10_000;
 
 /**
  * The Discord edge: turns messages into channel-session turns (reaction first, then a streamed
@@ -35,6 +37,7 @@ export class DiscordBot {
   private readonly editBudgets = new Map<string, EditBudget>();
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly activeReplies = new ActiveReplies();
+  private readonly postOrder = new PostOrder();
   private stopping = false;
   private warnedNoContent = false;
 
@@ -102,11 +105,11 @@ export class DiscordBot {
     const { config, logger } = this.options;
     if (message.author.bot || message.webhookId || message.system) return false;
     if (message.type !== MessageType.Default && message.type !== MessageType.Reply) return false;
-    if (config.CHANNEL_IDS.length > 0 && !config.CHANNEL_IDS.includes(message.channelId)) return false;
+    if (config.CHANNEL_IDS.length > 0 && !isListed(message, config.CHANNEL_IDS)) return false;
     // A gateway resume can replay a message: answer each one once.
     if (this.seen.has(message.id)) return false;
     this.seen.add(message.id);
-    if (this.seen.size > SEEN_MESSAGES_KEPT) this.seen.delete(this.seen.values().next().value!);
+    if (this.seen.size > (this.options.seenMessagesKept ?? 10_000)) this.seen.delete(this.seen.values().next().value!);
     if (!hasReadableText(message.content) && !(config.ATTACHMENT_MAX_KB > 0 && hasTextAttachment(message))) {
       if (!this.warnedNoContent && message.attachments.size === 0 && message.stickers.size === 0) {
         this.warnedNoContent = true;
@@ -119,37 +122,62 @@ export class DiscordBot {
 
   private async onMessage(message: Message): Promise<void> {
     if (!this.shouldHandle(message)) return;
+    // Its place in the channel's post order is taken on arrival, before anything is awaited.
+    const postTurn = this.postOrder.enter(message.channelId);
+    try {
+      await this.handleMessage(message, postTurn);
+    } finally {
+      postTurn.posted();
+    }
+  }
+
+  private async handleMessage(message: Message, postTurn: PostTurn): Promise<void> {
     const { logger, config } = this.options;
     const log = { channelId: message.channelId, messageId: message.id };
     // Checked before anything is queued: a channel the bot cannot answer in must not cost a reply.
     const access = channelAccess(message, this.client.user!);
     if (!access.send && !access.react) return logger.debug('message ignored: no permission to send or react', log);
     const botUser = this.client.user!;
-    const mode = await this.options.sessions.settings.replyMode(message.channelId);
+    const mode = await this.replyMode(message.channelId);
     const answers = access.send && (mode === 'all' || (mode === 'mentions' && isAddressed(message, botUser.id)));
-    if (this.stopping) return answers ? sendNotice(message, access, RESTART_NOTICE, logger) : undefined;
+    // A message that gets no answer posts nothing: the replies after it need not wait for it.
+    if (!answers) postTurn.posted();
+    if (this.stopping) return answers ? noticeInTurn(message, access, RESTART_NOTICE, { postTurn, logger }) : undefined;
     const rate = this.rateLimiter.check(message.author.id);
     if (rate !== 'allowed') {
       this.options.metrics.outcome('limited');
       // Only a message the bot would answer gets told; the others pass quietly.
       if (rate === 'limited' && answers) {
         const notice = `You are sending messages faster than I can think (limit ${config.RATE_LIMIT_MESSAGES} per ${config.RATE_LIMIT_WINDOW_SECONDS} s). I will skip a few; try again in a moment.`;
-        await sendNotice(message, access, notice, logger);
+        await noticeInTurn(message, access, notice, { postTurn, logger });
       }
       logger.info('message rate-limited', log);
       return;
     }
-    const deps = { ...this.options, botUserId: botUser.id, editBudget: this.editBudget(message.channelId), activeReplies: this.activeReplies };
+    const deps = { ...this.options, botUserId: botUser.id, editBudget: this.editBudget(message.channelId), activeReplies: this.activeReplies, postTurn };
     if (!access.send || mode === 'react') return reactOnly(message, deps);
-    const { incoming, unread } = await incomingMessage(message, botUser, { attachmentMaxKb: config.ATTACHMENT_MAX_KB, attachmentTimeoutMs: this.options.attachmentTimeoutMs ?? 10_000 });
-    if (unread.length > 0) {
-      logger.info('attachments not read', { ...log, files: unread.length });
-      if (answers) await sendNotice(message, access, unreadNotice(unread, config.ATTACHMENT_MAX_KB), logger);
-      // Nothing else to read: the notice is the whole answer.
-      if (!hasReadableText(incoming.text) && incoming.attachedText === undefined) return;
-    }
+    // Attachments are read inside the turn, after its queue places are taken: arrival fixes the order.
+    const incoming = incomingMessage(message, botUser, {
+      attachmentMaxKb: config.ATTACHMENT_MAX_KB,
+      attachmentTimeoutMs: this.options.attachmentTimeoutMs ?? 10_000,
+      onUnread: async (unread) => {
+        logger.info('attachments not read', { ...log, files: unread.length });
+        if (answers) await noticeInTurn(message, access, unreadNotice(unread, config.ATTACHMENT_MAX_KB), deps);
+      },
+    });
     if (answers) await answerMessage(message, access, incoming, deps);
     else await noteMessage(message, access, incoming, deps);
+  }
+
+  /** The channel's reply mode; when the store cannot say (Redis stopped), `REPLY_MODE`: a message is never dropped for it. */
+  private async replyMode(channelId: string): Promise<ReplyMode> {
+    const { sessions, config, logger } = this.options;
+    try {
+      return await sessions.settings.replyMode(channelId);
+    } catch (error) {
+      logger.warn('reading the reply mode failed; answering in REPLY_MODE', { channelId, mode: config.REPLY_MODE, error });
+      return config.REPLY_MODE;
+    }
   }
 
   private async onInteraction(interaction: Interaction): Promise<void> {
@@ -174,6 +202,12 @@ export class DiscordBot {
       await answerEphemeral(interaction, content).catch((replyError: unknown) => logger.warn('answering a failed command failed', { error: replyError }));
     }
   }
+}
+
+/** Listing a channel lets in its threads too, and listing a forum its posts (a forum has messages only in posts). */
+function isListed(message: Message, channelIds: readonly string[]): boolean {
+  const { channel } = message;
+  return channelIds.includes(message.channelId) || (channel.isThread() && channel.parentId !== null && channelIds.includes(channel.parentId));
 }
 
 async function answerEphemeral(interaction: ChatInputCommandInteraction, content: string): Promise<void> {

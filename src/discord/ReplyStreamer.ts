@@ -54,20 +54,28 @@ export class ReplyStreamer {
   private readonly editIntervalMs: number;
   private readonly editBudget: EditBudget;
 
+  private markFirstPost!: () => void;
+  /** Settles once the first message (the placeholder or the reply's text) has been posted. */
+  readonly firstPost = new Promise<void>((resolve) => (this.markFirstPost = resolve));
+
   constructor(private readonly options: ReplyStreamerOptions) {
     this.editIntervalMs = options.editIntervalMs ?? 1000;
     this.editBudget = options.editBudget ?? new EditBudget();
   }
 
   /**
-   * Holds every post, and the typing indicator, until `shown` settles (fulfilled or not): the
-   * sentiment reaction lands before the reply appears, while the reply keeps generating meanwhile.
+   * Holds every post, and the typing indicator, until `shown` settles (fulfilled or not), and
+   * whatever an earlier call holds them for: the sentiment reaction lands before the reply appears,
+   * while the reply keeps generating meanwhile.
    */
   holdUntil(shown: Promise<unknown>): void {
-    const gate = shown.then(
-      () => undefined,
-      () => undefined,
-    );
+    const gate = Promise.all([
+      this.gate,
+      shown.then(
+        () => undefined,
+        () => undefined,
+      ),
+    ]).then(() => undefined);
     this.gate = gate;
     this.writing = this.writing.then(() => gate);
   }
@@ -176,6 +184,7 @@ export class ReplyStreamer {
       // A first message posted by the final sync never gets the controls.
       const message = index === 0 ? await target.reply(piece, !final) : await target.send(piece);
       this.posted[index] = { message, content: piece };
+      if (index === 0) this.markFirstPost();
     }
   }
 }

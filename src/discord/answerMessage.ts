@@ -7,6 +7,7 @@ import type { ChannelSessions, IncomingMessage } from '../sessions/ChannelSessio
 import { replyTarget, type ChannelAccess } from './channelAccess.js';
 import type { EditBudget } from './EditBudget.js';
 import { ReplyStreamer } from './ReplyStreamer.js';
+import type { PostTurn } from './PostOrder.js';
 import type { ActiveReplies } from './stopButton.js';
 
 const WAITING_EMOJI = '⏳';
@@ -32,6 +33,8 @@ export interface AnswerDeps {
   editIntervalMs?: number;
   metrics: BotMetrics;
   activeReplies: ActiveReplies;
+  /** The message's place in its channel's post order: nothing is posted before the earlier replies' first posts. */
+  postTurn: PostTurn;
 }
 
 /** Sends a short notice as a reply; a failure is logged, never thrown. */
@@ -108,6 +111,9 @@ export async function answerMessage(message: Message, access: ChannelAccess, inc
     await reaction?.users.remove(deps.botUserId).catch((error: unknown) => logger.warn('removing the waiting reaction failed', { ...log, error }));
   };
   const stop = deps.activeReplies.start(message.id, message.author.id);
+  // The placeholder too waits for the earlier replies' first posts; ⏳ shows meanwhile.
+  streamer.holdUntil(deps.postTurn.earlierPosted);
+  void streamer.firstPost.then(deps.postTurn.posted);
   try {
     let turn;
     try {
@@ -141,8 +147,8 @@ export async function answerMessage(message: Message, access: ChannelAccess, inc
       void streamer.cancel();
       metrics.outcome(error instanceof QueueFullError ? 'busy' : 'failed');
       if (error instanceof QueueFullError) logger.warn('queue full; message refused', { ...log, pending: error.pending });
-      if (error instanceof UserError) await sendNotice(message, access, error.message, logger);
-      else if (isAbort(error)) await sendNotice(message, access, RESTART_NOTICE, logger);
+      if (error instanceof UserError) await noticeInTurn(message, access, error.message, deps);
+      else if (isAbort(error)) await noticeInTurn(message, access, RESTART_NOTICE, deps);
       else logger.error('message refused', { ...log, error });
       return;
     }
@@ -150,6 +156,12 @@ export async function answerMessage(message: Message, access: ChannelAccess, inc
     if (!(outcome instanceof Error)) {
       metrics.outcome(outcome.stopped ? 'stopped' : 'answered');
       logger.info('message answered', { ...log, label: outcome.sentiment.label, replyChars: outcome.reply.length, saved: outcome.saved, stopped: outcome.stopped === true });
+      return;
+    }
+    // Nothing readable once its files were read: the notice about the unread files was the answer.
+    if (outcome instanceof UserError) {
+      await streamer.cancel();
+      logger.info('message not answered', { ...log, reason: outcome.message });
       return;
     }
     await endEarly(outcome, message, access, streamer, removeWaiting, deps);
@@ -181,5 +193,11 @@ async function endEarly(error: Error, message: Message, access: ChannelAccess, s
     ]);
     return;
   }
-  await Promise.all([removeWaiting(), sendNotice(message, access, notice, logger)]);
+  await Promise.all([removeWaiting(), noticeInTurn(message, access, notice, deps)]);
+}
+
+/** A notice that answers the message: after the earlier replies' first posts, like any post of its answer. */
+export async function noticeInTurn(message: Message, access: ChannelAccess, content: string, { postTurn, logger }: Pick<AnswerDeps, 'postTurn' | 'logger'>): Promise<void> {
+  await postTurn.earlierPosted;
+  await sendNotice(message, access, content, logger);
 }

@@ -1,6 +1,9 @@
 import { Client, GatewayIntentBits, Options, Partials, Status } from 'discord.js';
 import type { Config } from '../config.js';
 
+/** Users, and members per guild, that discord.js keeps; one is ~1 KB. The bot's own always stay. */
+export const USERS_CACHED = 1000;
+
 /** The client options the bot needs; exported so tests build the very same client. */
 export function createDiscordClient(config: Pick<Config, 'DISCORD_API_URL'>): Client {
   return new Client({
@@ -11,7 +14,14 @@ export function createDiscordClient(config: Pick<Config, 'DISCORD_API_URL'>): Cl
     rest: config.DISCORD_API_URL ? { api: config.DISCORD_API_URL } : {},
     // The bot keeps the Message objects it works on; discord.js's default cache of 200 messages per
     // channel would only grow the memory with every busy channel (megabytes per thousand messages).
-    makeCache: Options.cacheWithLimits({ ...Options.DefaultMakeCacheSettings, MessageManager: 0 }),
+    // Every author and member seen would stay otherwise (20,000 authors: 20,002 of each). The bot's own
+    // user and member are kept over the limit: its permission checks read them.
+    makeCache: Options.cacheWithLimits({
+      ...Options.DefaultMakeCacheSettings,
+      MessageManager: 0,
+      UserManager: { maxSize: USERS_CACHED, keepOverLimit: (user) => user.id === user.client.user?.id },
+      GuildMemberManager: { maxSize: USERS_CACHED, keepOverLimit: (member) => member.id === member.client.user?.id },
+    }),
   });
 }
 

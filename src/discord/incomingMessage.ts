@@ -7,27 +7,32 @@ export interface IncomingOptions {
   attachmentMaxKb: number;
   /** How long one attachment's fetch may take, in ms. */
   attachmentTimeoutMs: number;
+  /** Told, inside the turn, which text files could not be read; it must not throw. */
+  onUnread?(files: string[]): Promise<void>;
 }
 
 /**
  * The message as the sessions take it: the speaker's display name, the text with the bot's own
- * mention read as its name, and its text attachments. `unread` lists the text files that could not be read.
+ * mention read as its name, and a reader for its text attachments, which the turn calls once the
+ * message's queue places are taken (so a slow file never lets a later message overtake it).
  */
-export async function incomingMessage(message: Message, botUser: User, options: IncomingOptions): Promise<{ incoming: IncomingMessage; unread: string[] }> {
+export function incomingMessage(message: Message, botUser: User, options: IncomingOptions): IncomingMessage {
   const files =
     options.attachmentMaxKb > 0
-      ? await readTextAttachments(
-          message.attachments.map((attachment) => ({ name: attachment.name, url: attachment.url, size: attachment.size })),
-          { maxBytes: options.attachmentMaxKb * 1024, timeoutMs: options.attachmentTimeoutMs },
-        )
-      : { unread: [] };
-  const incoming: IncomingMessage = {
+      ? message.attachments.filter((attachment) => isTextAttachment(attachment.name)).map((attachment) => ({ name: attachment.name, url: attachment.url, size: attachment.size }))
+      : [];
+  const readAttachments = async () => {
+    const read = await readTextAttachments(files, { maxBytes: options.attachmentMaxKb * 1024, timeoutMs: options.attachmentTimeoutMs });
+    if (read.unread.length > 0) await options.onUnread?.(read.unread);
+    return read.text;
+  };
+  return {
     channelId: message.channelId,
     userName: message.member?.displayName ?? message.author.displayName,
     text: message.content.replace(new RegExp(`<@!?${botUser.id}>`, 'g'), `@${botUser.displayName}`),
-    ...(files.text === undefined ? {} : { attachedText: files.text }),
+    botName: message.guild?.members.me?.displayName ?? botUser.displayName,
+    ...(files.length > 0 ? { readAttachments } : {}),
   };
-  return { incoming, unread: files.unread };
 }
 
 /** Whether the message has a file the bot may read as text (so a message without typed text still counts). */

@@ -1,6 +1,6 @@
 import type { ChatHistoryItem, ChatWrapper, LlamaContext, LlamaModel } from 'node-llama-cpp';
-import type { HistoryTurn } from '../history/HistoryStore.js';
-import { windowStart } from './promptWindow.js';
+import type { HistoryTurn } from '../domain.js';
+import { windowTurns } from './promptWindow.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';
 
@@ -27,6 +27,8 @@ export interface ReplyRequest {
   turns: readonly HistoryTurn[];
   userName: string;
   userText: string;
+  /** The bot's own name as users see it: a reply starting "<botName>:" loses that prefix. */
+  botName?: string;
   /** The channel's own system prompt (`/persona`); default the `systemPrompt` option. */
   systemPrompt?: string;
   signal?: AbortSignal;
@@ -92,7 +94,7 @@ export class ChatReplies {
     this.slots.forget(channelId);
   }
 
-  async reply({ channelId, turns, userName, userText, systemPrompt = this.options.systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+  async reply({ channelId, turns, userName, userText, botName, systemPrompt = this.options.systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
     const { slot, cold } = this.slots.take(channelId);
     try {
       // A cold channel starts from an empty sequence: nothing of the previous channel stays behind.
@@ -107,7 +109,8 @@ export class ChatReplies {
       }
       history.push({ type: 'user', text: userLine(userName, message.userText) });
 
-      const speakers = [...new Set([userName, ...window.map((turn) => turn.userName)].map(cleanName))];
+      // Only names that speak in the prompt (and the bot's own): "Warning:" or "Step 1:" open a reply, they are no speakers.
+      const speakers = [...new Set([userName, ...window.map((turn) => turn.userName), ...(botName ? [botName] : [])].map(cleanName))];
       const prefixFilter = new SpeakerPrefixFilter(speakers);
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;
@@ -172,9 +175,9 @@ export class ChatReplies {
     const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - fixedTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
     const budget = Math.max(0, Math.min(this.options.historyMaxTokens, contextRoom));
     const from = slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
-    const start = windowStart(turns, from, budget, (turn) => this.tokensOf(turn));
-    slot.windowFirst = turns[start];
-    return turns.slice(start);
+    const window = windowTurns(turns, from, budget, (turn) => this.tokensOf(turn));
+    slot.windowFirst = turns[window.start];
+    return window.turns;
   }
 
   private tokensOf(turn: HistoryTurn): number {
@@ -192,7 +195,7 @@ export class ChatReplies {
    * Cuts an over-long message to its first tokens, marking the cut. Returns the message text as the
    * model reads it (what the history keeps) and the tokens its user line takes.
    */
-  private fitMessage(userName: string, userText: string): { userText: string; truncated: boolean; tokenCount: number } {
+  fitMessage(userName: string, userText: string): { userText: string; truncated: boolean; tokenCount: number } {
     const { model } = this.options;
     const tokenCount = model.tokenize(userLine(userName, userText)).length;
     if (tokenCount <= this.messageMaxTokens) return { userText, truncated: false, tokenCount };

@@ -8,6 +8,11 @@ import { modelChatWrapper } from './modelChatWrapper.js';
 export interface ModelEngine {
   classify(text: string): Promise<SentimentResult>;
   reply(request: ReplyRequest): Promise<ReplyResult>;
+  /**
+   * The message as a reply would read it: cut to its token cap (a quarter of the context) and
+   * marked when longer. What the history keeps of a message whose reply did not run to its end.
+   */
+  fitMessage(userName: string, userText: string): { userText: string; truncated: boolean };
   /** Drops a channel's warm cache (after /reset). */
   forget(channelId: string): void;
   dispose(): Promise<void>;
@@ -76,6 +81,11 @@ export class Engine implements ModelEngine {
 
   reply(request: ReplyRequest): Promise<ReplyResult> {
     return this.replies.reply(request);
+  }
+
+  fitMessage(userName: string, userText: string): { userText: string; truncated: boolean } {
+    const { userText: read, truncated } = this.replies.fitMessage(userName, userText);
+    return { userText: read, truncated };
   }
 
   forget(channelId: string): void {

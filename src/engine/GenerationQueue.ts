@@ -8,7 +8,11 @@ import { AbortedError, QueueFullError } from '../errors.js';
 export type Lane = 'sentiment' | 'reply';
 
 export interface GenerationQueueOptions {
-  /** Most jobs waiting or running in one lane; more are refused with QueueFullError. Default 64. */
+  /**
+   * Most jobs waiting or running in one lane; more are refused with QueueFullError, except a
+   * channel's only one: a channel with nothing waiting or running in the lane always gets a place,
+   * so one busy channel cannot shut the quiet ones out. Default 64.
+   */
   maxPending?: number;
 }
 
@@ -47,8 +51,8 @@ interface Entry {
 class LaneState {
   /** Waiting entries per channel, in arrival order; a Map keeps channels in round-robin order. */
   readonly waiting = new Map<string, Entry[]>();
-  /** The running job: its abort switch, and a promise that resolves once it has settled. */
-  running?: { controller: AbortController; settled: Promise<void> };
+  /** The running job: its channel, its abort switch, and a promise that resolves once it has settled. */
+  running?: { channelId: string; controller: AbortController; settled: Promise<void> };
   size = 0;
 }
 
@@ -75,11 +79,17 @@ export class GenerationQueue {
     return this.lanes[lane].size > 0;
   }
 
-  /** Takes a place in the lane now. Throws QueueFullError when the lane is full, AbortedError once closed. */
+  /**
+   * Takes a place in the lane now. Throws QueueFullError when the lane is full and the channel
+   * already has a job in it, AbortedError once closed.
+   */
   reserve(lane: Lane, channelId: string): Ticket {
     if (this.closedReason !== undefined) throw new AbortedError(this.closedReason);
     const state = this.lanes[lane];
-    if (state.size >= this.maxPending) throw new QueueFullError(state.size);
+    const channelWaits = state.waiting.has(channelId) || state.running?.channelId === channelId;
+    // Round-robin serves a channel's first job after at most one job of each other channel, so
+    // taking it past the cap costs the others little; the cap bounds the backlog of busy channels.
+    if (state.size >= this.maxPending && channelWaits) throw new QueueFullError(state.size);
     const entry: Entry = { channelId, cancelled: false };
     const list = state.waiting.get(channelId) ?? [];
     list.push(entry);
@@ -179,7 +189,7 @@ export class GenerationQueue {
           entry.settle!.reject(error);
         },
       );
-    state.running = { controller, settled };
+    state.running = { channelId: entry.channelId, controller, settled };
   }
 
   private remove(state: LaneState, entry: Entry): void {

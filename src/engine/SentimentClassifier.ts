@@ -1,5 +1,5 @@
 import { LlamaText, TokenBias, type ChatHistoryItem, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
-import { SENTIMENT_LABELS, type SentimentLabel } from '../config.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
 
 export interface SentimentResult {
   label: SentimentLabel;

@@ -1,5 +1,5 @@
 import { LlamaChat, type ChatWrapper, type LlamaContext, type LlamaContextSequence } from 'node-llama-cpp';
-import type { HistoryTurn } from '../history/HistoryStore.js';
+import type { HistoryTurn } from '../domain.js';
 
 /** One warm channel: a chat on its own context sequence, which still holds the channel's last prompt. */
 export interface WarmSlot {

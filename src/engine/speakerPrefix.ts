@@ -1,13 +1,11 @@
 /**
  * User turns reach the model as "Name: text", and a small model sometimes starts its reply the
  * same way ("assistant: …", "mood-bot: …", "Ann: …"). Such a speaker prefix is dropped, from the
- * returned text and from the streamed pieces alike.
+ * returned text and from the streamed pieces alike. Only real speakers count: the names given (those
+ * that speak in the prompt, and the bot's own) and the role names; "Warning:", "Step 1:",
+ * "Answer: Paris" or "Ingredients:" open a reply and are kept.
  */
-const MAX_LABEL = 32;
-const ROLE_NAMES = ['assistant', 'bot', 'model'];
-/** One or two words of letters, digits and _ . ' - : how display names look. */
-const NAME_LIKE = /^[\p{L}\p{N}_.'-]+( [\p{L}\p{N}_.'-]+)?$/u;
-const NAME_SO_FAR = /^[\p{L}\p{N}_.'-]*( [\p{L}\p{N}_.'-]*)?$/u;
+const ROLE_NAMES = ['assistant', 'bot', 'model', 'user', 'system'];
 
 /**
  * Length of the speaker prefix at the start of `text` (with the whitespace around it); 0 when
@@ -16,16 +14,18 @@ const NAME_SO_FAR = /^[\p{L}\p{N}_.'-]*( [\p{L}\p{N}_.'-]*)?$/u;
 export function speakerPrefixLength(text: string, names: readonly string[], final = false): number | undefined {
   const [, lead = '', label = ''] = /^(\s*)([^\n:]*)/.exec(text)!;
   const after = lead.length + label.length;
-  const known = (name: string) => names.some((n) => n.toLowerCase() === name.toLowerCase()) || ROLE_NAMES.includes(name.toLowerCase());
+  const speakers = [...names.map((name) => name.toLowerCase()), ...ROLE_NAMES];
+  const known = label.trim().toLowerCase();
   if (text[after] === ':') {
     const next = text[after + 1];
     // "Name: text" only: "https://…" or "10:30" are no speakers.
     if (next === undefined && !final) return undefined;
-    const isSpeaker = label.trim().length > 0 && label.length <= MAX_LABEL && (next === undefined || /\s/.test(next)) && (known(label.trim()) || NAME_LIKE.test(label.trim()));
+    const isSpeaker = speakers.includes(known) && (next === undefined || /\s/.test(next));
     return isSpeaker ? after + 1 + /^[ \t]*/.exec(text.slice(after + 1))![0].length : 0;
   }
-  if (final || text[after] === '\n' || label.length > MAX_LABEL) return 0;
-  const couldBeName = NAME_SO_FAR.test(label) || [...names, ...ROLE_NAMES].some((n) => n.toLowerCase().startsWith(label.toLowerCase()));
+  if (final || text[after] === '\n') return 0;
+  // Held back only while the text so far could still become one of the speakers' names.
+  const couldBeName = speakers.some((speaker) => speaker.startsWith(label.trimStart().toLowerCase()));
   return couldBeName ? undefined : 0;
 }
 

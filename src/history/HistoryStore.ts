@@ -1,18 +1,6 @@
-import type { SentimentLabel } from '../config.js';
+import type { HistoryTurn, SentimentLabel } from '../domain.js';
 
-/**
- * One entry of a channel's history: what a user said and what the bot answered, or (no `reply`) a
- * message the bot read but did not answer (`REPLY_MODE=mentions`), still part of the context.
- */
-export interface HistoryTurn {
-  /** The speaker's display name, as shown to the model. */
-  userName: string;
-  userText: string;
-  /** Absent when the bot did not answer the message. */
-  reply?: string;
-  /** Epoch milliseconds when the turn was written. */
-  at: number;
-}
+export type { HistoryTurn } from '../domain.js';
 
 /** One classified message in a channel's sentiment log: never its text, never its author. */
 export interface MoodRecord {

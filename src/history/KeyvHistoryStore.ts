@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
-import type { HistoryStore, HistoryTurn, MoodRecord } from './HistoryStore.js';
+import type { HistoryTurn } from '../domain.js';
+import type { HistoryStore, MoodRecord } from './HistoryStore.js';
 import { appendMood, clearMood, loadMood, moodHeadKey } from './moodLog.js';
 import { appendTurn, clearTurns, loadTurns, type HistoryBackend, type PageStore } from './pagedHistory.js';
 import { openPostgresBackend } from './postgresBackend.js';

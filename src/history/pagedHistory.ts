@@ -1,4 +1,4 @@
-import type { HistoryTurn } from './HistoryStore.js';
+import type { HistoryTurn } from '../domain.js';
 
 /**
  * A channel's history as pages of turns plus a small head record, over any key-value store.

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { SENTIMENT_LABELS, type SentimentLabel } from '../config.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
 import type { Lane } from '../engine/GenerationQueue.js';
 import type { SessionObserver } from '../sessions/SessionObserver.js';
 

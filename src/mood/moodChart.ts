@@ -1,6 +1,6 @@
 import { createCanvas } from '@napi-rs/canvas';
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, SubTitle, Title, type ChartConfiguration, type Plugin } from 'chart.js';
-import { SENTIMENT_LABELS, type SentimentLabel } from '../config.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
 import { percentShares, type MoodSummary } from './moodSummary.js';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Title, SubTitle);

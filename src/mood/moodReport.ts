@@ -1,4 +1,4 @@
-import { SENTIMENT_LABELS, type SentimentLabel } from '../config.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
 import { UserError } from '../errors.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
 import { hourName, rangeName, type MoodChartOptions } from './moodChart.js';

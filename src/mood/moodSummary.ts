@@ -1,4 +1,4 @@
-import { SENTIMENT_LABELS, type SentimentLabel } from '../config.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
 import type { MoodRecord } from '../history/HistoryStore.js';
 
 export const HOUR_MS = 3_600_000;

@@ -1,4 +1,5 @@
-import type { HistoryStore, HistoryTurn } from '../history/HistoryStore.js';
+import type { HistoryTurn } from '../domain.js';
+import type { HistoryStore } from '../history/HistoryStore.js';
 import type { Logger } from '../logger.js';
 
 export interface ChannelHistoryOptions {

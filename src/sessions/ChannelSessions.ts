@@ -1,12 +1,13 @@
 import type { ModelEngine } from '../engine/Engine.js';
-import type { GenerationQueue } from '../engine/GenerationQueue.js';
+import type { GenerationQueue, Ticket } from '../engine/GenerationQueue.js';
 import type { SentimentResult } from '../engine/SentimentClassifier.js';
+import type { HistoryTurn, ReplyMode } from '../domain.js';
 import { StoppedError, UserError } from '../errors.js';
-import type { HistoryStore, HistoryTurn } from '../history/HistoryStore.js';
+import type { HistoryStore } from '../history/HistoryStore.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { hasReadableText } from '../text.js';
 import { ChannelHistory } from './ChannelHistory.js';
-import { ChannelSettings, type ReplyMode } from './ChannelSettings.js';
+import { ChannelSettings } from './ChannelSettings.js';
 import type { SessionObserver } from './SessionObserver.js';
 import { STOPPED_MARKER, clampText, type IncomingMessage, type TurnHooks, type TurnOutcome } from './turn.js';
 
@@ -55,124 +56,144 @@ export class ChannelSessions {
   /**
    * Takes the message's places in the queue at once (so order within the channel is fixed by
    * arrival) and throws QueueFullError right away when the queue is full: nothing is recorded then.
+   * The turn then reads the message (attachments included), classifies it, waits for the channel's
+   * previous turn, replies, delivers and records; each step has one method below.
    */
   handleMessage(message: IncomingMessage, hooks: TurnHooks = {}): Promise<TurnOutcome> {
-    const { queue, engine } = this.options;
+    const { queue } = this.options;
     const { channelId } = message;
-    const { text, truncated } = this.readable(message);
+    if (!message.readAttachments) this.readable(message.text);
     const waits = queue.isBusy('reply');
-    const replyTicket = queue.reserve('reply', channelId);
-    let sentimentTicket;
+    const reply = queue.reserve('reply', channelId);
+    let sentiment: Ticket;
     try {
-      sentimentTicket = queue.reserve('sentiment', channelId);
+      sentiment = queue.reserve('sentiment', channelId);
     } catch (error) {
-      replyTicket.cancel();
+      reply.cancel();
       throw error;
     }
-    const previousTurn = this.lastTurn.get(channelId);
-    let turnDone!: () => void;
-    const thisTurn = new Promise<void>((resolve) => (turnDone = resolve));
-    this.lastTurn.set(channelId, thisTurn);
-    let stopNow!: (error: StoppedError) => void;
-    const stopRequested = new Promise<never>((_, reject) => (stopNow = reject));
-    stopRequested.catch(() => {});
-    const onStop = () => {
-      replyTicket.abort(new StoppedError());
-      stopNow(new StoppedError());
-    };
-    if (hooks.stopSignal?.aborted) onStop();
-    hooks.stopSignal?.addEventListener('abort', onStop, { once: true });
-    return (async () => {
-      try {
-        let sentiment: SentimentResult;
-        try {
-          sentiment = await sentimentTicket.run(() => this.classifyTimed(text));
-          this.recordMood(channelId, sentiment);
-          // Not awaited: the reply generates while the front end shows the sentiment (a network
-          // round trip on Discord); the front end holds its own first post until that has landed.
-          this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
-          if (waits) this.notify(channelId, 'onWaiting', () => hooks.onWaiting?.());
-          // The previous turn of this channel must be delivered and recorded before this reply reads the
-          // history. Meanwhile this channel's place is not ready, so the queue serves other channels.
-          // A stop ends the wait at once (the turns behind still wait for the previous one, see below).
-          await Promise.race([previousTurn, stopRequested]);
-        } catch (error) {
-          replyTicket.cancel();
-          throw error;
-        }
-        let streamed = '';
-        let started = false;
-        let epoch = 0;
-        let result: Awaited<ReturnType<ModelEngine['reply']>> | undefined;
-        try {
-          result = await replyTicket.run(async (signal) => {
-            started = true;
-            // A reset from here on means this reply's turn is not recorded.
-            epoch = this.histories.epoch(channelId);
-            this.notify(channelId, 'onReplyStart', () => hooks.onReplyStart?.());
-            const turns = await this.histories.turns(channelId);
-            const systemPrompt = await this.settings.persona(channelId);
-            const begun = performance.now();
-            let firstTextMs: number | undefined;
-            const onText = (delta: string) => {
-              firstTextMs ??= performance.now() - begun;
-              streamed += delta;
-              hooks.onText?.(delta);
-            };
-            const reply = await engine.reply({ channelId, turns, userName: message.userName, userText: text, systemPrompt, signal, onText });
-            const ms = performance.now() - begun;
-            this.observer.replyDone?.({ ttftMs: firstTextMs, ms, generatedTokens: reply.generatedTokens });
-            this.logger.debug('reply done', { channelId, ms: Math.round(ms), evaluatedTokens: reply.evaluatedTokens, chars: reply.text.length });
-            return reply;
-          });
-        } catch (error) {
-          // Stopped part way: what was shown is the reply. Stopped before it started: nothing to keep.
-          if (!(hooks.stopSignal?.aborted && started)) throw hooks.stopSignal?.aborted ? new StoppedError() : error;
-        }
-        const stopped = result === undefined;
-        const reply = stopped ? streamed.trim() + STOPPED_MARKER : result!.text;
-        await hooks.deliver?.(reply);
-        // The history keeps the message as the model read it (cut to its token cap), so it is counted at that size.
-        const turn: HistoryTurn = { userName: message.userName, userText: result?.userText ?? text, reply, at: Date.now() };
-        const saved = await this.record(channelId, turn, epoch);
-        return { sentiment, reply, saved, truncated: truncated || (result?.messageTruncated ?? false), ...(stopped ? { stopped } : {}) };
-      } finally {
-        hooks.stopSignal?.removeEventListener('abort', onStop);
-        // A turn stopped while waiting ends early; the next one must still follow the one before it.
-        void Promise.resolve(previousTurn).then(() => {
-          turnDone();
-          if (this.lastTurn.get(channelId) === thisTurn) this.lastTurn.delete(channelId);
-        });
-      }
-    })();
+    // A /reset after this moment drops the turn, even one that had to wait for its reply.
+    const epoch = this.histories.epoch(channelId);
+    const order = this.follow(channelId);
+    const stop = stopRequest(hooks.stopSignal, reply);
+    return this.answer(message, hooks, { sentiment, reply, waits, previous: order.previous, ended: order.ended, stop: stop.requested, epoch }).finally(() => {
+      stop.dispose();
+      order.done();
+    });
+  }
+
+  /** One answered turn, from reading the message to recording it. */
+  private async answer(message: IncomingMessage, hooks: TurnHooks, turn: TurnPlaces): Promise<TurnOutcome> {
+    const { channelId } = message;
+    let read: { text: string; truncated: boolean };
+    let sentiment: SentimentResult;
+    try {
+      read = await this.read(message);
+      sentiment = await turn.sentiment.run(() => this.classifyTimed(read.text));
+      this.recordMood(channelId, sentiment, turn.ended);
+      // Not awaited: the reply generates while the front end shows the sentiment (a network
+      // round trip on Discord); the front end holds its own first post until that has landed.
+      this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
+      if (turn.waits) this.notify(channelId, 'onWaiting', () => hooks.onWaiting?.());
+      // The previous turn of this channel must be delivered and recorded before this reply reads the
+      // history. Meanwhile this channel's place is not ready, so the queue serves other channels.
+      // A stop ends the wait at once (the turns behind still wait for the previous one, see follow()).
+      await Promise.race([turn.previous, turn.stop]);
+    } catch (error) {
+      turn.sentiment.cancel();
+      turn.reply.cancel();
+      throw error;
+    }
+    const generated = await this.generate(message, read.text, hooks, turn.reply);
+    await hooks.deliver?.(generated.reply);
+    const saved = await this.record(channelId, { userName: message.userName, userText: generated.userText, reply: generated.reply, at: Date.now() }, turn.epoch);
+    return { sentiment, reply: generated.reply, saved, truncated: read.truncated || generated.truncated, ...(generated.stopped ? { stopped: true } : {}) };
+  }
+
+  /**
+   * The reply, run on the message's reply place. Stopped part way, what was shown is the reply;
+   * stopped before it started, the turn ends with StoppedError. `userText` is the message as the
+   * model read it (cut to its token cap), which the history keeps, so it is counted at that size.
+   */
+  private async generate(message: IncomingMessage, text: string, hooks: TurnHooks, place: Ticket): Promise<{ reply: string; userText: string; truncated: boolean; stopped: boolean }> {
+    const { channelId, userName } = message;
+    let streamed = '';
+    let started = false;
+    try {
+      const result = await place.run(async (signal) => {
+        started = true;
+        this.notify(channelId, 'onReplyStart', () => hooks.onReplyStart?.());
+        const turns = await this.histories.turns(channelId);
+        const systemPrompt = await this.personaOrDefault(channelId);
+        const begun = performance.now();
+        let firstTextMs: number | undefined;
+        const onText = (delta: string) => {
+          firstTextMs ??= performance.now() - begun;
+          streamed += delta;
+          hooks.onText?.(delta);
+        };
+        const reply = await this.options.engine.reply({ channelId, turns, userName, userText: text, botName: message.botName, systemPrompt, signal, onText });
+        const ms = performance.now() - begun;
+        this.observer.replyDone?.({ ttftMs: firstTextMs, ms, generatedTokens: reply.generatedTokens });
+        this.logger.debug('reply done', { channelId, ms: Math.round(ms), evaluatedTokens: reply.evaluatedTokens, chars: reply.text.length });
+        return reply;
+      });
+      return { reply: result.text, userText: result.userText ?? text, truncated: result.messageTruncated, stopped: false };
+    } catch (error) {
+      if (!hooks.stopSignal?.aborted) throw error;
+      if (!started) throw new StoppedError();
+      const fitted = this.options.engine.fitMessage(userName, text);
+      return { reply: streamed.trim() + STOPPED_MARKER, userText: fitted.userText, truncated: fitted.truncated, stopped: true };
+    }
   }
 
   /**
    * A message the bot reads but does not answer (`mentions` mode): its sentiment, then an entry
-   * without a reply, in the channel's order, so a later mention can ask about it.
+   * without a reply, in the channel's order, so a later mention can ask about it. The entry keeps
+   * the message as the model would read it (cut to its token cap), like an answered one.
    */
   handleUnanswered(message: IncomingMessage, hooks: Pick<TurnHooks, 'onSentiment'> = {}): Promise<TurnOutcome> {
-    const { channelId } = message;
-    const { text, truncated } = this.readable(message);
-    const sentimentTicket = this.options.queue.reserve('sentiment', channelId);
-    const previousTurn = this.lastTurn.get(channelId);
-    const thisTurn = (async () => {
-      const sentiment = await sentimentTicket.run(() => this.classifyTimed(text));
-      this.recordMood(channelId, sentiment);
+    const { channelId, userName } = message;
+    if (!message.readAttachments) this.readable(message.text);
+    const place = this.options.queue.reserve('sentiment', channelId);
+    const epoch = this.histories.epoch(channelId);
+    const order = this.follow(channelId);
+    const turn = (async () => {
+      let read: { text: string; truncated: boolean };
+      try {
+        read = await this.read(message);
+      } catch (error) {
+        place.cancel();
+        throw error;
+      }
+      const sentiment = await place.run(() => this.classifyTimed(read.text));
+      this.recordMood(channelId, sentiment, order.ended);
       this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
-      await previousTurn;
-      const saved = await this.record(channelId, { userName: message.userName, userText: text, at: Date.now() }, this.histories.epoch(channelId));
-      return { sentiment, reply: '', saved, truncated };
+      await order.previous;
+      const fitted = this.options.engine.fitMessage(userName, read.text);
+      const saved = await this.record(channelId, { userName, userText: fitted.userText, at: Date.now() }, epoch);
+      return { sentiment, reply: '', saved, truncated: read.truncated || fitted.truncated };
     })();
-    const settled = thisTurn.then(
-      () => {},
-      () => {},
-    );
-    this.lastTurn.set(channelId, settled);
-    void settled.then(() => {
-      if (this.lastTurn.get(channelId) === settled) this.lastTurn.delete(channelId);
-    });
-    return thisTurn;
+    return turn.finally(order.done);
+  }
+
+  /**
+   * Puts a turn last in its channel's order. `previous` settles when the turn before it is done;
+   * `done()` marks this one done, but only once the previous one is too, so a turn that ends early
+   * (stopped, failed) never lets the one behind it overtake the one before it. `ended` settles then.
+   */
+  private follow(channelId: string): { previous: Promise<void> | undefined; ended: Promise<void>; done(): void } {
+    const previous = this.lastTurn.get(channelId);
+    let finished!: () => void;
+    const current = new Promise<void>((resolve) => (finished = resolve));
+    this.lastTurn.set(channelId, current);
+    const done = () => {
+      void Promise.resolve(previous).then(() => {
+        finished();
+        if (this.lastTurn.get(channelId) === current) this.lastTurn.delete(channelId);
+      });
+    };
+    return { previous, ended: current, done };
   }
 
   /** Sets (undefined: clears) the channel's persona; its warm cache is dropped so the next reply is built on it. */
@@ -198,20 +219,21 @@ export class ChannelSessions {
   /** A channel message classified for its reaction alone (no reply, no history); it counts in the channel's mood log. */
   async classifyMessage(channelId: string, text: string): Promise<SentimentResult> {
     const sentiment = await this.classify(channelId, text);
-    this.recordMood(channelId, sentiment);
+    this.recordMood(channelId, sentiment, this.lastTurn.get(channelId));
     return sentiment;
   }
 
   /**
-   * Adds a channel message's label to the channel's mood log: time, label and confidence only.
-   * Written once the channel's current turn has ended: the store does one operation at a time, and a
-   * log write queued before a cold channel's history read would hold up the reply (a locked SQLite
+   * Adds a channel message's label to the channel's mood log: time, label and confidence only. It is
+   * the one place a record is written, and only once `after` (the message's own turn, or for a
+   * reaction alone the channel's running turn) has ended: the store does one operation at a time, and
+   * a log write queued before a cold channel's history read would hold up the reply (a locked SQLite
    * file: for the whole busy timeout). A failed write is logged and counted, never thrown.
    */
-  private recordMood(channelId: string, { label, confidence }: SentimentResult): void {
+  private recordMood(channelId: string, { label, confidence }: SentimentResult, after: Promise<void> | undefined): void {
     this.observer.sentimentLabelled?.(label);
     const record = { at: Date.now(), label, confidence };
-    const written = Promise.resolve(this.lastTurn.get(channelId))
+    const written = Promise.resolve(after)
       .then(() => this.options.store.appendMood(channelId, record))
       .catch((error: unknown) => {
         this.observer.storeFailed?.();
@@ -231,6 +253,16 @@ export class ChannelSessions {
     await this.moodWrites.get(channelId);
   }
 
+  /** The channel's persona; when the store cannot say (Redis stopped), the default one: the reply still goes out. */
+  private async personaOrDefault(channelId: string): Promise<string | undefined> {
+    try {
+      return await this.settings.persona(channelId);
+    } catch (error) {
+      this.logger.warn('reading the persona failed; replying with the default persona', { channelId, error });
+      return undefined;
+    }
+  }
+
   private async classifyTimed(text: string): Promise<SentimentResult> {
     const started = performance.now();
     const result = await this.options.engine.classify(text);
@@ -238,12 +270,20 @@ export class ChannelSessions {
     return result;
   }
 
-  /** The message as the model reads it: typed text cut to `messageMaxChars`, then any attached text. */
-  private readable(message: IncomingMessage): { text: string; truncated: boolean } {
+  /**
+   * The message as the model reads it: typed text cut to `messageMaxChars`, then any attached text
+   * (read here, inside the turn, so a slow file never lets a later message overtake this one).
+   */
+  private async read(message: IncomingMessage): Promise<{ text: string; truncated: boolean }> {
     const { text, truncated } = clampText(message.text, this.messageMaxChars);
-    const full = message.attachedText ? `${text}\n\n${message.attachedText}` : text;
-    if (!hasReadableText(full)) throw new UserError('There is no text in that message for me to read.');
-    return { text: full, truncated };
+    const attached = message.readAttachments ? await message.readAttachments() : undefined;
+    return { text: this.readable(attached ? `${text}\n\n${attached}` : text), truncated };
+  }
+
+  /** The text, or a UserError when there is nothing in it to read. */
+  private readable(text: string): string {
+    if (!hasReadableText(text)) throw new UserError('There is no text in that message for me to read.');
+    return text;
   }
 
   private async record(channelId: string, turn: HistoryTurn, epoch: number): Promise<boolean> {
@@ -273,4 +313,37 @@ export class ChannelSessions {
       this.logger.error('turns could not be saved before shutdown', { channelId, turns });
     }
   }
+}
+
+/** What handleMessage took for a turn when the message arrived. */
+interface TurnPlaces {
+  sentiment: Ticket;
+  reply: Ticket;
+  /** Other replies were queued or running: the front end shows that this one waits. */
+  waits: boolean;
+  /** The channel's previous turn; this reply reads the history only once it is done. */
+  previous: Promise<void> | undefined;
+  /** Settles when this turn is done (and every one before it): its mood record is written then. */
+  ended: Promise<void>;
+  /** Rejects with StoppedError when the Stop button is pressed. */
+  stop: Promise<never>;
+  /** The channel's reset epoch at arrival: a reset since then drops the turn. */
+  epoch: number;
+}
+
+/**
+ * The Stop button's effect on one turn: the reply place is aborted (a waiting reply never starts,
+ * a running one gets the signal), and `requested` rejects, ending a wait for the previous turn.
+ */
+function stopRequest(signal: AbortSignal | undefined, reply: Ticket): { requested: Promise<never>; dispose(): void } {
+  let reject!: (error: StoppedError) => void;
+  const requested = new Promise<never>((_, fail) => (reject = fail));
+  requested.catch(() => {});
+  const onStop = () => {
+    reply.abort(new StoppedError());
+    reject(new StoppedError());
+  };
+  if (signal?.aborted) onStop();
+  signal?.addEventListener('abort', onStop, { once: true });
+  return { requested, dispose: () => signal?.removeEventListener('abort', onStop) };
 }

@@ -1,10 +1,9 @@
 import { UserError } from '../errors.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
+import { REPLY_MODES, type ReplyMode } from '../domain.js';
 import { hasReadableText } from '../text.js';
 
-/** When the bot answers: every message, only when addressed (mention, reply to it, DM), or never (reactions only). */
-export const REPLY_MODES = ['all', 'mentions', 'react'] as const;
-export type ReplyMode = (typeof REPLY_MODES)[number];
+export { REPLY_MODES, type ReplyMode } from '../domain.js';
 
 /** Longest `/persona` text, in characters. */
 export const PERSONA_MAX_CHARS = 1000;

@@ -1,4 +1,4 @@
-import type { SentimentLabel } from '../config.js';
+import type { SentimentLabel } from '../domain.js';
 
 /** What the sessions report as they work (metrics and /status listen); every method is optional. */
 export interface SessionObserver {

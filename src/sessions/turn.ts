@@ -8,8 +8,15 @@ export interface IncomingMessage {
   channelId: string;
   userName: string;
   text: string;
-  /** Read after `text` and not counted against `messageMaxChars` (text attachments); the token cap still applies. */
-  attachedText?: string;
+  /**
+   * Reads the message's text attachments, inside the turn (after its queue places are taken, so a
+   * slow file never lets a later message overtake it). The result is read after `text` and not
+   * counted against `messageMaxChars`; the token cap still applies. It never throws: a file it
+   * cannot read is left out (the front end tells the user itself). Empty or undefined: nothing attached.
+   */
+  readAttachments?: () => Promise<string | undefined>;
+  /** The bot's own name as users see it: a reply starting "<botName>:" loses that prefix. */
+  botName?: string;
 }
 
 /** Callbacks a front end (Discord, terminal) gets while a message is handled. */

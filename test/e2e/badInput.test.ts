@@ -193,8 +193,9 @@ describe('bad input', () => {
     await whenAnswered(emu, bot, queued.id);
     const reply = emu.botMessages(channelId).find((message) => message.content === ScriptedEngine.replyTo('second, soon deleted'));
     expect(reply).toBeDefined();
-    // Its waiting placeholder was posted as a reply before the deletion; the answer edits it in place.
-    expect(reply!.replyTo).toBe(queued.id);
+    // Its waiting placeholder is held until the first reply has posted, after the deletion: it stands in
+    // the channel referencing nothing, and the answer edits it in place.
+    expect(reply!.replyTo).toBeNull();
     expect(reply!.history[0]!.content).toBe(WAITING_PLACEHOLDER);
     expect(reply!.deleted).toBe(false);
     expect(emu.requests.filter((request) => request.method === 'POST' && /\/messages$/.test(request.path) && request.status >= 400)).toEqual([]);

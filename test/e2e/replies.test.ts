@@ -3,14 +3,20 @@
  * and the emulator: shutdown with messages waiting, a reply failing mid-stream, code blocks split
  * over two messages, the per-channel edit budget, duplicate deliveries, discord.js's message cache.
  */
-import type { TextChannel } from 'discord.js';
+import type { GatewayMessageCreateDispatchData, TextChannel } from 'discord.js';
 import { describe, expect, it } from 'vitest';
 import { FAILED_MARKER, RESTART_NOTICE } from '../../src/discord/answerMessage.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { USERS_CACHED } from '../../src/discord/discordClient.js';
 import { ScriptedEngine, answeredCount, logEntries, repliesTo, whenAnswered } from '../support/botHarness.js';
+import type { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { useBotFixture } from '../support/e2eFixture.js';
 
-const { boot } = useBotFixture({ tempPrefix: 'bot-replies-' });
+const { boot, restart } = useBotFixture({ tempPrefix: 'bot-replies-' });
+
+function lastAuthorId(emu: DiscordEmulator, channelId: string): string {
+  return emu.channelMessages(channelId).at(-1)!.author.id;
+}
 const MESSAGE_PATH = /^\/channels\/\d+\/messages\/\d+$/;
 
 describe('replies at the Discord edge', () => {
@@ -111,6 +117,25 @@ describe('replies at the Discord edge', () => {
     }
   });
 
+  it('remembers only the newest seenMessagesKept message ids: a copy of an older message is taken as new, one of a newer is not', async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu, channelId } = await boot({ engine: scripted, seenMessagesKept: 3 });
+    const messages: GatewayMessageCreateDispatchData[] = [];
+    for (const content of ['one', 'two', 'three', 'four']) {
+      const message = emu.sendUserMessage({ channelId, content });
+      await whenAnswered(emu, bot, message.id);
+      messages.push(message);
+    }
+    emu.redeliverMessage(messages[3]!.id);
+    emu.redeliverMessage(messages[0]!.id);
+    await emu.waitFor(() => answeredCount(bot, messages[0]!.id) === 2);
+    const last = emu.sendUserMessage({ channelId, content: 'five' });
+    await whenAnswered(emu, bot, last.id);
+
+    expect(scripted.replied).toEqual(['one', 'two', 'three', 'four', 'one', 'five']);
+    expect(answeredCount(bot, messages[3]!.id)).toBe(1);
+  });
+
   it('keeps no messages in discord.js’s cache, however many pass through', async () => {
     const { bot, emu, channelId } = await boot({ engine: new ScriptedEngine() });
     for (let i = 0; i < 5; i++) await whenAnswered(emu, bot, emu.sendUserMessage({ channelId, content: `message ${i}` }).id);
@@ -118,4 +143,24 @@ describe('replies at the Discord edge', () => {
     expect(emu.channelMessages(channelId)).toHaveLength(10);
     expect(channel.messages.cache.size).toBe(0);
   });
+
+  it('keeps at most USERS_CACHED users and members in discord.js’s caches however many authors pass, its own user and member always', async () => {
+    const { emu } = await boot({ engine: new ScriptedEngine(), channels: ['general', 'quiet'] });
+    const [busy, quiet] = emu.channelIds as [string, string];
+    // Messages in an unlisted channel are not answered, but discord.js caches their authors all the same.
+    const bot = await restart({ env: { CHANNEL_IDS: quiet } });
+    const { client } = bot.bot;
+    for (let i = 0; i < USERS_CACHED + 200; i++) emu.sendUserMessage({ channelId: busy, content: `hello ${i}`, author: { username: `author${i}` } });
+    const guild = client.guilds.cache.get(emu.guildId)!;
+    await emu.waitFor(() => client.users.cache.has(lastAuthorId(emu, busy)), { timeoutMs: 30_000, description: 'the last author seen' });
+
+    expect(client.users.cache.size).toBeLessThanOrEqual(USERS_CACHED);
+    expect(guild.members.cache.size).toBeLessThanOrEqual(USERS_CACHED);
+    expect(client.users.cache.has(emu.botUser.id)).toBe(true);
+    expect(guild.members.me?.id).toBe(emu.botUser.id);
+    // Still answering, its permissions read from its own cached member.
+    const question = emu.sendUserMessage({ channelId: quiet, content: 'still there?' });
+    await whenAnswered(emu, bot, question.id);
+    expect(repliesTo(emu, quiet, question.id).map((reply) => reply.content)).toEqual([ScriptedEngine.replyTo('still there?')]);
+  }, 60_000);
 });

@@ -47,6 +47,19 @@ describe('the Stop button', () => {
     expect(lastEdit - clickedAt).toBeLessThan(2000);
   });
 
+  it('lets the author stop their own reply without Manage Messages', async () => {
+    const { bot, emu, channelId } = await fixture.boot({ engine: new ScriptedEngine({ script: () => pieces, pauseMs: 50 }) });
+    const author = { username: 'bea' };
+    const message = emu.sendUserMessage({ content: 'a long one please', author });
+    const reply = await emu.waitFor(() => repliesTo(emu, channelId, message.id).find((posted) => posted.content.length > 0));
+
+    const click = emu.clickButton({ messageId: reply.id, customId: stopButtonOf(reply)!, user: author, permissions: PermissionFlagsBits.SendMessages });
+    await whenAnswered(emu, bot, message.id);
+
+    expect((await firstResponse(emu, click.id)).callbackType).toBe(InteractionResponseType.DeferredMessageUpdate);
+    expect(repliesTo(emu, channelId, message.id)[0]!.content.endsWith(STOPPED_MARKER.trim())).toBe(true);
+  });
+
   it('refuses anyone else with a private answer, lets a member with Manage Messages stop it, and answers a click on an ended reply', async () => {
     const { bot, emu, channelId } = await fixture.boot({ engine: new ScriptedEngine({ script: () => pieces, pauseMs: 50 }) });
     const message = emu.sendUserMessage({ content: 'go on and on' });
@@ -69,9 +82,11 @@ describe('the Stop button', () => {
 
   it('stops a reply still waiting: its placeholder says so at once, the model never gets it, and the next message is answered', async () => {
     const scripted = new ScriptedEngine();
-    const { bot, emu, channelId } = await fixture.boot({ engine: scripted });
+    const { bot, emu, channelId } = await fixture.boot({ engine: scripted, channels: ['general', 'busy'] });
+    // The reply it waits for is in another channel: in its own, a placeholder waits for the earlier reply's first post.
+    const busy = emu.channelIds[1]!;
     scripted.hold();
-    const first = emu.sendUserMessage({ content: 'first' });
+    const first = emu.sendUserMessage({ channelId: busy, content: 'first' });
     await emu.waitFor(() => scripted.replied.length === 1);
     const second = emu.sendUserMessage({ content: 'second' });
     const placeholder = await emu.waitFor(() => repliesTo(emu, channelId, second.id)[0]);
@@ -87,7 +102,8 @@ describe('the Stop button', () => {
 
     expect(scripted.replied).toEqual(['first', 'third']);
     expect(stopButtonOf(repliesTo(emu, channelId, second.id)[0])).toBeUndefined();
-    expect((await bot.store.load(channelId)).map((turn) => turn.userText)).toEqual(['first', 'third']);
+    expect((await bot.store.load(channelId)).map((turn) => turn.userText)).toEqual(['third']);
+    expect((await bot.store.load(busy)).map((turn) => turn.userText)).toEqual(['first']);
   });
 
   it('stops the real model mid-reply (tiny model): the shown text is kept, the channel answers its next message from there (measured)', async () => {

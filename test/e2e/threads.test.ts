@@ -50,4 +50,37 @@ describe('threads', () => {
     expect(await bot.store.load(channelId)).toEqual([]);
     expect(await bot.store.load(forum)).toEqual([]);
   });
+
+  it('with CHANNEL_IDS, answers in the listed channel, its threads and the posts of a listed forum, and nowhere else', async () => {
+    const scripted = new ScriptedEngine();
+    const { emu } = await fixture.boot({ engine: scripted, channels: ['help', 'offtopic'] });
+    const [help, offtopic] = emu.channelIds as [string, string];
+    const forum = emu.addForumChannel('questions');
+    // The ids are known once the guild exists: the bot that reads CHANNEL_IDS starts then.
+    const listed = await fixture.restart({ env: { CHANNEL_IDS: `${help},${forum}` } });
+    const helpThread = emu.addThread(help, { name: 'install trouble' });
+    const post = emu.addThread(forum, { name: 'how do I start?', kind: 'forum' });
+    const offtopicThread = emu.addThread(offtopic, { name: 'memes' });
+    await emu.waitFor(() => [helpThread, post, offtopicThread].every((id) => listed.bot.client.channels.cache.get(id)?.isThread()));
+
+    // The shut-out ones go first: the sentiment lane is one queue, so had they been taken, they would be answered first.
+    const shutOut = [emu.sendUserMessage({ channelId: offtopic, content: 'not here' }), emu.sendUserMessage({ channelId: offtopicThread, content: 'nor here' })];
+    const answered = [
+      emu.sendUserMessage({ channelId: help, content: 'in help' }),
+      emu.sendUserMessage({ channelId: helpThread, content: 'in a help thread' }),
+      emu.sendUserMessage({ channelId: post, content: 'in a forum post' }),
+    ];
+    for (const message of answered) await whenAnswered(emu, listed, message.id);
+
+    expect(answered.map((message) => repliesTo(emu, message.channel_id, message.id).map((reply) => reply.content))).toEqual([
+      [ScriptedEngine.replyTo('in help')],
+      [ScriptedEngine.replyTo('in a help thread')],
+      [ScriptedEngine.replyTo('in a forum post')],
+    ]);
+    expect(scripted.replied).toEqual(['in help', 'in a help thread', 'in a forum post']);
+    for (const message of shutOut) {
+      expect(repliesTo(emu, message.channel_id, message.id)).toEqual([]);
+      expect(emu.reactions(message.channel_id, message.id)).toEqual([]);
+    }
+  });
 });

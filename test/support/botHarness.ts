@@ -8,6 +8,7 @@ import { startMetricsServer, type MetricsServer } from '../../src/metrics/metric
 import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
 import { Engine, type ModelEngine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
+import type { HistoryStore } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { createLogger } from '../../src/logger.js';
 import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
@@ -38,13 +39,17 @@ export interface StartBotOptions {
   env?: Record<string, string>;
   editIntervalMs?: number;
   attachmentTimeoutMs?: number;
+  /** Message ids the bot remembers (see DiscordBotOptions). */
+  seenMessagesKept?: number;
+  /** Puts a store in front of the SQLite one (a {@link FaultyStore}); the bot gets it through its deps, `RunningBot.store` stays the SQLite one. */
+  wrapStore?: (store: HistoryStore) => HistoryStore;
 }
 
 /**
  * The bot exactly as src/index.ts wires it (real discord.js client, real queue, sessions and SQLite
  * store), pointed at the emulator. The engine is passed in so a test file loads its model once.
  */
-export async function startBot({ emulator, engine, databaseFile, env = {}, editIntervalMs = 100, attachmentTimeoutMs }: StartBotOptions): Promise<RunningBot> {
+export async function startBot({ emulator, engine, databaseFile, env = {}, editIntervalMs = 100, attachmentTimeoutMs, seenMessagesKept, wrapStore }: StartBotOptions): Promise<RunningBot> {
   const config = parseConfig({
     DISCORD_TOKEN: emulator.token,
     DISCORD_API_URL: emulator.apiUrl,
@@ -57,16 +62,17 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
   const logs: string[] = [];
   const logger = createLogger(config.LOG_LEVEL, (line) => logs.push(line));
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
+  const botStore = wrapStore?.(store) ?? store;
   const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX });
   const metrics = new BotMetrics({ queueDepth: (lane) => queue.pending(lane), warmChannels: engine instanceof Engine ? () => engine.replies.warmCount : undefined });
-  const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer: metrics });
+  const sessions = new ChannelSessions({ engine, queue, store: botStore, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer: metrics });
   const client = createDiscordClient(config);
   const metricsServer =
     config.METRICS_PORT === undefined
       ? undefined
       : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => gatewayConnected(client), logger });
   const model = engine instanceof Engine ? { file: engine.model.filename ?? 'model', sizeBytes: engine.model.size } : undefined;
-  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, attachmentTimeoutMs, metrics, store, model });
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, attachmentTimeoutMs, seenMessagesKept, metrics, store: botStore, model });
   await bot.start(config.DISCORD_TOKEN!);
   await emulator.whenReady();
   let stopped: Promise<void> | undefined;
@@ -117,6 +123,8 @@ export interface ScriptedEngineOptions {
   pauseMs?: number;
   /** The sentiment of a text. Default neutral, 0.6. */
   label?: (text: string) => SentimentResult;
+  /** How long classifying takes, in ms (a long text on a small CPU model). Default 0. */
+  classifyMs?: number;
 }
 
 /**
@@ -139,6 +147,7 @@ export class ScriptedEngine implements ModelEngine {
   }
 
   async classify(text: string): Promise<SentimentResult> {
+    if (this.options.classifyMs) await new Promise((resolve) => setTimeout(resolve, this.options.classifyMs));
     return this.options.label?.(text) ?? { label: 'neutral', confidence: 0.6 };
   }
 
@@ -166,6 +175,10 @@ export class ScriptedEngine implements ModelEngine {
   release(): void {
     this.held?.release();
     this.held = undefined;
+  }
+
+  fitMessage(_userName: string, userText: string): { userText: string; truncated: boolean } {
+    return { userText, truncated: false };
   }
 
   forget(): void {}

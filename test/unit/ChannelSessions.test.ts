@@ -165,6 +165,12 @@ describe('ChannelSessions', () => {
     expect(userTexts(await realStore.load('a'))).toEqual(['first', 'second', 'third']);
   });
 
+  it("passes the bot's own name to the engine, which strips it as a speaker prefix", async () => {
+    await sessions.handleMessage({ channelId: 'a', userName: 'ana', text: 'hi', botName: 'mood-bot' });
+
+    expect(engine.replyCalls.map((call) => call.botName)).toEqual(['mood-bot']);
+  });
+
   it('never gives the classifier any history: it gets exactly each message text', async () => {
     await say('a', 'I love pizza');
     await say('a', 'I hate rain');
@@ -211,20 +217,35 @@ describe('ChannelSessions', () => {
     expect(labelled).toEqual(['positive', 'negative', 'neutral', 'positive']);
   });
 
-  it('refuses a message at once with QueueFullError when the reply lane is full, and records nothing of it', async () => {
+  it('refuses a message at once with QueueFullError when the reply lane is full and its channel already waits, and records nothing of it', async () => {
     setUp({ maxPending: 1 });
     engine.holdReplies = true;
     const first = say('a', 'first');
     await until(() => engine.replyCalls.length === 1);
 
-    expect(() => say('b', 'second')).toThrow(QueueFullError);
+    expect(() => say('a', 'second')).toThrow(QueueFullError);
 
     engine.releaseReplies();
     await first;
     expect(engine.classifyInputs).toEqual(['first']);
     expect(engine.replyCalls.map((call) => call.userText)).toEqual(['first']);
-    expect(await realStore.load('b')).toEqual([]);
     expect(userTexts(await realStore.load('a'))).toEqual(['first']);
+  });
+
+  it('still takes and answers a quiet channel while one busy channel fills the queue (QUEUE_MAX 4)', async () => {
+    setUp({ maxPending: 4 });
+    engine.holdReplies = true;
+    const busy = ['b1', 'b2', 'b3', 'b4'].map((text) => say('busy', text));
+    await until(() => engine.replyCalls.length === 1);
+    expect(() => say('busy', 'b5')).toThrow(QueueFullError);
+
+    const quiet = say('quiet', 'hello, anyone here?');
+    expect(() => say('quiet', 'and again')).toThrow(QueueFullError);
+    engine.releaseReplies();
+
+    expect(await quiet).toMatchObject({ reply: 'reply to hello, anyone here?', saved: true });
+    await Promise.all(busy);
+    expect(engine.replyCalls.map((call) => call.userText)).toEqual(['b1', 'hello, anyone here?', 'b2', 'b3', 'b4']);
   });
 
   it('gives back its reply place when the sentiment lane is full, so the refused message holds up nothing', async () => {
@@ -232,7 +253,7 @@ describe('ChannelSessions', () => {
     let releaseClassify: (() => void) | undefined;
     const busySentiment = queue.run(
       'sentiment',
-      'x',
+      'a',
       (signal) =>
         new Promise<void>((resolve, reject) => {
           releaseClassify = resolve;
@@ -411,6 +432,21 @@ describe('ChannelSessions', () => {
     expect(await sessions.history('a')).toEqual([]);
   });
 
+  it('drops a message that arrived before a /reset even when its reply starts after it', async () => {
+    engine.holdReplies = true;
+    const running = say('a', 'first');
+    await until(() => engine.replyCalls.length === 1);
+    const queued = say('a', 'my password is hunter2');
+
+    await sessions.reset('a');
+    engine.releaseReplies();
+    await Promise.all([running, queued]);
+    await say('a', 'after the reset');
+
+    expect(userTexts(await sessions.history('a'))).toEqual(['after the reset']);
+    expect(userTexts(await realStore.load('a'))).toEqual(['after the reset']);
+  });
+
   it('cuts a long message to messageMaxChars, marks it truncated, and uses the cut text everywhere', async () => {
     setUp({ messageMaxChars: 10 });
 
@@ -430,6 +466,28 @@ describe('ChannelSessions', () => {
     expect(outcome.truncated).toBe(true);
     expect(userTexts(await realStore.load('a'))).toEqual(['a lo …(message cut)']);
     expect(userTexts(await sessions.history('a'))).toEqual(['a lo …(message cut)']);
+  });
+
+  it('records an unanswered message as the model reads it: cut to the token cap, like an answered one', async () => {
+    engine.truncateMessages = true;
+
+    const outcome = await sessions.handleUnanswered({ channelId: 'a', userName: 'ana', text: 'a long pasted log' });
+
+    expect(outcome.truncated).toBe(true);
+    expect(userTexts(await realStore.load('a'))).toEqual(['a lo …(message cut)']);
+  });
+
+  it('records a stopped reply with its message as the model read it, not the whole message', async () => {
+    engine.truncateMessages = true;
+    engine.holdReplies = true;
+    const stop = new AbortController();
+    const turn = sessions.handleMessage({ channelId: 'a', userName: 'ana', text: 'a long pasted log' }, { stopSignal: stop.signal });
+    await until(() => engine.replyCalls.length === 1);
+
+    stop.abort();
+
+    expect(await turn).toMatchObject({ stopped: true, truncated: true, saved: true });
+    expect(userTexts(await realStore.load('a'))).toEqual(['a lo …(message cut)']);
   });
 
   it('does not mark a message that fits as truncated', async () => {
@@ -457,6 +515,17 @@ describe('ChannelSessions', () => {
 
     expect(userTexts(engine.replyCalls.at(-1)!.turns)).toEqual(['one']);
     expect(userTexts(await realStore.load('a'))).toEqual(['one', 'two']);
+  });
+
+  it('keeps at most cachedChannels histories in memory: a channel pushed out is read from the store again', async () => {
+    setUp({ cachedChannels: 1 });
+    await say('a', 'one');
+    await realStore.append('a', { userName: 'bo', userText: 'written by another process', reply: 'ok', at: 1 });
+
+    expect(userTexts(await sessions.history('a'))).toEqual(['one']);
+    await say('b', 'elsewhere');
+
+    expect(userTexts(await sessions.history('a'))).toEqual(['one', 'written by another process']);
   });
 
   it("keeps at most the store's maxTurns in memory, so the history is the same before and after a restart", async () => {

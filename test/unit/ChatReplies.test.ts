@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
-import { windowStart } from '../../src/engine/promptWindow.js';
+import { windowTurns } from '../../src/engine/promptWindow.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from '../../src/engine/speakerPrefix.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
@@ -113,7 +113,7 @@ describe('ChatReplies on the real engine', () => {
   });
 });
 
-describe('windowStart', () => {
+describe('windowTurns', () => {
   const sizes = new Map<HistoryTurn, number>();
   const sized = (n: number) => {
     const t = turn(`turn of ${n}`);
@@ -121,27 +121,74 @@ describe('windowStart', () => {
     return t;
   };
   const tokensOf = (t: HistoryTurn) => sizes.get(t)!;
+  const window = (turns: HistoryTurn[], from = 0) => {
+    const { start, turns: kept } = windowTurns(turns, from, 256, tokensOf);
+    return { start, kept: kept.map(tokensOf) };
+  };
 
   it('keeps the window while it fits, and then cuts it to half the budget in one step', () => {
-    const turns = [sized(60), sized(60), sized(60), sized(60), sized(60)];
-    expect(windowStart(turns.slice(0, 4), 0, 256, tokensOf)).toBe(0);
-    expect(windowStart(turns, 0, 256, tokensOf)).toBe(3);
+    const turns = [sized(60), sized(61), sized(62), sized(63), sized(64)];
+    expect(window(turns.slice(0, 4))).toEqual({ start: 0, kept: [60, 61, 62, 63] });
+    expect(window(turns)).toEqual({ start: 3, kept: [63, 64] });
   });
 
   it('never cuts below the newest turn when it alone takes more than half the budget', () => {
-    expect(windowStart([sized(40), sized(40), sized(220)], 0, 256, tokensOf)).toBe(2);
-    expect(windowStart([sized(40), sized(300)], 0, 256, tokensOf)).toBe(2);
+    expect(window([sized(40), sized(41), sized(220)])).toEqual({ start: 2, kept: [220] });
+  });
+
+  it('skips a turn too large for the whole budget and keeps the turns before and after it', () => {
+    expect(window([sized(40), sized(300), sized(41)])).toEqual({ start: 0, kept: [40, 41] });
+    expect(window([sized(40), sized(41), sized(300)])).toEqual({ start: 0, kept: [40, 41] });
+  });
+
+  it('never drops the newest turns because an older one is huge, also when it cuts', () => {
+    expect(window([sized(100), sized(300), sized(100), sized(100)])).toEqual({ start: 3, kept: [100] });
+    expect(window([sized(30), sized(300), sized(50), sized(400), sized(60)], 0)).toEqual({ start: 0, kept: [30, 50, 60] });
+  });
+});
+
+describe('a history window with CONTEXT_SIZE=4096 and the other settings at their defaults', () => {
+  let wide: Engine;
+  beforeAll(async () => {
+    wide = await Engine.create({
+      modelPath: await ensureTinyModel(),
+      threads: TEST_THREADS,
+      contextSize: 4096,
+      warmChannels: 1,
+      historyMaxTokens: 1280,
+      replyMaxTokens: 256,
+      systemPrompt: 'You are a friendly bot in a Discord channel.',
+      seed: 42,
+    });
+  });
+  afterAll(async () => {
+    await wide?.dispose();
+  });
+
+  it('keeps the earlier turns in the prompt after a message cut to its full token cap, which alone overflows the history budget', async () => {
+    const pasted = wide.fitMessage('bob', 'word '.repeat(3000));
+    expect(pasted.truncated).toBe(true);
+    const longTurn: HistoryTurn = { userName: 'bob', userText: pasted.userText, reply: 'word '.repeat(250).trim(), at: 0 };
+    expect(wide.model.tokenize(`bob: ${longTurn.userText}`).length + wide.model.tokenize(longTurn.reply!).length).toBeGreaterThan(1280);
+    const turns = [turn('my cat is called Miso', 'what a lovely name'), longTurn];
+
+    const result = await wide.reply({ channelId: 'wide', turns, userName: 'bob', userText: 'what is my cat called?' });
+
+    expect(result.turnsInPrompt).toBe(1);
+    expect(wide.replies.contextText('wide')).toContain('bob: my cat is called Miso');
   });
 });
 
 describe('speaker prefixes in replies', () => {
-  const names = ['Ann', 'Zoë 🌸 the Great'];
+  // The names that speak in the prompt's window, and the bot's own (mood-bot).
+  const names = ['Ann', 'Zoë 🌸 the Great', 'Bo Lee', 'mood-bot'];
 
   it.each([
     ['assistant: Hello there', 'Hello there'],
+    ['User: hi again', 'hi again'],
     ['mood-bot: sure thing', 'sure thing'],
     ['  Ann:  you passed!', 'you passed!'],
-    ['Bo Lee: hi', 'hi'],
+    ['bo lee: hi', 'hi'],
     ['Zoë 🌸 the Great: welcome back', 'welcome back'],
     ['Ann:', ''],
   ])('strips the prefix of %j', (reply, expected) => {
@@ -154,12 +201,17 @@ describe('speaker prefixes in replies', () => {
     'Here is the plan: first we eat',
     'Hello! How are you?',
     'Ann\nsays: hi',
+    'Warning: do not run this as root',
+    'Step 1: open the settings',
+    'Answer: Paris',
+    'Ingredients:\n- 2 eggs\n- flour',
+    'Cleo: a name that does not speak here',
   ])('keeps %j as it is', (reply) => {
     expect(stripSpeakerPrefix(reply, names)).toBe(reply);
   });
 
   it('holds streamed pieces back only until it is clear, and streams the same text as the whole reply', () => {
-    for (const reply of ['assistant: Hello there', ' Ann: you passed!', 'Hello there, friend', 'https://x.y', 'Ann']) {
+    for (const reply of ['assistant: Hello there', ' Ann: you passed!', 'Hello there, friend', 'https://x.y', 'Ann', 'Warning: do not run this as root', 'Step 1: open it', 'Answer: Paris']) {
       const filter = new SpeakerPrefixFilter(names);
       const streamed = [...reply].map((char) => filter.push(char)).join('') + filter.end();
       expect(streamed.trim()).toBe(stripSpeakerPrefix(reply, names).trim());
@@ -170,5 +222,7 @@ describe('speaker prefixes in replies', () => {
     expect(filter.push(' there')).toBe(' there');
     const plain = new SpeakerPrefixFilter(names);
     expect(plain.push('Sure,')).toBe('Sure,');
+    const warning = new SpeakerPrefixFilter(names);
+    expect(warning.push('Warn')).toBe('Warn');
   });
 });

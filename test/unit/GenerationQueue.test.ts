@@ -242,7 +242,7 @@ describe('GenerationQueue', () => {
   });
 
   describe('bounds', () => {
-    it('refuses a job with QueueFullError when the lane is full, and never runs it', async () => {
+    it('refuses a job with QueueFullError when the lane is full and its channel already has one there, and never runs it', async () => {
       const queue = new GenerationQueue({ maxPending: 2 });
       const rec = recorder();
       const running = queue.run('reply', 'a', rec.gated('r1'));
@@ -251,7 +251,7 @@ describe('GenerationQueue', () => {
 
       let refusal: unknown;
       try {
-        void queue.run('reply', 'c', async () => {
+        void queue.run('reply', 'b', async () => {
           refusedRan = true;
           return 'r3';
         });
@@ -261,7 +261,7 @@ describe('GenerationQueue', () => {
 
       expect(refusal).toBeInstanceOf(QueueFullError);
       expect((refusal as QueueFullError).pending).toBe(2);
-      expect(() => queue.reserve('reply', 'd')).toThrow(QueueFullError);
+      expect(() => queue.reserve('reply', 'a')).toThrow(QueueFullError);
       expect(queue.pending('reply')).toBe(2);
       rec.open('r1');
       await Promise.all([running, waiting]);
@@ -275,12 +275,27 @@ describe('GenerationQueue', () => {
       const rec = recorder();
       const reply = queue.run('reply', 'a', rec.gated('reply'));
 
-      expect(() => queue.reserve('reply', 'b')).toThrow(QueueFullError);
-      await expect(queue.run('sentiment', 'b', rec.job('sentiment'))).resolves.toBe('sentiment');
+      expect(() => queue.reserve('reply', 'a')).toThrow(QueueFullError);
+      await expect(queue.run('sentiment', 'a', rec.job('sentiment'))).resolves.toBe('sentiment');
 
       rec.open('reply');
       await reply;
-      await expect(queue.run('reply', 'b', rec.job('after'))).resolves.toBe('after');
+      await expect(queue.run('reply', 'a', rec.job('after'))).resolves.toBe('after');
+    });
+
+    it('gives a channel with nothing in the lane a place past the cap, served within the round, and refuses its second', async () => {
+      const queue = new GenerationQueue({ maxPending: 4 });
+      const rec = recorder();
+      const busy = [queue.run('reply', 'busy', rec.gated('b1')), ...['b2', 'b3', 'b4'].map((name) => queue.run('reply', 'busy', rec.job(name)))];
+      expect(() => queue.reserve('reply', 'busy')).toThrow(QueueFullError);
+
+      const quiet = queue.run('reply', 'quiet', rec.job('q1'));
+      expect(queue.pending('reply')).toBe(5);
+      expect(() => queue.reserve('reply', 'quiet')).toThrow(QueueFullError);
+
+      rec.open('b1');
+      await Promise.all([...busy, quiet]);
+      expect(rec.started).toEqual(['b1', 'b2', 'q1', 'b3', 'b4']);
     });
   });
 

@@ -42,6 +42,25 @@ describe('ReplyStreamer', () => {
     expect(messages).toEqual([{ kind: 'reply', contents: ['Hel', 'Hello there friend', 'Hello there friend!'] }]);
   });
 
+  it('holds its placeholder and text until every hold settles, then tells firstPost', async () => {
+    const { target, messages } = fakeTarget();
+    const streamer = new ReplyStreamer({ target, logger: silentLogger, editIntervalMs: 10 });
+    let earlierPosted!: () => void;
+    let reactionShown!: () => void;
+    streamer.holdUntil(new Promise<void>((resolve) => (earlierPosted = resolve)));
+    streamer.holdUntil(new Promise<void>((resolve) => (reactionShown = resolve)));
+    let firstPostSeen = false;
+    void streamer.firstPost.then(() => (firstPostSeen = true));
+    streamer.showPlaceholder('Waiting…');
+    reactionShown();
+    await sleep(20);
+    expect(messages).toEqual([]);
+    earlierPosted();
+    await sleep(20);
+    expect(messages).toEqual([{ kind: 'reply', contents: ['Waiting…'] }]);
+    expect(firstPostSeen).toBe(true);
+  });
+
   it('continues past 2000 characters in further messages, the first one a reply', async () => {
     const { target, messages } = fakeTarget();
     const streamer = new ReplyStreamer({ target, logger: silentLogger, editIntervalMs: 10 });

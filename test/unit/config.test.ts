@@ -227,6 +227,17 @@ describe('maskCredentials', () => {
     expect(maskCredentials('sqlite://admin:pw@/var/lib/h.sqlite')).toBe('sqlite://***@/var/lib/h.sqlite');
   });
 
+  it('masks everything from :// to the last @ before the host, whatever the scheme and whatever the password holds', () => {
+    expect(maskCredentials('postgresq://bot:Tr0ub4dor@3@db.internal:5432/h')).toBe('postgresq://***@db.internal:5432/h');
+    expect(maskCredentials('mysql://bot:s3cr/et@db.internal/x')).toBe('mysql://***@db.internal/x');
+    expect(maskCredentials('rediss://:pw?x#y@cache:6380 and mongodb+srv://u:p@ss@cluster0.example.net/db')).toBe('rediss://***@cache:6380 and mongodb+srv://***@cluster0.example.net/db');
+    expect(maskCredentials('{"url":"amqp://guest:gu\\"est@mq/vhost","note":"a@b"}')).toBe('{"url":"amqp://***@mq/vhost","note":"a@b"}');
+  });
+
+  it('leaves an @ in the path of a URL without credentials alone', () => {
+    expect(maskCredentials('GET https://discord.com/api/v10/users/@me failed')).toBe('GET https://discord.com/api/v10/users/@me failed');
+  });
+
   it('is applied to every log line, error messages and stacks included', () => {
     const lines: string[] = [];
     const logger = createLogger('debug', (line) => lines.push(line));

@@ -4,7 +4,7 @@ import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { StoppedError, UserError } from '../../src/errors.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions, STOPPED_MARKER } from '../../src/sessions/ChannelSessions.js';
-import { PERSONA_MAX_CHARS, checkPersona } from '../../src/sessions/ChannelSettings.js';
+import { ChannelSettings, PERSONA_MAX_CHARS, checkPersona } from '../../src/sessions/ChannelSettings.js';
 import { FakeEngine, until } from '../support/fakeEngine.js';
 import { tempDirs } from '../support/tempDir.js';
 
@@ -57,6 +57,22 @@ describe('messages the bot does not answer (mentions mode)', () => {
       ['bo', 'I hate mondays', undefined],
     ]);
     expect((await store.load('a')).map((turn) => 'reply' in turn)).toEqual([true, false, true]);
+  });
+});
+
+describe('messages the bot does not answer, and /reset', () => {
+  it('drops a message that arrived before the reset, even when it waited behind a running reply', async () => {
+    engine.holdReplies = true;
+    const running = sessions.handleMessage(message('first'));
+    await until(() => engine.replyCalls.length === 1);
+    const aside = sessions.handleUnanswered(message('oops, my password is hunter2', 'bo'));
+
+    await sessions.reset('a');
+    engine.releaseReplies();
+    await Promise.all([running, aside]);
+
+    expect(await store.load('a')).toEqual([]);
+    expect(await sessions.history('a')).toEqual([]);
   });
 });
 
@@ -120,6 +136,17 @@ describe('per-channel persona and reply mode', () => {
       ['a', undefined],
     ]);
     expect(engine.forgotten).toEqual(['a', 'a']);
+  });
+
+  it('keeps at most cachedChannels channels settings in memory: a channel pushed out is read from the store again', async () => {
+    const settings = new ChannelSettings({ store, defaultMode: 'all', cachedChannels: 1 });
+    expect(await settings.replyMode('a')).toBe('all');
+    await store.setSetting('a', 'mode', 'react'); // another process (a shard) changed it
+
+    expect(await settings.replyMode('a')).toBe('all');
+    await settings.replyMode('b');
+
+    expect(await settings.replyMode('a')).toBe('react');
   });
 
   it('keeps mode and persona in the store: a new sessions object on the same store reads them', async () => {
