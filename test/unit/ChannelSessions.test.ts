@@ -217,6 +217,29 @@ describe('ChannelSessions', () => {
     expect(labelled).toEqual(['positive', 'negative', 'neutral', 'positive']);
   });
 
+  it("writes a message's mood record once its own turn has ended, after the turn's history entry, even while a later turn of the channel still runs", async () => {
+    engine.holdReplies = true;
+    const first = say('a', 'I love this server');
+    await until(() => engine.replyCalls.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.moodWrites).toHaveLength(0);
+
+    engine.releaseReplies();
+    await first;
+    engine.holdReplies = true;
+    const second = say('a', 'this is awful');
+    await until(() => engine.replyCalls.length === 2);
+    await until(() => store.moodWrites.length === 1);
+    await Promise.all(store.moodWrites);
+    expect((await realStore.loadMood('a', 0)).map((r) => r.label)).toEqual(['positive']);
+    expect(userTexts(await realStore.load('a'))).toEqual(['I love this server']);
+
+    engine.releaseReplies();
+    await second;
+    await sessions.moodWritten('a');
+    expect((await realStore.loadMood('a', 0)).map((r) => r.label)).toEqual(['positive', 'negative']);
+  });
+
   it('refuses a message at once with QueueFullError when the reply lane is full and its channel already waits, and records nothing of it', async () => {
     setUp({ maxPending: 1 });
     engine.holdReplies = true;

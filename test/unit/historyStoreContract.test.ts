@@ -12,6 +12,13 @@ afterEach(async () => {
 });
 afterAll(() => removeStoreDirs());
 
+/** Opens a store that afterEach disposes. */
+async function openStore(options: Parameters<typeof KeyvHistoryStore.open>[0]): Promise<KeyvHistoryStore> {
+  const store = await KeyvHistoryStore.open(options);
+  opened.push(store);
+  return store;
+}
+
 function turn(n: number, extra: Partial<HistoryTurn> = {}): HistoryTurn {
   return { userName: `user${n}`, userText: `message ${n}`, reply: `reply ${n}`, at: 1_700_000_000_000 + n, ...extra };
 }
@@ -30,11 +37,7 @@ for (const backend of storeBackends()) {
     it.skip(`${name} store contract: skipped, ${backend.missing}`, () => {});
     continue;
   }
-  const open = async (url: string, maxTurns?: number) => {
-    const store = await KeyvHistoryStore.open({ url, maxTurns });
-    opened.push(store);
-    return store;
-  };
+  const open = (url: string, maxTurns?: number) => openStore({ url, maxTurns });
 
   describe(`${name} history store`, () => {
     it('loads what it appended, field for field, also after closing and reopening', async () => {
@@ -165,11 +168,7 @@ for (const backend of storeBackends()) {
     it.skip(`${name} sentiment log contract: skipped, ${backend.missing}`, () => {});
     continue;
   }
-  const open = async (url: string, options: { now?: () => number; moodRetentionDays?: number } = {}) => {
-    const store = await KeyvHistoryStore.open({ url, now: () => NOW, ...options });
-    opened.push(store);
-    return store;
-  };
+  const open = (url: string, options: { now?: () => number; moodRetentionDays?: number } = {}) => openStore({ url, now: () => NOW, ...options });
 
   describe(`${name} sentiment log`, () => {
     it('loads the records appended since a time, across pages and after reopening, and stores nothing but time, label and confidence', async () => {
@@ -240,8 +239,7 @@ for (const backend of storeBackends()) {
       for (const child of children) child.go();
       expect(await Promise.all(children.map((child) => child.exited))).toEqual([0, 0]);
 
-      const store = await KeyvHistoryStore.open({ url });
-      opened.push(store);
+      const store = await openStore({ url });
       const records = await store.loadMood(channel, 0);
       expect(records).toHaveLength(200);
       for (const confidence of [0.1, 0.2]) {
