@@ -1,5 +1,7 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
+import { SENTIMENT_LABELS } from '../src/domain.js';
 import type { Command } from '../src/discord/Command.js';
+import { percentShares } from '../src/mood/moodSummary.js';
 
 const STORE_PROBE_MS = 2000;
 
@@ -18,11 +20,19 @@ export const statusCommand = {
       `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running; ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
       `**Messages since start** ${outcomes.answered} answered, ${outcomes.unanswered} kept as context, ${outcomes.reacted} reacted to, ${outcomes.stopped} stopped, ${outcomes.busy} told busy, ${outcomes.limited} rate-limited, ${outcomes.failed} failed`,
+      `**Mood, last hour** ${moodLine(snap.lastHourLabels, config.SENTIMENT_EMOJIS)}`,
       `**History store** ${storeOk ? 'reachable' : 'NOT reachable'}${snap.storeErrors > 0 ? ` (${snap.storeErrors} failed writes since start)` : ''}`,
     ];
     await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });
   },
 } satisfies Command;
+
+function moodLine(counts: Record<(typeof SENTIMENT_LABELS)[number], number>, emojis: Record<(typeof SENTIMENT_LABELS)[number], string>): string {
+  const total = SENTIMENT_LABELS.reduce((sum, label) => sum + counts[label], 0);
+  if (total === 0) return 'no messages classified';
+  const shares = percentShares(counts);
+  return `${SENTIMENT_LABELS.map((label) => `${emojis[label]} ${shares[label]}%`).join(' · ')} of ${total} ${total === 1 ? 'message' : 'messages'}`;
+}
 
 async function storeAnswers(probe: () => Promise<unknown>): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

@@ -27,7 +27,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
     onProgress: progressBar(`Downloading ${config.MODEL}`),
   });
   // The store opens first: it is quick and its errors (locked, corrupt) should not wait for the model.
-  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL });
+  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
   let engine: Engine;
   try {
     const started = performance.now();

@@ -28,6 +28,7 @@ runEntryPoint(async () => {
   try {
     await runTerminalChat({
       sessions: core.sessions,
+      store: core.store,
       config,
       logger,
       userName: os.userInfo().username || 'you',

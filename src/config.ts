@@ -60,6 +60,7 @@ const schema = z.object({
   ATTACHMENT_MAX_KB: integer(0, 1024).default(32),
   METRICS_PORT: integer(0, 65535).optional(),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  MOOD_RETENTION_DAYS: integer(1, 3650).default(30),
   SHARDS: z
     .union([z.literal('auto'), integer(1, 4096)], { error: 'must be auto or a whole number from 1 to 4096' })
     .default(1),

@@ -49,7 +49,7 @@ export async function sendNotice(message: Message, access: ChannelAccess, conten
 export async function reactOnly(message: Message, { sessions, config, logger, metrics }: AnswerDeps): Promise<void> {
   const log = { channelId: message.channelId, messageId: message.id };
   try {
-    const { label } = await sessions.classify(message.channelId, message.content);
+    const { label } = await sessions.classifyMessage(message.channelId, message.content);
     await message.react(config.SENTIMENT_EMOJIS[label]);
     metrics.outcome('reacted');
     logger.info('message reacted to, not answered', { ...log, label });

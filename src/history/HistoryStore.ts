@@ -1,6 +1,15 @@
-import type { HistoryTurn } from '../domain.js';
+import type { HistoryTurn, SentimentLabel } from '../domain.js';
 
 export type { HistoryTurn } from '../domain.js';
+
+/** One classified message in a channel's sentiment log: never its text, never its author. */
+export interface MoodRecord {
+  /** Epoch milliseconds when the message was classified. */
+  at: number;
+  label: SentimentLabel;
+  /** 0..1, as the classifier gave it. */
+  confidence: number;
+}
 
 /**
  * Where channel histories live. Only whole turns are appended, so an aborted or failed reply
@@ -17,5 +26,11 @@ export interface HistoryStore {
   getSetting(channelId: string, key: string): Promise<string | undefined>;
   /** Stores a per-channel setting; undefined deletes it. */
   setSetting(channelId: string, key: string, value: string | undefined): Promise<void>;
+  /** Adds one record to the channel's sentiment log (records past the retention are dropped). */
+  appendMood(channelId: string, record: MoodRecord): Promise<void>;
+  /** The channel's sentiment records from `since` (epoch ms) on, within the retention, oldest first. */
+  loadMood(channelId: string, since: number): Promise<MoodRecord[]>;
+  /** Clears the channel's sentiment log; its history and settings stay. */
+  clearMood(channelId: string): Promise<void>;
   dispose(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import type { HistoryTurn } from '../domain.js';
-import type { HistoryStore } from './HistoryStore.js';
+import type { HistoryStore, MoodRecord } from './HistoryStore.js';
+import { appendMood, clearMood, loadMood, moodHeadKey } from './moodLog.js';
 import { appendTurn, clearTurns, loadTurns, type HistoryBackend, type PageStore } from './pagedHistory.js';
 import { openPostgresBackend } from './postgresBackend.js';
 import { openRedisBackend } from './redisBackend.js';
@@ -14,6 +15,10 @@ export interface KeyvHistoryStoreOptions {
   url: string;
   /** Turns kept per channel in the store; older ones are dropped on append. Default 500. */
   maxTurns?: number;
+  /** Days a sentiment record is kept (MOOD_RETENTION_DAYS). Default 30. */
+  moodRetentionDays?: number;
+  /** The clock retention reads, in epoch ms. Default Date.now. */
+  now?: () => number;
   /** SQLite: how long a write waits for another process's lock before failing, in ms. Default 5000. */
   busyTimeoutMs?: number;
   /** Redis and PostgreSQL: how long connecting may take before the start fails, in ms. Default 5000. */
@@ -33,6 +38,8 @@ export class KeyvHistoryStore implements HistoryStore {
   private constructor(
     private readonly backend: HistoryBackend,
     readonly maxTurns: number,
+    private readonly moodRetentionMs: number,
+    private readonly now: () => number,
   ) {}
 
   /** Where the history lives: the SQLite file's path, or the server's host (never a password). */
@@ -46,7 +53,8 @@ export class KeyvHistoryStore implements HistoryStore {
    * naming the file or host.
    */
   static async open(options: KeyvHistoryStoreOptions): Promise<KeyvHistoryStore> {
-    return new KeyvHistoryStore(await openHistoryBackend(options), options.maxTurns ?? 500);
+    const { maxTurns = 500, moodRetentionDays = 30, now = Date.now } = options;
+    return new KeyvHistoryStore(await openHistoryBackend(options), maxTurns, moodRetentionDays * 86_400_000, now);
   }
 
   /** Waits for writes issued before it (not for their outcome: their callers get their errors). */
@@ -70,6 +78,23 @@ export class KeyvHistoryStore implements HistoryStore {
   setSetting(channelId: string, key: string, value: string | undefined): Promise<void> {
     const stored = settingKey(channelId, key);
     return this.queue(channelId, 'write', (kv) => (value === undefined ? kv.deleteMany([stored]) : kv.set(stored, value)));
+  }
+
+  // The log's own head is the operation's key: backends lock (PostgreSQL) or watch (Redis) it.
+  appendMood(channelId: string, record: MoodRecord): Promise<void> {
+    return this.queue(moodHeadKey(channelId), 'write', (kv) => appendMood(kv, channelId, record, this.moodCutoff()));
+  }
+
+  loadMood(channelId: string, since: number): Promise<MoodRecord[]> {
+    return this.queue(moodHeadKey(channelId), 'read', (kv) => loadMood(kv, channelId, since, this.moodCutoff()));
+  }
+
+  clearMood(channelId: string): Promise<void> {
+    return this.queue(moodHeadKey(channelId), 'write', (kv) => clearMood(kv, channelId));
+  }
+
+  private moodCutoff(): number {
+    return this.now() - this.moodRetentionMs;
   }
 
   async dispose(): Promise<void> {

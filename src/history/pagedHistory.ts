@@ -112,7 +112,8 @@ function isPage(value: unknown): value is HistoryPage {
   return typeof value === 'object' && value !== null && Array.isArray((value as HistoryPage).turns);
 }
 
-function range(from: number, to: number): number[] {
+/** `from` .. `to`, both included; empty when `to < from`. */
+export function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }
 
@@ -124,6 +125,7 @@ function range(from: number, to: number): number[] {
 export interface HistoryBackend {
   /** Where the history lives, for messages: a file path or a host, never a password. */
   readonly where: string;
+  /** `channelId` is the key of the head the operation rewrites: a channel's, or its mood log's (`<channel>/mood`). */
   run<T>(channelId: string, mode: 'read' | 'write', work: (kv: PageStore) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
 import type { Lane } from '../engine/GenerationQueue.js';
 import type { SessionObserver } from '../sessions/SessionObserver.js';
 
@@ -11,6 +12,8 @@ export interface BotMetricsOptions {
   queueDepth(lane: Lane): number;
   /** Channels whose KV cache is warm now. Default: not reported. */
   warmChannels?(): number;
+  /** The clock of the last hour's labels, epoch ms. Default Date.now. */
+  now?: () => number;
 }
 
 /** What /status shows of the recent work. */
@@ -24,6 +27,8 @@ export interface MetricsSnapshot {
   replyTokensPerSecond?: number;
   outcomes: Record<MessageOutcome, number>;
   storeErrors: number;
+  /** Labels of the channel messages classified in the last hour (all channels). */
+  lastHourLabels: Record<SentimentLabel, number>;
 }
 
 const RECENT = 100;
@@ -46,9 +51,14 @@ export class BotMetrics implements SessionObserver {
   private readonly sentimentSeconds: Histogram;
   private readonly ttftSeconds: Histogram;
   private readonly replyTokens: Counter;
+  private readonly labels: Counter<'label'>;
+  /** Labels per minute (epoch minute -> counts) over the last hour: memory stays 60 entries at any rate. */
+  private readonly labelMinutes = new Map<number, Record<SentimentLabel, number>>();
+  private readonly now: () => number;
 
   constructor(private readonly options: BotMetricsOptions) {
     const registers = [this.registry];
+    this.now = options.now ?? Date.now;
     collectDefaultMetrics({ register: this.registry });
     this.messages = new Counter({ name: 'moodbot_messages_total', help: 'Messages handled, by how they ended.', labelNames: ['outcome'], registers });
     for (const outcome of MESSAGE_OUTCOMES) this.messages.inc({ outcome }, 0);
@@ -66,6 +76,8 @@ export class BotMetrics implements SessionObserver {
       registers,
     });
     this.replyTokens = new Counter({ name: 'moodbot_reply_tokens_total', help: 'Tokens generated for replies.', registers });
+    this.labels = new Counter({ name: 'moodbot_sentiment_total', help: 'Channel messages classified, by label (on-demand /sentiment texts not counted).', labelNames: ['label'], registers });
+    for (const label of SENTIMENT_LABELS) this.labels.inc({ label }, 0);
     const metrics = this;
     new Gauge({
       name: 'moodbot_reply_tokens_per_second',
@@ -107,6 +119,15 @@ export class BotMetrics implements SessionObserver {
     this.sentimentSeconds.observe(ms / 1000);
   }
 
+  sentimentLabelled(label: SentimentLabel): void {
+    this.labels.inc({ label });
+    const minute = Math.floor(this.now() / 60_000);
+    const counts = this.labelMinutes.get(minute) ?? { positive: 0, neutral: 0, negative: 0 };
+    counts[label]++;
+    this.labelMinutes.set(minute, counts);
+    for (const key of this.labelMinutes.keys()) if (key <= minute - 60) this.labelMinutes.delete(key);
+  }
+
   replyDone({ ttftMs, ms, generatedTokens }: { ttftMs?: number; ms: number; generatedTokens?: number }): void {
     if (ttftMs !== undefined) this.ttftSeconds.observe(ttftMs / 1000);
     if (generatedTokens === undefined) return;
@@ -129,7 +150,18 @@ export class BotMetrics implements SessionObserver {
       replyTokensPerSecond: this.tokensPerSecond(),
       outcomes: { ...this.counts },
       storeErrors: this.storeErrorCount,
+      lastHourLabels: this.lastHourLabels(),
     };
+  }
+
+  private lastHourLabels(): Record<SentimentLabel, number> {
+    const since = Math.floor(this.now() / 60_000) - 60;
+    const total = { positive: 0, neutral: 0, negative: 0 };
+    for (const [minute, counts] of this.labelMinutes) {
+      if (minute <= since) continue;
+      for (const label of SENTIMENT_LABELS) total[label] += counts[label];
+    }
+    return total;
   }
 
   private tokensPerSecond(): number | undefined {

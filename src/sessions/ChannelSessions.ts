@@ -36,6 +36,8 @@ export interface ChannelSessionsOptions {
 export class ChannelSessions {
   /** Per channel, the latest turn's completion: the next reply reads the history only after it. */
   private readonly lastTurn = new Map<string, Promise<void>>();
+  /** Per channel, the latest mood record's write (see recordMood). */
+  private readonly moodWrites = new Map<string, Promise<void>>();
   private readonly histories: ChannelHistory;
   private readonly logger: Logger;
   private readonly messageMaxChars: number;
@@ -74,7 +76,7 @@ export class ChannelSessions {
     const epoch = this.histories.epoch(channelId);
     const order = this.follow(channelId);
     const stop = stopRequest(hooks.stopSignal, reply);
-    return this.answer(message, hooks, { sentiment, reply, waits, previous: order.previous, stop: stop.requested, epoch }).finally(() => {
+    return this.answer(message, hooks, { sentiment, reply, waits, previous: order.previous, ended: order.ended, stop: stop.requested, epoch }).finally(() => {
       stop.dispose();
       order.done();
     });
@@ -88,6 +90,7 @@ export class ChannelSessions {
     try {
       read = await this.read(message);
       sentiment = await turn.sentiment.run(() => this.classifyTimed(read.text));
+      this.recordMood(channelId, sentiment, turn.ended);
       // Not awaited: the reply generates while the front end shows the sentiment (a network
       // round trip on Discord); the front end holds its own first post until that has landed.
       this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
@@ -164,6 +167,7 @@ export class ChannelSessions {
         throw error;
       }
       const sentiment = await place.run(() => this.classifyTimed(read.text));
+      this.recordMood(channelId, sentiment, order.ended);
       this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
       await order.previous;
       const fitted = this.options.engine.fitMessage(userName, read.text);
@@ -176,9 +180,9 @@ export class ChannelSessions {
   /**
    * Puts a turn last in its channel's order. `previous` settles when the turn before it is done;
    * `done()` marks this one done, but only once the previous one is too, so a turn that ends early
-   * (stopped, failed) never lets the one behind it overtake the one before it.
+   * (stopped, failed) never lets the one behind it overtake the one before it. `ended` settles then.
    */
-  private follow(channelId: string): { previous: Promise<void> | undefined; done(): void } {
+  private follow(channelId: string): { previous: Promise<void> | undefined; ended: Promise<void>; done(): void } {
     const previous = this.lastTurn.get(channelId);
     let finished!: () => void;
     const current = new Promise<void>((resolve) => (finished = resolve));
@@ -189,7 +193,7 @@ export class ChannelSessions {
         if (this.lastTurn.get(channelId) === current) this.lastTurn.delete(channelId);
       });
     };
-    return { previous, done };
+    return { previous, ended: current, done };
   }
 
   /** Sets (undefined: clears) the channel's persona; its warm cache is dropped so the next reply is built on it. */
@@ -205,11 +209,48 @@ export class ChannelSessions {
       .catch((error: unknown) => this.logger.warn(`${hook} failed`, { channelId, error }));
   }
 
-  /** Classifies text on demand (the /sentiment command): no history is read or written. */
+  /** Classifies text on demand (the /sentiment command): no history is read or written, nor the mood log. */
   classify(channelId: string, text: string): Promise<SentimentResult> {
     const { text: clamped } = clampText(text, this.messageMaxChars);
     if (!hasReadableText(clamped)) throw new UserError('Give me some text to classify.');
     return this.options.queue.run('sentiment', channelId, () => this.classifyTimed(clamped));
+  }
+
+  /** A channel message classified for its reaction alone (no reply, no history); it counts in the channel's mood log. */
+  async classifyMessage(channelId: string, text: string): Promise<SentimentResult> {
+    const sentiment = await this.classify(channelId, text);
+    this.recordMood(channelId, sentiment, this.lastTurn.get(channelId));
+    return sentiment;
+  }
+
+  /**
+   * Adds a channel message's label to the channel's mood log: time, label and confidence only. It is
+   * the one place a record is written, and only once `after` (the message's own turn, or for a
+   * reaction alone the channel's running turn) has ended: the store does one operation at a time, and
+   * a log write queued before a cold channel's history read would hold up the reply (a locked SQLite
+   * file: for the whole busy timeout). A failed write is logged and counted, never thrown.
+   */
+  private recordMood(channelId: string, { label, confidence }: SentimentResult, after: Promise<void> | undefined): void {
+    this.observer.sentimentLabelled?.(label);
+    const record = { at: Date.now(), label, confidence };
+    const written = Promise.resolve(after)
+      .then(() => this.options.store.appendMood(channelId, record))
+      .catch((error: unknown) => {
+        this.observer.storeFailed?.();
+        this.logger.warn('mood record failed', { channelId, error });
+      });
+    this.moodWrites.set(channelId, written);
+    void written.then(() => {
+      if (this.moodWrites.get(channelId) === written) this.moodWrites.delete(channelId);
+    });
+  }
+
+  /**
+   * Resolves once the channel's mood records issued so far are written (or failed). It waits for the
+   * channel's running turn, so only a front end that runs one turn at a time (the terminal) asks for it.
+   */
+  async moodWritten(channelId: string): Promise<void> {
+    await this.moodWrites.get(channelId);
   }
 
   /** The channel's persona; when the store cannot say (Redis stopped), the default one: the reply still goes out. */
@@ -282,6 +323,8 @@ interface TurnPlaces {
   waits: boolean;
   /** The channel's previous turn; this reply reads the history only once it is done. */
   previous: Promise<void> | undefined;
+  /** Settles when this turn is done (and every one before it): its mood record is written then. */
+  ended: Promise<void>;
   /** Rejects with StoppedError when the Stop button is pressed. */
   stop: Promise<never>;
   /** The channel's reset epoch at arrival: a reset since then drops the turn. */

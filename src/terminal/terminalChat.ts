@@ -1,12 +1,20 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import readline from 'node:readline';
 import type { Config } from '../config.js';
 import type { SentimentResult } from '../engine/SentimentClassifier.js';
 import { UserError, isAbort } from '../errors.js';
+import type { HistoryStore } from '../history/HistoryStore.js';
 import type { Logger } from '../logger.js';
+import { moodReport } from '../mood/moodReport.js';
 import type { ChannelSessions } from '../sessions/ChannelSessions.js';
 
 export interface TerminalChatOptions {
   sessions: ChannelSessions;
+  /** Where /mood reads the chat's mood log. */
+  store: Pick<HistoryStore, 'loadMood'>;
+  /** Where /mood writes its chart. Default `data/mood` (relative to the working directory). */
+  chartFolder?: string;
   config: Pick<Config, 'CHAT_CHANNEL' | 'SENTIMENT_EMOJIS'>;
   logger: Logger;
   userName: string;
@@ -21,10 +29,11 @@ export interface TerminalChatOptions {
 /** Shown after a reply that shutdown cut off. */
 export const TERMINAL_CUT_MARKER = ' …(reply cut off: shutting down)';
 
-const HELP = 'Type a message and press Enter. Commands: /sentiment <text>, /reset, /quit.';
+const HELP = 'Type a message and press Enter. Commands: /sentiment <text>, /mood [days], /reset, /quit.';
 
 /** Talks to the engine as one channel, one input line at a time; resolves at /quit or end of input. */
-export async function runTerminalChat({ sessions, config, logger, userName, input, output, interactive, signal }: TerminalChatOptions): Promise<void> {
+export async function runTerminalChat(options: TerminalChatOptions): Promise<void> {
+  const { sessions, store, chartFolder = 'data/mood', config, logger, userName, input, output, interactive, signal } = options;
   const channelId = config.CHAT_CHANNEL;
   const say = (line: string): void => void output.write(line + '\n');
   const describe = ({ label, confidence }: SentimentResult) => `${config.SENTIMENT_EMOJIS[label]} ${label} (${Math.round(confidence * 100)}%)`;
@@ -53,6 +62,19 @@ export async function runTerminalChat({ sessions, config, logger, userName, inpu
       } else if (line === '/sentiment' || line.startsWith('/sentiment ')) {
         const result = await sessions.classify(channelId, line.slice('/sentiment'.length));
         say(describe(result));
+      } else if (line === '/mood' || line.startsWith('/mood ')) {
+        const argument = line.slice('/mood'.length).trim();
+        if (argument !== '' && !/^\d+$/.test(argument)) throw new UserError('Write /mood, or /mood and a number of days from 1 to 30, e.g. /mood 7.');
+        await sessions.moodWritten(channelId);
+        const days = argument === '' ? undefined : Number(argument);
+        const report = await moodReport({ store, channelId, channelName: channelId, days, emojis: config.SENTIMENT_EMOJIS });
+        say(report.text);
+        if (report.png) {
+          const file = path.resolve(chartFolder, `${channelId}-${report.summary.buckets.length}${report.summary.unit === 'day' ? 'd' : 'h'}.png`);
+          fs.mkdirSync(path.dirname(file), { recursive: true });
+          fs.writeFileSync(file, report.png);
+          say(`Chart: ${file}`);
+        }
       } else if (line.startsWith('/')) {
         say(`Unknown command ${line.split(/\s/)[0]}. ${HELP}`);
       } else {

@@ -32,7 +32,7 @@ describe('the bot through the real discord.js client', () => {
   it('registers its slash commands when it comes online', async () => {
     await boot();
     const registered = await emulator.waitFor(() => emulator.registeredCommands().length > 0 && emulator.registeredCommands());
-    expect(registered.map((command) => command.name).sort()).toEqual(['mode', 'persona', 'reset', 'sentiment', 'status']);
+    expect(registered.map((command) => command.name).sort()).toEqual(['mode', 'mood', 'persona', 'reset', 'sentiment', 'status']);
     const sentiment = registered.find((command) => command.name === 'sentiment')!;
     expect(sentiment.options?.[0]).toMatchObject({ name: 'text', required: true });
   });
@@ -153,6 +153,14 @@ describe('the bot through the real discord.js client', () => {
     expect(await bot.store.load(channelId)).toEqual(before);
   });
 
+  /** The channel's mood log once it holds `count` records (written after each turn ends), or as it is after 5 s. */
+  async function moodRecords(bot: { store: { loadMood(channelId: string, since: number): Promise<unknown[]> } }, channelId: string, count: number) {
+    for (const deadline = Date.now() + 5000; ; await new Promise((resolve) => setTimeout(resolve, 10))) {
+      const records = await bot.store.loadMood(channelId, 0);
+      if (records.length >= count || Date.now() > deadline) return records;
+    }
+  }
+
   it('/reset is refused without Manage Messages, and with it clears this channel only', async () => {
     const bot = await boot();
     const [a, b] = [emulator.defaultChannelId, emulator.addChannel('other')];
@@ -169,9 +177,24 @@ describe('the bot through the real discord.js client', () => {
     const allowed = emulator.sendSlashCommand({ channelId: a, name: 'reset', permissions: PermissionFlagsBits.ManageMessages | PermissionFlagsBits.SendMessages });
     const done = await emulator.waitFor(() => emulator.interactionResponses(allowed.id)[0]);
     expect(done.ephemeral).toBe(true);
-    expect(done.content).toMatch(/cleared/);
+    expect(done.content).toBe("This channel's history is cleared. I start fresh from here. Its mood log is kept (`/reset mood:true` clears it too).");
     expect(await bot.store.load(a)).toEqual([]);
     expect((await bot.store.load(b)).map((turn) => turn.userText)).toEqual(['hello from b']);
+    expect(await moodRecords(bot, a, 1)).toHaveLength(1);
+  });
+
+  it('/reset mood:true clears the mood log too, and says so', async () => {
+    const bot = await boot();
+    const channelId = emulator.defaultChannelId;
+    await answered(bot, emulator.sendUserMessage({ channelId, content: 'hello' }).id);
+    expect(await moodRecords(bot, channelId, 1)).toHaveLength(1);
+
+    const reset = emulator.sendSlashCommand({ channelId, name: 'reset', options: { mood: true } });
+    const done = await emulator.waitFor(() => emulator.interactionResponses(reset.id)[0]);
+
+    expect(done.content).toBe("This channel's history and its mood log are cleared. I start fresh from here.");
+    expect(await bot.store.load(channelId)).toEqual([]);
+    expect(await bot.store.loadMood(channelId, 0)).toEqual([]);
   });
 
   it('keeps the history across a restart of the bot on the same SQLite file', async () => {

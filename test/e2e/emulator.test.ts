@@ -231,6 +231,36 @@ describe('DiscordEmulator with a real discord.js Client', () => {
     expect(emu.channelMessages(emu.defaultChannelId).map((m) => m.id)).toEqual([deferred!.id]);
   });
 
+  it('keeps the files a bot uploads (multipart) on a channel message, an interaction reply, a follow-up and an edit, and serves them at their URLs', async () => {
+    const c = await startClient();
+    const file = (text: string, name: string) => ({ attachment: Buffer.from(text), name });
+    c.on(Events.InteractionCreate, async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      await interaction.reply({ content: 'chart', files: [file('reply bytes', 'a.png')] });
+      await interaction.followUp({ content: 'more', files: [file('follow-up bytes', 'b.txt')], flags: MessageFlags.Ephemeral });
+      await interaction.editReply({ files: [file('edited bytes', 'c.png')] });
+    });
+    await emu.whenReady();
+    const channel = c.channels.cache.get(emu.defaultChannelId);
+    if (!channel?.isSendable()) throw new Error('default channel not sendable');
+    await channel.send({ content: 'with a file', files: [file('channel bytes', 'd.csv')] });
+
+    const asked = emu.sendSlashCommand({ channelId: emu.defaultChannelId, name: 'upload' });
+    await emu.waitFor(() => emu.interactionResponses(asked.id).length >= 3);
+
+    const [sent, reply, followUp] = emu.botMessages(emu.defaultChannelId);
+    const texts = (message: typeof sent) => message!.attachments.map((a) => [a.filename, emu.attachmentData(a)?.toString()]);
+    expect(texts(sent)).toEqual([['d.csv', 'channel bytes']]);
+    // The edit kept nothing it did not list: the new file replaced the reply's first one, as on Discord.
+    expect(texts(reply)).toEqual([['c.png', 'edited bytes']]);
+    expect(texts(followUp)).toEqual([['b.txt', 'follow-up bytes']]);
+    expect(followUp!.ephemeral).toBe(true);
+    const served = await fetch(reply!.attachments[0]!.url);
+    expect(served.status).toBe(200);
+    expect(served.headers.get('content-type')).toBe(reply!.attachments[0]!.content_type);
+    expect(await served.text()).toBe('edited bytes');
+  });
+
   it('rejects a second interaction callback, like Discord', async () => {
     const c = await startClient();
     const errors: string[] = [];

@@ -45,6 +45,9 @@ describe('metrics and health', () => {
     expect(sample(body, 'moodbot_messages_total{outcome="answered"}')).toBe(1);
     expect(sample(body, 'moodbot_messages_total{outcome="busy"}')).toBe(0);
     expect(sample(body, 'moodbot_store_errors_total')).toBe(0);
+    const labels = ['positive', 'neutral', 'negative'].map((label) => sample(body, `moodbot_sentiment_total{label="${label}"}`));
+    expect(labels.every((count) => count === 0 || count === 1)).toBe(true);
+    expect(labels.reduce((a, b) => a! + b!, 0)).toBe(1);
     expect(sample(body, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect((await get(port, '/nothing')).status).toBe(404);
 

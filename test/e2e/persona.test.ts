@@ -72,7 +72,7 @@ describe('/persona', () => {
 });
 
 describe('/status', () => {
-  it('shows the model, threads, context, queue, warm channels, recent speed, message counts and the store, privately', async () => {
+  it("shows the model, threads, context, queue, warm channels, recent speed, message counts, the last hour's mood and the store, privately", async () => {
     const { bot, emu } = await fixture.boot();
     await whenAnswered(emu, bot, emu.sendUserMessage({ content: 'how are you?' }).id);
 
@@ -85,7 +85,8 @@ describe('/status', () => {
     expect(lines[2]).toBe('**Queue** 0 sentiment, 0 replies waiting or running; 1 of 8 warm channels');
     expect(lines[3]).toMatch(/^\*\*Recent speed\*\* sentiment p50 \d+ ms, replies \d+\.\d tokens\/s$/);
     expect(lines[4]).toBe('**Messages since start** 1 answered, 0 kept as context, 0 reacted to, 0 stopped, 0 told busy, 0 rate-limited, 0 failed');
-    expect(lines[5]).toBe('**History store** reachable');
+    expect(lines[5]).toMatch(/^\*\*Mood, last hour\*\* 😄 (100|0)% · 😐 (100|0)% · 😢 (100|0)% of 1 message$/);
+    expect(lines[6]).toBe('**History store** reachable');
   });
 
   it('says when the history store does not answer', async () => {

@@ -43,14 +43,15 @@ describe('slash commands slower than 3 s', () => {
     expect(logEntries(bot, 'command failed')).toEqual([]);
   }, 30_000);
 
-  it('/reset, /mode set and /persona set behind a store taking 3.5 s are each deferred privately within 3 s, then answered', async () => {
+  it('/reset mood:true, /mode set and /persona set behind a store taking 3.5 s are each deferred privately within 3 s, then answered', async () => {
     let store: FaultyStore | undefined;
     const { emu, channelId } = await fixture.boot({ engine: new ScriptedEngine(), wrapStore: (inner) => (store = new FaultyStore(inner)) });
+    await store!.appendMood(channelId, { at: Date.now(), label: 'positive', confidence: 0.9 });
     store!.slow = 'all';
     store!.delayMs = 3500;
     const moderator = PermissionFlagsBits.ManageMessages | PermissionFlagsBits.ManageChannels;
     const answers = await Promise.all([
-      run(emu, { channelId, name: 'reset', permissions: moderator }),
+      run(emu, { channelId, name: 'reset', options: { mood: true }, permissions: moderator }),
       run(emu, { channelId, name: 'mode', subcommand: 'set', options: { mode: 'mentions' }, permissions: moderator }),
       run(emu, { channelId, name: 'persona', subcommand: 'set', options: { text: 'You are a calm librarian.' }, permissions: moderator }),
     ]);
@@ -60,14 +61,15 @@ describe('slash commands slower than 3 s', () => {
       [InteractionResponseType.DeferredChannelMessageWithSource, MessageFlags.Ephemeral],
       [InteractionResponseType.DeferredChannelMessageWithSource, MessageFlags.Ephemeral],
     ]);
-    console.log(`/reset, /mode set, /persona set on a 3.5 s store: deferred after ${answers.map(({ firstAfterMs }) => firstAfterMs).join(', ')} ms`);
+    console.log(`/reset mood:true, /mode set, /persona set on a 3.5 s store: deferred after ${answers.map(({ firstAfterMs }) => firstAfterMs).join(', ')} ms`);
     for (const { firstAfterMs } of answers) expect(firstAfterMs).toBeLessThan(3000);
     expect(answers.map(({ content }) => content)).toEqual([
-      "This channel's history is cleared. I start fresh from here.",
+      "This channel's history and its mood log are cleared. I start fresh from here.",
       expect.stringContaining('Reply mode here is now **mentions**.'),
       'Persona set for this channel; it applies from my next reply on.',
     ]);
     expect(await store!.getSetting(channelId, 'mode')).toBe('mentions');
+    expect(await store!.loadMood(channelId, 0)).toEqual([]);
   }, 30_000);
 
   it('when /sentiment fails after its deferral, the "thinking…" becomes the short failure line, the detail stays in the log', async () => {

@@ -394,6 +394,16 @@ export class DiscordEmulator {
     return this.state.typingLog.filter((t) => channelId === undefined || t.channelId === channelId).map((t) => ({ ...t }));
   }
 
+  /**
+   * The bytes of a file the bot uploaded (multipart, on a channel message, an interaction response,
+   * a follow-up or an edit), by its attachment; undefined for an attachment the emulator does not hold.
+   */
+  attachmentData(attachment: { url: string }): Buffer | undefined {
+    const path = decodeURIComponent(new URL(attachment.url).pathname);
+    const content = this.state.attachmentFiles.get(path)?.content;
+    return content === undefined ? undefined : Buffer.from(content);
+  }
+
   /** The callback and every webhook follow-up / edit / delete for an interaction, in order. */
   interactionResponses(interactionId: string): InteractionResponseRecord[] {
     return this.state.interactionResponses(interactionId);

@@ -1,4 +1,4 @@
-import type { HistoryStore, HistoryTurn } from '../../src/history/HistoryStore.js';
+import type { HistoryStore, HistoryTurn, MoodRecord } from '../../src/history/HistoryStore.js';
 
 /** Which calls of a {@link FaultyStore} fail or wait. */
 export type StoreCalls = 'settings' | 'reads' | 'all';
@@ -43,6 +43,18 @@ export class FaultyStore implements HistoryStore {
     return this.call('setSetting', () => this.inner.setSetting(channelId, key, value));
   }
 
+  appendMood(channelId: string, record: MoodRecord): Promise<void> {
+    return this.call('appendMood', () => this.inner.appendMood(channelId, record));
+  }
+
+  loadMood(channelId: string, since: number): Promise<MoodRecord[]> {
+    return this.call('loadMood', () => this.inner.loadMood(channelId, since));
+  }
+
+  clearMood(channelId: string): Promise<void> {
+    return this.call('clearMood', () => this.inner.clearMood(channelId));
+  }
+
   dispose(): Promise<void> {
     return this.inner.dispose();
   }
@@ -56,6 +68,6 @@ export class FaultyStore implements HistoryStore {
 
 function affects(calls: StoreCalls, name: keyof HistoryStore): boolean {
   if (calls === 'all') return true;
-  if (calls === 'reads') return name === 'load' || name === 'getSetting';
+  if (calls === 'reads') return name === 'load' || name === 'getSetting' || name === 'loadMood';
   return name === 'getSetting' || name === 'setSetting';
 }

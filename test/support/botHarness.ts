@@ -61,7 +61,7 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
   });
   const logs: string[] = [];
   const logger = createLogger(config.LOG_LEVEL, (line) => logs.push(line));
-  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL });
+  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
   const botStore = wrapStore?.(store) ?? store;
   const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX });
   const metrics = new BotMetrics({ queueDepth: (lane) => queue.pending(lane), warmChannels: engine instanceof Engine ? () => engine.replies.warmCount : undefined });

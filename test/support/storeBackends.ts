@@ -30,8 +30,11 @@ export const removeStoreDirs = () => dirs.removeAll();
 /** A channel id no earlier run on a shared server has used. */
 export const freshChannel = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
-/** Runs `count` appends to one channel in a child process that starts when told to (stdin), as a second bot would. */
-export function appenderProcess(url: string, channelId: string, name: string, count: number) {
+/**
+ * Runs `count` appends to one channel in a child process that starts when told to (stdin), as a second bot would:
+ * history turns, or (`mood`) sentiment records stamped now whose confidence is the digits of `name` / 10 (p1: 0.1).
+ */
+export function appenderProcess(url: string, channelId: string, name: string, count: number, what: 'turns' | 'mood' = 'turns') {
   const storeModule = resolve('src/history/KeyvHistoryStore.ts');
   const code = `
     const { KeyvHistoryStore } = await import(${JSON.stringify(storeModule)});
@@ -39,7 +42,11 @@ export function appenderProcess(url: string, channelId: string, name: string, co
     process.stdout.write('ready\\n');
     process.stdin.once('data', async () => {
       for (let i = 0; i < ${count}; i++) {
-        await store.append(${JSON.stringify(channelId)}, { userName: '${name}', userText: '${name}-' + i, reply: 'r', at: i });
+        ${
+          what === 'mood'
+            ? `await store.appendMood(${JSON.stringify(channelId)}, { at: Date.now(), label: 'neutral', confidence: ${JSON.stringify(Number(name.replace(/\D/g, '')) / 10)} });`
+            : `await store.append(${JSON.stringify(channelId)}, { userName: '${name}', userText: '${name}-' + i, reply: 'r', at: i });`
+        }
         process.stdout.write('.');
         // A pause between messages, as a bot has: without it SQLite's sleeping busy handler can starve the other process.
         await new Promise((resolve) => setTimeout(resolve, 1));

@@ -3,7 +3,7 @@ import sqlite3 from 'sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { AbortedError, QueueFullError, UserError } from '../../src/errors.js';
-import type { HistoryStore, HistoryTurn } from '../../src/history/HistoryStore.js';
+import type { HistoryStore, HistoryTurn, MoodRecord } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions, clampText, type TurnOutcome } from '../../src/sessions/ChannelSessions.js';
 import { FakeEngine, letEventLoopTurn, until } from '../support/fakeEngine.js';
@@ -13,6 +13,7 @@ import { tempDirs } from '../support/tempDir.js';
 class FlakyStore implements HistoryStore {
   failNextAppends = 0;
   readonly attempts: string[] = [];
+  readonly moodWrites: Array<Promise<void>> = [];
   constructor(private readonly inner: HistoryStore) {}
   get maxTurns() {
     return this.inner.maxTurns;
@@ -36,6 +37,17 @@ class FlakyStore implements HistoryStore {
   }
   setSetting(channelId: string, key: string, value: string | undefined) {
     return this.inner.setSetting(channelId, key, value);
+  }
+  appendMood(channelId: string, record: MoodRecord) {
+    const write = this.inner.appendMood(channelId, record);
+    this.moodWrites.push(write);
+    return write;
+  }
+  loadMood(channelId: string, since: number) {
+    return this.inner.loadMood(channelId, since);
+  }
+  clearMood(channelId: string) {
+    return this.inner.clearMood(channelId);
   }
   dispose() {
     return this.inner.dispose();
@@ -179,6 +191,53 @@ describe('ChannelSessions', () => {
     expect(engine.replyCalls).toHaveLength(replyCallsBefore);
     expect(userTexts(await realStore.load('a'))).toEqual(['hello']);
     expect(userTexts(await sessions.history('a'))).toEqual(['hello']);
+  });
+
+  it("adds each channel message's label to that channel's mood log (answered, unanswered, reaction only), and never an on-demand text", async () => {
+    const labelled: string[] = [];
+    sessions = new ChannelSessions({ engine, queue, store, observer: { sentimentLabelled: (label) => labelled.push(label) } });
+    const before = Date.now();
+
+    await say('a', 'I love this server', 'Ana');
+    await sessions.handleUnanswered({ channelId: 'a', userName: 'Bo', text: 'this is awful' });
+    await sessions.classifyMessage('a', 'what time is it');
+    await sessions.classify('a', 'I hate on-demand texts');
+    await say('b', 'great news');
+    await until(() => store.moodWrites.length === 4);
+    await Promise.all(store.moodWrites);
+
+    const records = await realStore.loadMood('a', 0);
+    expect(records.map(({ label, confidence }) => ({ label, confidence }))).toEqual([
+      { label: 'positive', confidence: 0.9 },
+      { label: 'negative', confidence: 0.8 },
+      { label: 'neutral', confidence: 0.6 },
+    ]);
+    expect(records.every((r) => r.at >= before && r.at <= Date.now())).toBe(true);
+    expect((await realStore.loadMood('b', 0)).map((r) => r.label)).toEqual(['positive']);
+    expect(labelled).toEqual(['positive', 'negative', 'neutral', 'positive']);
+  });
+
+  it("writes a message's mood record once its own turn has ended, after the turn's history entry, even while a later turn of the channel still runs", async () => {
+    engine.holdReplies = true;
+    const first = say('a', 'I love this server');
+    await until(() => engine.replyCalls.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.moodWrites).toHaveLength(0);
+
+    engine.releaseReplies();
+    await first;
+    engine.holdReplies = true;
+    const second = say('a', 'this is awful');
+    await until(() => engine.replyCalls.length === 2);
+    await until(() => store.moodWrites.length === 1);
+    await Promise.all(store.moodWrites);
+    expect((await realStore.loadMood('a', 0)).map((r) => r.label)).toEqual(['positive']);
+    expect(userTexts(await realStore.load('a'))).toEqual(['I love this server']);
+
+    engine.releaseReplies();
+    await second;
+    await sessions.moodWritten('a');
+    expect((await realStore.loadMood('a', 0)).map((r) => r.label)).toEqual(['positive', 'negative']);
   });
 
   it('refuses a message at once with QueueFullError when the reply lane is full and its channel already waits, and records nothing of it', async () => {

@@ -46,6 +46,7 @@ describe('parseConfig', () => {
       ATTACHMENT_MAX_KB: 32,
       METRICS_PORT: undefined,
       METRICS_HOST: '127.0.0.1',
+      MOOD_RETENTION_DAYS: 30,
     });
   });
 
@@ -60,6 +61,11 @@ describe('parseConfig', () => {
     expect(error.message).toContain('REPLY_MODE: must be one of all, mentions, react (got "sometimes")');
     expect(error.message).toContain('METRICS_PORT: must be a whole number from 0 to 65535 (got "70000")');
     expect(error.message).toContain('ATTACHMENT_MAX_KB: must be a whole number from 0 to 1024 (got "-1")');
+  });
+
+  it('takes MOOD_RETENTION_DAYS from 1 to 3650 days and refuses 0', () => {
+    expect(parseConfig({ MOOD_RETENTION_DAYS: '7' }).MOOD_RETENTION_DAYS).toBe(7);
+    expect(configError({ MOOD_RETENTION_DAYS: '0' }).message).toContain('MOOD_RETENTION_DAYS: must be a whole number from 1 to 3650 (got "0")');
   });
 
   it('returns a frozen config, emojis included', () => {

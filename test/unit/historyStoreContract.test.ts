@@ -1,6 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { HistoryTurn } from '../../src/history/HistoryStore.js';
+import type { HistoryTurn, MoodRecord } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore, openHistoryBackend } from '../../src/history/KeyvHistoryStore.js';
+import { MOOD_PAGE_RECORDS } from '../../src/history/moodLog.js';
 import { PAGE_TURNS, appendTurn, loadTurns, type PageStore } from '../../src/history/pagedHistory.js';
 import { appenderProcess, freshChannel, removeStoreDirs, storeBackends } from '../support/storeBackends.js';
 
@@ -10,6 +11,13 @@ afterEach(async () => {
   for (const item of opened.splice(0)) await ('dispose' in item ? item.dispose() : item.close()).catch(() => {});
 });
 afterAll(() => removeStoreDirs());
+
+/** Opens a store that afterEach disposes. */
+async function openStore(options: Parameters<typeof KeyvHistoryStore.open>[0]): Promise<KeyvHistoryStore> {
+  const store = await KeyvHistoryStore.open(options);
+  opened.push(store);
+  return store;
+}
 
 function turn(n: number, extra: Partial<HistoryTurn> = {}): HistoryTurn {
   return { userName: `user${n}`, userText: `message ${n}`, reply: `reply ${n}`, at: 1_700_000_000_000 + n, ...extra };
@@ -29,11 +37,7 @@ for (const backend of storeBackends()) {
     it.skip(`${name} store contract: skipped, ${backend.missing}`, () => {});
     continue;
   }
-  const open = async (url: string, maxTurns?: number) => {
-    const store = await KeyvHistoryStore.open({ url, maxTurns });
-    opened.push(store);
-    return store;
-  };
+  const open = (url: string, maxTurns?: number) => openStore({ url, maxTurns });
 
   describe(`${name} history store`, () => {
     it('loads what it appended, field for field, also after closing and reopening', async () => {
@@ -151,5 +155,99 @@ for (const backend of storeBackends()) {
       const pages = await legacyBackend.run(channel, 'read', (kv) => kv.getMany([`${channel}/page/0`, `${channel}/page/1`]));
       expect(pages.map((page) => (page as { turns: unknown[] }).turns.length)).toEqual([32, 9]);
     });
+  });
+}
+
+const DAY = 86_400_000;
+const NOW = 1_800_000_000_000;
+const mood = (at: number, label: MoodRecord['label'] = 'positive', confidence = 0.75): MoodRecord => ({ at, label, confidence });
+
+for (const backend of storeBackends()) {
+  const { name, url: makeUrl } = backend;
+  if (!makeUrl) {
+    it.skip(`${name} sentiment log contract: skipped, ${backend.missing}`, () => {});
+    continue;
+  }
+  const open = (url: string, options: { now?: () => number; moodRetentionDays?: number } = {}) => openStore({ url, now: () => NOW, ...options });
+
+  describe(`${name} sentiment log`, () => {
+    it('loads the records appended since a time, across pages and after reopening, and stores nothing but time, label and confidence', async () => {
+      const url = makeUrl();
+      const channel = freshChannel('mood');
+      const first = await open(url);
+      const records = Array.from({ length: 150 }, (_, i) => mood(NOW - 150_000 + i * 1000, (['positive', 'neutral', 'negative'] as const)[i % 3], i / 150));
+      // A caller's object carrying more than the record: the extra fields must not be stored.
+      await first.appendMood(channel, { ...records[0]!, text: 'secret words', author: 'Zoë' } as MoodRecord);
+      for (const record of records.slice(1)) await first.appendMood(channel, record);
+      await first.dispose();
+
+      const again = await open(url);
+
+      expect(await again.loadMood(channel, 0)).toEqual(records);
+      expect(await again.loadMood(channel, NOW - 10_000)).toEqual(records.slice(140));
+      expect(await again.loadMood(freshChannel('silent'), 0)).toEqual([]);
+      const raw = await openHistoryBackend({ url });
+      opened.push(raw);
+      const page0 = (await raw.run(channel, 'read', (kv) => kv.get(`${channel}/mood/page/0`))) as { records: object[] };
+      expect(page0.records).toHaveLength(MOOD_PAGE_RECORDS);
+      expect(page0.records[0]).toEqual({ at: NOW - 150_000, label: 'positive', confidence: 0 });
+      expect(JSON.stringify(page0)).not.toMatch(/secret|Zoë|author|text/);
+    });
+
+    it('drops records older than the retention: never loaded, and their page deleted by the next appends', async () => {
+      const url = makeUrl();
+      const channel = freshChannel('retain');
+      const store = await open(url, { moodRetentionDays: 30 });
+      // 70 records 40 days old fill page 0 and start page 1; 2 fresh ones follow.
+      for (let i = 0; i < 70; i++) await store.appendMood(channel, mood(NOW - 40 * DAY + i, 'negative'));
+      await store.appendMood(channel, mood(NOW - 29 * DAY, 'neutral'));
+      await store.appendMood(channel, mood(NOW - 1000, 'positive'));
+
+      expect(await store.loadMood(channel, 0)).toEqual([mood(NOW - 29 * DAY, 'neutral'), mood(NOW - 1000, 'positive')]);
+      const raw = await openHistoryBackend({ url });
+      opened.push(raw);
+      const pages = await raw.run(channel, 'read', (kv) => kv.getMany([`${channel}/mood/page/0`, `${channel}/mood/page/1`]));
+      expect(pages[0]).toBeUndefined();
+      expect((pages[1] as { records: unknown[] }).records).toHaveLength(8);
+      expect(await raw.run(channel, 'read', (kv) => kv.get(`${channel}/mood`))).toEqual({ v: 1, first: 64, next: 72 });
+    });
+
+    it('clears the log only when asked: clearing the history keeps it, clearing the log keeps the history', async () => {
+      const store = await open(makeUrl());
+      const channel = freshChannel('moodclear');
+      await store.append(channel, turn(1));
+      await store.appendMood(channel, mood(NOW - 5));
+
+      await store.clear(channel);
+      expect(await store.loadMood(channel, 0)).toEqual([mood(NOW - 5)]);
+      await store.append(channel, turn(2));
+      await store.clearMood(channel);
+
+      expect(await store.loadMood(channel, 0)).toEqual([]);
+      expect(await store.load(channel)).toEqual([turn(2)]);
+      await store.appendMood(channel, mood(NOW - 1, 'negative'));
+      expect(await store.loadMood(channel, 0)).toEqual([mood(NOW - 1, 'negative')]);
+    });
+
+    it('keeps all 200 records when two processes append 100 each to one channel', async () => {
+      const url = makeUrl();
+      const channel = freshChannel('moodshared');
+      await (await open(url)).loadMood(channel, 0);
+      const children = [appenderProcess(url, channel, 'p1', 100, 'mood'), appenderProcess(url, channel, 'p2', 100, 'mood')];
+      await Promise.all(children.map((child) => child.ready));
+
+      for (const child of children) child.go();
+      expect(await Promise.all(children.map((child) => child.exited))).toEqual([0, 0]);
+
+      const store = await openStore({ url });
+      const records = await store.loadMood(channel, 0);
+      expect(records).toHaveLength(200);
+      for (const confidence of [0.1, 0.2]) {
+        const times = records.filter((r) => r.confidence === confidence).map((r) => r.at);
+        expect(times).toHaveLength(100);
+        expect(times).toEqual([...times].sort((a, b) => a - b));
+      }
+      expect(new Set(records.slice(0, 100).map((r) => r.confidence))).toEqual(new Set([0.1, 0.2]));
+    }, 120_000);
   });
 }

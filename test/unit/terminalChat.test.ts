@@ -1,6 +1,7 @@
 // The terminal chat end to end: `src/chat.ts` as a child process with the tiny model, lines on
 // stdin, then end of input.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -131,7 +132,7 @@ describe('terminal chat (src/chat.ts)', () => {
       'sentiment', // /sentiment I love this: no reply follows
       'sentiment', // how are you?
       'reply',
-      { line: 'Unknown command /nope. Type a message and press Enter. Commands: /sentiment <text>, /reset, /quit.' },
+      { line: 'Unknown command /nope. Type a message and press Enter. Commands: /sentiment <text>, /mood [days], /reset, /quit.' },
     ]);
 
     for (const line of [sentiment1, sentimentCommand, sentiment2]) expectSentimentLine(line);
@@ -147,6 +148,25 @@ describe('terminal chat (src/chat.ts)', () => {
       { userName, userText: 'how are you?', reply: expect.any(String), at: expect.any(Number) },
     ]);
     expect(turns[0]!.at).toBeLessThanOrEqual(turns[1]!.at);
+  });
+
+  it("answers /mood with the chat's shares in one line and writes the chart to a PNG whose path it prints; an empty log gets a sentence", async () => {
+    const folder = dirs.make();
+    const run = await runChat(folder, ['/mood', 'I love this', '/mood', '/mood 40', '/mood 2']);
+
+    expect(run.code).toBe(0);
+    const [empty, sentiment, , week, weekChart, tooLong, twoDays, twoDaysChart] = run.stdout.replace(/bot> [\s\S]*?\n(?=😄 |😐 |😢 )/, 'bot>\n').split('\n');
+    expect(empty).toBe('No message in #terminal has a mood on record for the last 7 days, so there is nothing to chart yet.');
+    const label = expectSentimentLine(sentiment);
+    const shares = { positive: '😄 100% · 😐 0% · 😢 0%', neutral: '😄 0% · 😐 100% · 😢 0%', negative: '😄 0% · 😐 0% · 😢 100%' }[label as 'positive'];
+    expect(week).toMatch(new RegExp(`^${shares} · 1 message in #terminal, last 7 days · busiest hour \\d{1,2} [A-Z][a-z]{2} \\d{2}:00 UTC \\(1\\)$`));
+    expect(weekChart).toBe(`Chart: ${join(folder, 'data', 'mood', 'terminal-7d.png')}`);
+    expect(tooLong).toBe('Pick from 1 to 30 days (got 40).');
+    expect(twoDays).toMatch(/· 1 message in #terminal, last 48 hours ·/);
+    expect(twoDaysChart).toBe(`Chart: ${join(folder, 'data', 'mood', 'terminal-48h.png')}`);
+    const png = readFileSync(join(folder, 'data', 'mood', 'terminal-7d.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1200, 600]);
   });
 
   it('clears the history with /reset, keeps only what follows, and stops reading at /quit', async () => {

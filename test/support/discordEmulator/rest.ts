@@ -128,7 +128,7 @@ export class RestApi {
     }
   }
 
-  /** A user attachment's bytes, as Discord's CDN serves them (after a scripted delay, or a scripted error status). */
+  /** An attachment's bytes (a user's, or one the bot uploaded), as Discord's CDN serves them (after a scripted delay, or a scripted error status). */
   private async serveAttachment(res: ServerResponse, record: RecordedRequest, path: string): Promise<void> {
     const file = this.state.attachmentFiles.get(path)!;
     if (file.delayMs) await new Promise((resolve) => setTimeout(resolve, file.delayMs));
@@ -136,7 +136,7 @@ export class RestApi {
     if (res.destroyed) return;
     if (file.status) return void res.writeHead(file.status).end();
     const data = Buffer.from(file.content ?? '');
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length }).end(data);
+    res.writeHead(200, { 'Content-Type': file.contentType ?? 'application/octet-stream', 'Content-Length': data.length }).end(data);
   }
 
   private takeFault(method: string, path: string): FaultRule | null {

@@ -484,14 +484,9 @@ export class EmulatorState {
       const id = snowflake();
       const meta = body.attachments?.find((a) => String(a.id) === String(index));
       const filename = meta?.filename ?? file.name;
-      const attachment: APIAttachment = {
-        id,
-        filename,
-        size: file.size,
-        url: `https://cdn.discordapp.com/attachments/${channelId}/${id}/${encodeURIComponent(filename)}`,
-        proxy_url: `https://media.discordapp.net/attachments/${channelId}/${id}/${encodeURIComponent(filename)}`,
-        content_type: file.contentType,
-      };
+      // Kept and served at the emulator's own URL, as Discord's CDN serves an upload: a test reads back what the bot sent.
+      const url = this.serveAttachment(`/attachments/${channelId}/${id}/${filename}`, { filename, content: file.data, contentType: file.contentType });
+      const attachment: APIAttachment = { id, filename, size: file.size, url, proxy_url: url, content_type: file.contentType };
       if (meta?.description) attachment.description = meta.description;
       return attachment;
     });
@@ -903,14 +898,14 @@ export class EmulatorState {
     return asSent;
   }
 
-  /** Files served at this emulator's own `/attachments/...` URLs (user attachments with `content`), by path. */
-  readonly attachmentFiles = new Map<string, Pick<UserAttachmentSpec, 'content' | 'delayMs' | 'status'>>();
+  /** Files served at this emulator's own `/attachments/...` URLs (user attachments with `content`, and every file the bot uploads), by path. */
+  readonly attachmentFiles = new Map<string, Pick<UserAttachmentSpec, 'content' | 'contentType' | 'delayMs' | 'status'>>();
   /** `http://127.0.0.1:PORT`, set once the server listens. */
   baseUrl = '';
 
   private serveAttachment(path: string, spec: UserAttachmentSpec): string {
     // Requests are matched on the decoded path; the URL carries it encoded.
-    this.attachmentFiles.set(path, { content: spec.content, delayMs: spec.delayMs, status: spec.status });
+    this.attachmentFiles.set(path, { content: spec.content, contentType: spec.contentType, delayMs: spec.delayMs, status: spec.status });
     return `${this.baseUrl}${path.split('/').map(encodeURIComponent).join('/')}`;
   }
 
