@@ -1,5 +1,6 @@
 import type { ChatHistoryItem, ChatWrapper, LlamaContext, LlamaModel } from 'node-llama-cpp';
 import type { HistoryTurn } from '../domain.js';
+import { mergeUserTurns, OwnTemplateChatWrapper } from './OwnTemplateChatWrapper.js';
 import { windowTurns } from './promptWindow.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';
@@ -13,6 +14,8 @@ export interface ChatRepliesOptions {
   /** Token budget for history in the prompt; when exceeded, history is cut to half of it at once. */
   historyMaxTokens: number;
   replyMaxTokens: number;
+  /** Reasoning on: the model may think up to this many tokens, beyond `replyMaxTokens`, before its reply. Absent: off. */
+  thoughtTokens?: number;
   /** Channels whose KV cache stays warm (one context sequence each). */
   warmChannels: number;
   /** Sampling temperature for replies. Default 0.7. */
@@ -104,10 +107,13 @@ export class ChatReplies {
       const history: ChatHistoryItem[] = [{ type: 'system', text: systemPrompt }];
       for (const turn of window) {
         history.push({ type: 'user', text: userLine(turn.userName, turn.userText) });
-        // A message the bot did not answer stays a user turn of its own: context for a later mention.
+        // A message the bot did not answer is context for a later mention (merged into the next user turn below).
         if (turn.reply !== undefined) history.push({ type: 'model', response: [turn.reply] });
       }
       history.push({ type: 'user', text: userLine(userName, message.userText) });
+      // Mentions mode leaves unanswered messages as user turns of their own; templates such as
+      // Gemma's and Mistral's refuse two user turns in a row, so every wrapper gets them merged.
+      const prompt = mergeUserTurns(history);
 
       // Only names that speak in the prompt (and the bot's own): "Warning:" or "Step 1:" open a reply, they are no speakers.
       const speakers = [...new Set([userName, ...window.map((turn) => turn.userName), ...(botName ? [botName] : [])].map(cleanName))];
@@ -118,8 +124,10 @@ export class ChatReplies {
       let response: string;
       let stopReason: string | undefined;
       try {
-        ({ response, metadata: { stopReason } } = await slot.chat.generateResponse(history, {
-          maxTokens: this.options.replyMaxTokens,
+        ({ response, metadata: { stopReason } } = await slot.chat.generateResponse(prompt, {
+          // A thought has its own budget on top of the reply's, so a long one never leaves the reply empty.
+          maxTokens: this.options.replyMaxTokens + (this.options.thoughtTokens ?? 0),
+          ...(this.options.thoughtTokens !== undefined && { budgets: { thoughtTokens: this.options.thoughtTokens } }),
           temperature: this.options.temperature ?? 0.7,
           topP: 0.9,
           seed: this.options.seed,
@@ -133,7 +141,7 @@ export class ChatReplies {
       }
       const text = stripSpeakerPrefix(response, speakers).trim();
       const evaluatedTokens = meter.usedInputTokens - before;
-      if (!slot.forgotten) await this.settle(slot, [...history, { type: 'model', response: [text] }]);
+      if (!slot.forgotten) await this.settle(slot, [...prompt, { type: 'model', response: [text] }]);
       const generatedTokens = meter.usedOutputTokens - outputBefore;
       return { text, evaluatedTokens, generatedTokens, turnsInPrompt: window.length, messageTruncated: message.truncated, userText: message.userText, endedByModel: stopReason === 'eogToken' || stopReason === 'stopGenerationTrigger' };
     } finally {
@@ -147,7 +155,8 @@ export class ChatReplies {
    * re-evaluate the whole previous reply; doing it now keeps that work off the next reply's start.
    */
   private async settle(slot: WarmSlot, history: ChatHistoryItem[]): Promise<void> {
-    const { contextText } = this.options.chatWrapper.generateContextState({ chatHistory: history });
+    const { chatWrapper } = this.options;
+    const contextText = chatWrapper instanceof OwnTemplateChatWrapper ? chatWrapper.settledText(history) : chatWrapper.generateContextState({ chatHistory: history }).contextText;
     const tokens = contextText.tokenize(this.options.model.tokenizer);
     const sequence = slot.chat.sequence;
     const { firstDifferentIndex } = sequence.compareContextTokens(tokens);
@@ -172,7 +181,7 @@ export class ChatReplies {
 
   /** `fixedTokens`: the new message and the system prompt, which the history must leave room for. */
   private promptWindow(slot: WarmSlot, turns: readonly HistoryTurn[], fixedTokens: number): readonly HistoryTurn[] {
-    const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - fixedTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
+    const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - (this.options.thoughtTokens ?? 0) - fixedTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
     const budget = Math.max(0, Math.min(this.options.historyMaxTokens, contextRoom));
     const from = slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
     const window = windowTurns(turns, from, budget, (turn) => this.tokensOf(turn));

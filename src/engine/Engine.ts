@@ -8,6 +8,9 @@ import { learnCalibration, loadCalibrationSet } from './learnCalibration.js';
 import { loadModelFile } from './loadModel.js';
 import { modelChatWrapper } from './modelChatWrapper.js';
 
+/** Read once: every prompt of this process prints this date, whatever the clock says later. */
+const PROCESS_START = new Date();
+
 /** What the channel sessions need from the model; a fake with the same shape drives unit tests. */
 export interface ModelEngine {
   classify(text: string): Promise<SentimentResult>;
@@ -38,6 +41,13 @@ export interface EngineOptions {
   sentimentCalibration?: CalibrationMode;
   /** Where learned calibrations are kept, by model hash. Default: a `calibration` folder beside the model file. */
   calibrationCacheDir?: string;
+  /**
+   * Reasoning (THINKING): `off` (default) renders each template's own way of switching it off; a
+   * number lets the model think up to that many tokens before its reply (see ChatReplies).
+   */
+  thoughtTokens?: number;
+  /** The date chat templates print (Llama 3.2, SmolLM3). Default: the day this process started, so warm prompts survive midnight. */
+  today?: Date;
   /** Told while a learned calibration is fitted (a first start with a new model). */
   onCalibrationProgress?(done: number, total: number): void;
 }
@@ -67,7 +77,7 @@ export class Engine implements ModelEngine {
         threads: options.threads,
         batchSize: Math.min(512, options.contextSize),
       });
-      const chatWrapper = modelChatWrapper(model);
+      const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: options.thoughtTokens !== undefined, today: options.today ?? PROCESS_START });
       const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper });
       classifier.calibration = await sentimentCalibration(classifier, options);
       const replies = new ChatReplies({ ...options, model, context, chatWrapper });

@@ -1,4 +1,4 @@
-import { LlamaText, TokenBias, type ChatHistoryItem, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import { LlamaText, SpecialTokensText, TokenBias, type ChatHistoryItem, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
 import { calibratedScores, type Calibration, type ContentFreeCalibration, type LabelProbabilities } from './sentimentCalibration.js';
 
@@ -304,9 +304,12 @@ function splitAtSlot(text: LlamaText): [LlamaText, LlamaText] {
   const values = text.values;
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
-    if (typeof value !== 'string' || !value.includes(MESSAGE_SLOT)) continue;
-    const [head, tail] = value.split(MESSAGE_SLOT) as [string, string];
-    return [LlamaText([...values.slice(0, i), head]), LlamaText([tail, ...values.slice(i + 1)])];
+    // A wrapper that renders the template itself gives the whole prompt as one special-tokens text.
+    const raw = typeof value === 'string' ? value : value instanceof SpecialTokensText ? value.value : undefined;
+    if (raw === undefined || !raw.includes(MESSAGE_SLOT)) continue;
+    const [head, tail] = raw.split(MESSAGE_SLOT) as [string, string];
+    const wrap = (part: string): LlamaText['values'][number] => (typeof value === 'string' ? part : new SpecialTokensText(part));
+    return [LlamaText([...values.slice(0, i), wrap(head)]), LlamaText([wrap(tail), ...values.slice(i + 1)])];
   }
   throw new Error('The chat template dropped the message placeholder; this model template is not supported.');
 }

@@ -36,7 +36,7 @@ const log = (line: string) => process.stderr.write(line + '\n');
 const llama = await getLlama({ gpu: false });
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({ contextSize: 2048, sequences: 2, threads: config.THREADS, batchSize: 512 });
-const chatWrapper = modelChatWrapper(model);
+const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: false, today: new Date() });
 const before = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper, ...PREVIOUS });
 before.calibration = await before.contentFreeCalibration();
 const after = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper });

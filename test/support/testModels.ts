@@ -4,6 +4,7 @@
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { GEMMA3_TEMPLATE, LLAMA32_TEMPLATE, MISTRAL03_TEMPLATE, PHI4_MINI_TEMPLATE, QWEN3_TEMPLATE, R1_DISTILL_TEMPLATE, SMOLLM3_TEMPLATE } from './familyTemplates.js';
 import { meta, TensorType, writeGguf, type MetaValue, type TensorSpec } from './ggufWriter.js';
 
 /** Tests must run the tiny model with one thread: llama.cpp threads spin, and this machine has 2 cores. */
@@ -36,10 +37,19 @@ export interface ModelSpec {
   maxTokenBytes?: number;
   /** The GGUF's chat template. Default: Qwen2.5-Instruct's. */
   chatTemplate?: string;
+  /** Control tokens placed at `specialsAt`. Default ChatML's: <|endoftext|>, <|im_start|>, <|im_end|>. */
+  specials?: readonly string[];
+  /** Which of `specials` are BOS and EOS (and whether a BOS is added). Default: the first, the third, none added. */
+  bos?: string;
+  eos?: string;
+  addBos?: boolean;
 }
 
 /** BPE tokens (bytes + merges) in every model. */
 const BPE_VOCAB = 1021;
+
+/** The special tokens of every ChatML model (Qwen2.5's ids order). */
+const CHATML_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 
 export const TINY_SPEC: ModelSpec = {
   name: 'tiny-qwen2',
@@ -327,8 +337,60 @@ export const QWEN15_TEMPLATE_SPEC: ModelSpec = {
   chatTemplate: QWEN15_CHAT_TEMPLATE,
 };
 
+/** A chat family of issue 17: its tiny test model, and whether it reasons (emits a think block). */
+export interface FamilySpec extends ModelSpec {
+  family: string;
+  reasoning: boolean;
+}
 
-const SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
+const THINK = ['<think>', '</think>'];
+
+function family(family: string, chatTemplate: string, specials: string[], extra: Partial<FamilySpec> = {}): FamilySpec {
+  const slug = family.toLowerCase().replace(/[^a-z0-9.]+/g, '-');
+  return {
+    ...TINY_SPEC,
+    name: `tiny-${slug}`,
+    file: `tiny-${slug}.gguf`,
+    nVocab: BPE_VOCAB + specials.length,
+    family,
+    chatTemplate,
+    specials,
+    reasoning: false,
+    ...extra,
+  };
+}
+
+/**
+ * One tiny model per family of issue 17: each carries its family's special tokens (as control
+ * tokens) and a chat template written to behave as the family's published one does (see
+ * familyTemplates.ts for where each comes from and what it leaves out).
+ */
+export const FAMILY_SPECS: readonly FamilySpec[] = [
+  family('Qwen3', QWEN3_TEMPLATE, [...CHATML_SPECIALS, ...THINK], { reasoning: true }),
+  family('Gemma 3', GEMMA3_TEMPLATE, ['<pad>', '<eos>', '<bos>', '<start_of_turn>', '<end_of_turn>'], { bos: '<bos>', eos: '<end_of_turn>', addBos: true }),
+  family('Llama 3.2', LLAMA32_TEMPLATE, ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'], { bos: '<|begin_of_text|>', eos: '<|eot_id|>', addBos: true }),
+  family('Mistral v0.3', MISTRAL03_TEMPLATE, ['<unk>', '<s>', '</s>', '[INST]', '[/INST]'], { bos: '<s>', eos: '</s>', addBos: true }),
+  family('Phi-4-mini', PHI4_MINI_TEMPLATE, ['<|endoftext|>', '<|system|>', '<|user|>', '<|assistant|>', '<|end|>'], { bos: '<|endoftext|>', eos: '<|end|>' }),
+  family('SmolLM3', SMOLLM3_TEMPLATE, ['<|end_of_text|>', '<|im_start|>', '<|im_end|>', ...THINK], { bos: '<|im_start|>', eos: '<|im_end|>', reasoning: true }),
+  family('DeepSeek-R1-Distill', R1_DISTILL_TEMPLATE, ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜User｜>', '<｜Assistant｜>', ...THINK], { bos: '<｜begin▁of▁sentence｜>', eos: '<｜end▁of▁sentence｜>', addBos: true, reasoning: true }),
+];
+
+/** The tiny model of one family of issue 17. Use with TEST_THREADS. */
+export function ensureFamilyModel(spec: FamilySpec): Promise<string> {
+  return ensureModel(spec);
+}
+
+
+
+function specialsOf(spec: ModelSpec): readonly string[] {
+  return spec.specials ?? CHATML_SPECIALS;
+}
+
+function specialId(spec: ModelSpec, token: string): number {
+  const index = specialsOf(spec).indexOf(token);
+  if (index < 0) throw new Error(`${spec.name}: ${token} is not one of its special tokens`);
+  return spec.specialsAt + index;
+}
 const TOKEN_NORMAL = 1;
 const TOKEN_CONTROL = 3;
 
@@ -342,6 +404,7 @@ interface Vocab {
 
 function buildVocab(spec: ModelSpec): Vocab {
   const bpe = buildBpeVocab(BPE_VOCAB, spec.maxTokenBytes);
+  const SPECIALS = specialsOf(spec);
   if (spec.specialsAt < bpe.tokens.length || spec.specialsAt + SPECIALS.length > spec.nVocab) {
     throw new Error(`${spec.name}: vocab layout does not fit`);
   }
@@ -472,10 +535,10 @@ function buildMetadata(spec: ModelSpec, vocab: Vocab): Array<[string, MetaValue]
     ['tokenizer.ggml.tokens', meta.strings(vocab.tokens)],
     ['tokenizer.ggml.token_type', meta.i32s(vocab.types)],
     ['tokenizer.ggml.merges', meta.strings(vocab.merges)],
-    ['tokenizer.ggml.eos_token_id', meta.u32(spec.specialsAt + 2)],
+    ['tokenizer.ggml.eos_token_id', meta.u32(spec.eos ? specialId(spec, spec.eos) : spec.specialsAt + 2)],
     ['tokenizer.ggml.padding_token_id', meta.u32(spec.specialsAt)],
-    ['tokenizer.ggml.bos_token_id', meta.u32(spec.specialsAt)],
-    ['tokenizer.ggml.add_bos_token', meta.bool(false)],
+    ['tokenizer.ggml.bos_token_id', meta.u32(spec.bos ? specialId(spec, spec.bos) : spec.specialsAt)],
+    ['tokenizer.ggml.add_bos_token', meta.bool(spec.addBos ?? false)],
     ['tokenizer.chat_template', meta.str(spec.chatTemplate ?? QWEN25_CHAT_TEMPLATE)],
   ];
 }
@@ -484,7 +547,9 @@ function buildMetadata(spec: ModelSpec, vocab: Vocab): Array<[string, MetaValue]
 // Files
 
 function stamp(spec: ModelSpec): string {
-  return `${spec.name}/v${GENERATOR_VERSION}`;
+  // A family model's template and tokens are still being written: a change must regenerate it.
+  const content = spec.specials ? `/${hashName(0, `${spec.chatTemplate}\u0000${spec.specials.join('\u0000')}`).toString(16)}` : '';
+  return `${spec.name}/v${GENERATOR_VERSION}${content}`;
 }
 
 /** True if `path` holds a model from this generator version (the stamp is the second metadata value, well inside 512 bytes). */

@@ -45,7 +45,7 @@ function textOfTokens(count: number, marker: string): string {
 }
 
 describe('ChatReplies on the real engine', () => {
-  it('renders a history entry without a reply as a user turn of its own, and uses the channel persona instead of the default', async () => {
+  it('merges a history entry without a reply into the next user turn, and uses the channel persona instead of the default', async () => {
     const turns: HistoryTurn[] = [turn('hello there', 'hi bob'), { userName: 'cleo', userText: 'unanswered aside', at: 0 }];
 
     await engine.reply({ channelId: 'rendering', turns, userName: 'bob', userText: 'what did cleo say?', systemPrompt: 'You are a pirate.' });
@@ -53,7 +53,7 @@ describe('ChatReplies on the real engine', () => {
 
     expect(text).toContain('<|im_start|>system\nYou are a pirate.<|im_end|>');
     expect(text).not.toContain('friendly bot');
-    expect(text).toContain('<|im_start|>user\nbob: hello there<|im_end|>\n<|im_start|>assistant\nhi bob<|im_end|>\n<|im_start|>user\ncleo: unanswered aside<|im_end|>\n<|im_start|>user\nbob: what did cleo say?<|im_end|>');
+    expect(text).toContain('<|im_start|>user\nbob: hello there<|im_end|>\n<|im_start|>assistant\nhi bob<|im_end|>\n<|im_start|>user\ncleo: unanswered aside\n\nbob: what did cleo say?<|im_end|>');
     engine.forget('rendering');
   });
 

@@ -1,0 +1,175 @@
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
+import { ChatWrapper, LlamaText, SpecialToken, SpecialTokensText, type ChatHistoryItem, type ChatWrapperGenerateContextStateOptions, type ChatWrapperGeneratedContextState, type LlamaModel } from 'node-llama-cpp';
+
+export interface TemplateRenderOptions {
+  /** Whether the model may reason before answering (see reasoningOff below for what off does). */
+  thinking: boolean;
+  /** The date every render prints (`strftime_now`, `date_string`): fixed, so a warm prompt survives midnight. */
+  today: Date;
+}
+
+/** A message as chat templates take them (transformers' `messages`). */
+export interface TemplateMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/**
+ * The model's chat template rendered the way transformers renders it (`apply_chat_template` with
+ * `add_generation_prompt`), with reasoning switched off the template's own way when `thinking` is
+ * false: `enable_thinking=false` (Qwen3, SmolLM3), and where the generation prompt opens a thought
+ * anyway (DeepSeek-R1-Distill's `<think>\n`) that thought is closed empty, so the answer starts
+ * right after the prompt.
+ */
+export class ChatTemplate {
+  private readonly template: Template;
+  private readonly bos: string;
+  private readonly eos: string;
+
+  constructor(
+    source: string,
+    model: LlamaModel,
+    private readonly options: TemplateRenderOptions,
+  ) {
+    this.template = new Template(source);
+    this.bos = model.tokens.bosString ?? '';
+    this.eos = model.tokens.eosString ?? '';
+  }
+
+  /** The prompt for `messages`; with `open`, it ends where the model's answer starts. */
+  render(messages: readonly TemplateMessage[], open: boolean): string {
+    const { thinking, today } = this.options;
+    const globals = {
+      messages,
+      add_generation_prompt: open,
+      bos_token: this.bos,
+      eos_token: this.eos,
+      ...(thinking ? {} : { enable_thinking: false }),
+      date_string: strftime(today, '%d %b %Y'),
+    };
+    const text = renderWithDate(this.template, globals, today);
+    return open && !thinking ? closeOpenThought(text) : text;
+  }
+}
+
+/**
+ * Template.render() with the globals it sets itself (`@huggingface/jinja`'s setupGlobals), except
+ * that `strftime_now` prints the fixed day rather than reading the clock.
+ */
+function renderWithDate(template: Template, globals: Record<string, unknown>, today: Date): string {
+  const env = new Environment();
+  const builtins: Record<string, unknown> = {
+    false: false, true: true, none: null, False: false, True: true, None: null,
+    raise_exception: (message: string) => { throw new Error(message); },
+    range: (start: number, stop?: number, step = 1) => {
+      const [from, to] = stop === undefined ? [0, start] : [start, stop];
+      const out: number[] = [];
+      for (let i = from; step > 0 ? i < to : i > to; i += step) out.push(i);
+      return out;
+    },
+    strftime_now: (format: string) => strftime(today, format),
+  };
+  for (const [key, value] of Object.entries({ ...builtins, ...globals })) env.set(key, value);
+  return new Interpreter(env).run(template.parsed).value as string;
+}
+
+/** A generation prompt that ends inside an open think block gets it closed, empty. */
+function closeOpenThought(prompt: string): string {
+  return /<think>\n?$/.test(prompt) && !/<\/think>\s*$/.test(prompt) ? `${prompt.replace(/\n?$/, '\n')}\n</think>\n\n` : prompt;
+}
+
+/** Consecutive user turns as one (mentions mode): templates such as Gemma's and Mistral's refuse non-alternating roles. */
+export function mergeUserTurns(history: readonly ChatHistoryItem[]): ChatHistoryItem[] {
+  const merged: ChatHistoryItem[] = [];
+  for (const item of history) {
+    const last = merged[merged.length - 1];
+    if (item.type === 'user' && last?.type === 'user') merged[merged.length - 1] = { type: 'user', text: `${last.text}\n\n${item.text}` };
+    else merged.push(item);
+  }
+  return merged;
+}
+
+/** node-llama-cpp's history as template messages; a trailing model turn is the one being generated. */
+export function templateMessages(history: readonly ChatHistoryItem[]): { messages: TemplateMessage[]; response: string | undefined } {
+  const items = mergeUserTurns(history);
+  const last = items[items.length - 1];
+  const response = last?.type === 'model' ? responseText(last) : undefined;
+  const messages = (response === undefined ? items : items.slice(0, -1)).map((item): TemplateMessage =>
+    item.type === 'model'
+      ? { role: 'assistant', content: responseText(item) }
+      : { role: item.type, content: typeof item.text === 'string' ? item.text : LlamaText.fromJSON(item.text).toString() },
+  );
+  return { messages, response };
+}
+
+function responseText(item: Extract<ChatHistoryItem, { type: 'model' }>): string {
+  return item.response.filter((part): part is string => typeof part === 'string').join('');
+}
+
+/**
+ * A chat wrapper that IS the template: every prompt is the template's own render, so nothing drifts
+ * (system prompt placement, the generation prompt, the think block, the date). Used where none of
+ * node-llama-cpp's wrappers renders like the template (see modelChatWrapper). The answer ends at
+ * the text that follows an answer in the template (Mistral's `</s>`, Gemma's `<end_of_turn>`), or EOS.
+ */
+export class OwnTemplateChatWrapper extends ChatWrapper {
+  readonly wrapperName = 'OwnTemplate';
+  private readonly endOfAnswer: string;
+
+  constructor(private readonly template: ChatTemplate) {
+    super();
+    this.endOfAnswer = endOfAnswerText(template);
+  }
+
+  override generateContextState({ chatHistory }: ChatWrapperGenerateContextStateOptions): ChatWrapperGeneratedContextState {
+    const { messages, response } = templateMessages(chatHistory);
+    const prompt = response === undefined ? this.template.render(messages, false) : this.template.render(messages, true) + response;
+    return {
+      contextText: LlamaText(new SpecialTokensText(prompt)),
+      stopGenerationTriggers: [LlamaText(new SpecialToken('EOS')), ...(this.endOfAnswer ? [LlamaText(new SpecialTokensText(this.endOfAnswer))] : [])],
+    };
+  }
+
+  /**
+   * The conversation with its last answer as a finished turn, the way the NEXT prompt will start.
+   * Templates that switch reasoning off with an empty think block print it only on the open turn
+   * (Qwen3, SmolLM3, R1), so the next prompt spells the last answer without it: settling a warm
+   * sequence to this text keeps that re-read off the next reply.
+   */
+  settledText(history: readonly ChatHistoryItem[]): LlamaText {
+    const { messages, response } = templateMessages(history);
+    const closed = response === undefined ? messages : [...messages, { role: 'assistant' as const, content: response }];
+    return LlamaText(new SpecialTokensText(this.template.render(closed, false)));
+  }
+}
+
+/** The special token the template writes right after an answer (`<|im_end|>`, `</s>`, `<end_of_turn>`); empty when none. */
+function endOfAnswerText(template: ChatTemplate): string {
+  const marker = '\u0001ANSWER\u0001';
+  const text = template.render([{ role: 'user', content: 'u' }, { role: 'assistant', content: marker }, { role: 'user', content: 'u' }], false);
+  const after = text.slice(text.indexOf(marker) + marker.length).trimStart();
+  return /^<[^<>\s]+>/.exec(after)?.[0] ?? '';
+}
+
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+
+/** Python's strftime for the fields chat templates print (local time, as transformers does). */
+export function strftime(date: Date, format: string): string {
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const fields: Record<string, string> = {
+    d: pad(date.getDate()),
+    m: pad(date.getMonth() + 1),
+    Y: String(date.getFullYear()),
+    y: pad(date.getFullYear() % 100),
+    b: MONTHS[date.getMonth()]!.slice(0, 3),
+    B: MONTHS[date.getMonth()]!,
+    a: DAYS[date.getDay()]!.slice(0, 3),
+    A: DAYS[date.getDay()]!,
+    H: pad(date.getHours()),
+    M: pad(date.getMinutes()),
+    S: pad(date.getSeconds()),
+    '%': '%',
+  };
+  return format.replace(/%(.)/g, (whole, field: string) => fields[field] ?? whole);
+}

@@ -1,0 +1,100 @@
+// The families of issue 17 on the real engine: one tiny model each, carrying the family's special
+// tokens and chat template (see test/support/familyTemplates.ts for where each template comes from).
+// The oracle is the template rendered by @huggingface/jinja the way transformers renders it.
+import { Template } from '@huggingface/jinja';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/Engine.js';
+import { PROBE, render } from '../../src/engine/modelChatWrapper.js';
+import type { HistoryTurn } from '../../src/domain.js';
+import { ensureFamilyModel, FAMILY_SPECS, TEST_THREADS, type FamilySpec } from '../support/testModels.js';
+
+const PERSONA = 'You are Mochi, a cheerful bot.';
+type Message = { role: 'system' | 'user' | 'assistant'; content: string };
+
+let engine: Engine | undefined;
+afterAll(async () => {
+  await engine?.dispose();
+});
+
+async function engineFor(spec: FamilySpec): Promise<Engine> {
+  await engine?.dispose();
+  engine = await Engine.create({
+    modelPath: await ensureFamilyModel(spec),
+    threads: TEST_THREADS,
+    contextSize: 1024,
+    warmChannels: 1,
+    historyMaxTokens: 256,
+    replyMaxTokens: 6,
+    systemPrompt: PERSONA,
+    seed: 7,
+    today: new Date(),
+  });
+  return engine;
+}
+
+/** The template's own render, as transformers would do it with reasoning switched off. */
+function oracle(engine: Engine, messages: Message[], addGenerationPrompt: boolean): string {
+  return new Template(engine.model.fileInfo.metadata.tokenizer!.chat_template!).render({
+    messages,
+    add_generation_prompt: addGenerationPrompt,
+    bos_token: engine.model.tokens.bosString ?? '',
+    eos_token: engine.model.tokens.eosString ?? '',
+    enable_thinking: false,
+  });
+}
+
+/**
+ * What THINKING=off adds to the template's generation prompt: nothing where the template switches
+ * reasoning off itself (enable_thinking, /no_think); DeepSeek-R1-Distill's template has no switch
+ * and opens a thought in every prompt, so the bot closes it empty, as the issue asks.
+ */
+const offSwitch = (spec: FamilySpec): string => (spec.family === 'DeepSeek-R1-Distill' ? '\n</think>\n\n' : '');
+
+/** The text after the message in the template's render of one user turn: where the answer starts. */
+function answerPosition(engine: Engine, spec: FamilySpec): string {
+  const text = oracle(engine, [{ role: 'system', content: 'S' }, { role: 'user', content: 'MESSAGE' }], true);
+  return text.slice(text.indexOf('MESSAGE') + 'MESSAGE'.length) + offSwitch(spec);
+}
+
+const turn = (userName: string, userText: string, reply?: string): HistoryTurn => ({ userName, userText, ...(reply !== undefined && { reply }), at: 0 });
+
+describe.each(FAMILY_SPECS.map((spec) => [spec.family, spec] as const))('%s', (_family, spec) => {
+  it('renders the reply prompt exactly as its template does, reads the sentiment label at the answer position, replies over a mentions-mode history, and a warm reply re-reads only the new message', async () => {
+    const engine = await engineFor(spec);
+
+    // The probe: a persona, a reply, an unanswered message and then a mention, the open turn.
+    expect(render(engine.chatWrapper, engine.model, PROBE)).toBe(
+      oracle(engine, [
+        { role: 'system', content: 'You are Mochi, a cheerful bot.' },
+        { role: 'user', content: 'Ann: hi all' },
+        { role: 'assistant', content: 'Hello Ann!' },
+        { role: 'user', content: 'Bob: anyone here?\n\nAnn: Mochi, what is up?' },
+      ], true) + offSwitch(spec),
+    );
+
+    const suffix = engine.model.detokenize(engine.classifier.promptTokens('hello').slice(engine.classifier.prefixTokenCount), true);
+    expect(suffix).toBe(`hello${answerPosition(engine, spec)}`);
+
+    // Mentions mode: an unanswered message sits between answered ones; the templates that demand
+    // alternation (Gemma 3, Mistral) would throw on it unmerged.
+    const turns = [turn('Ann', 'hi all', 'Hello Ann!'), turn('Bob', 'anyone here?')];
+    const first = await engine.reply({ channelId: 'c', turns, userName: 'Ann', userText: 'Mochi, what is up?' });
+    expect(first.evaluatedTokens).toBeGreaterThan(0);
+
+    const second = await engine.reply({
+      channelId: 'c',
+      turns: [...turns, turn('Ann', 'Mochi, what is up?', first.text)],
+      userName: 'Cy',
+      userText: 'and me?',
+    });
+    const newMessage = engine.model.tokenize('Cy: and me?', false, 'trimLeadingSpace').length;
+    // Around the new message: the end of the last answer's turn, the user turn's markers and the
+    // generation prompt (with its empty think block where reasoning is off) — each no larger than
+    // the template's text from a message to its answer position.
+    const wrapping = engine.model.tokenize(answerPosition(engine, spec), true).length;
+    // Mistral's template moves the persona to the LAST user message, so the previous user turn
+    // changes under the next prompt and is read again (README, models: measured 23 tokens here).
+    const reread = spec.family === 'Mistral v0.3' ? engine.model.tokenize(`${PERSONA}\n\nAnn: Mochi, what is up?`, false).length : 0;
+    expect(second.evaluatedTokens).toBeLessThanOrEqual(newMessage + 2 * wrapping + 2 + reread);
+  }, 60_000);
+});
