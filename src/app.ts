@@ -38,6 +38,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
       warmChannels: config.WARM_CHANNELS,
       historyMaxTokens: config.HISTORY_MAX_TOKENS,
       replyMaxTokens: config.REPLY_MAX_TOKENS,
+      thoughtTokens: config.THINKING === 'off' ? undefined : config.THINKING,
       systemPrompt: config.SYSTEM_PROMPT,
       sentimentCalibration: config.SENTIMENT_CALIBRATION,
       calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),

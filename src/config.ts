@@ -11,6 +11,9 @@ const DEFAULT_SYSTEM_PROMPT =
   'You are a warm, empathetic assistant in a Discord channel. Several people may talk here; ' +
   "each user message starts with the speaker's name. Reply briefly and kindly, in the language the user writes in.";
 
+/** THINKING=on: a thought of up to this many tokens (about a minute of a 0.5B model on 2 cores). */
+const DEFAULT_THOUGHT_TOKENS = 512;
+
 const integer = (min: number, max: number) => {
   // zod's own messages ("expected number, received NaN") say what broke but not what to write instead.
   const error = `must be a whole number from ${min} to ${max}`;
@@ -54,6 +57,12 @@ const schema = z.object({
     .default('learned')
     // `on` is what earlier versions wrote in .env: calibration on, now the learned kind.
     .transform((value): CalibrationMode => (value === 'on' ? 'learned' : value)),
+  // Reasoning models (Qwen3, SmolLM3, DeepSeek-R1-Distill): off renders the template's own off
+  // switch; on, or a number, lets the model think that many tokens (on: 512) beyond REPLY_MAX_TOKENS.
+  THINKING: z
+    .union([z.enum(['off', 'on']), integer(16, 8192)], { error: 'must be off, on, or a thought budget in tokens from 16 to 8192' })
+    .default('off')
+    .transform((value): 'off' | number => (value === 'on' ? DEFAULT_THOUGHT_TOKENS : value)),
   CHAT_CHANNEL: z.string().trim().min(1).default('terminal'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   REPLY_MODE: z.enum(REPLY_MODES, { error: `must be one of ${REPLY_MODES.join(', ')}` }).default('all'),

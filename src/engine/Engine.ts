@@ -77,8 +77,11 @@ export class Engine implements ModelEngine {
         threads: options.threads,
         batchSize: Math.min(512, options.contextSize),
       });
-      const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: options.thoughtTokens !== undefined, today: options.today ?? PROCESS_START });
-      const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper });
+      const today = options.today ?? PROCESS_START;
+      const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: options.thoughtTokens !== undefined, today });
+      // The classifier reads its label right after the prompt, so reasoning is always off for it.
+      const classifierWrapper = options.thoughtTokens === undefined ? chatWrapper : modelChatWrapper(model, { thinking: false, today }).wrapper;
+      const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper: classifierWrapper });
       classifier.calibration = await sentimentCalibration(classifier, options);
       const replies = new ChatReplies({ ...options, model, context, chatWrapper });
       return new Engine(llama, model, context, classifier, replies, chatWrapper);

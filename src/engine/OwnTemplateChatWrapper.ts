@@ -1,5 +1,5 @@
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
-import { ChatWrapper, LlamaText, SpecialToken, SpecialTokensText, type ChatHistoryItem, type ChatWrapperGenerateContextStateOptions, type ChatWrapperGeneratedContextState, type LlamaModel } from 'node-llama-cpp';
+import { ChatWrapper, LlamaText, SpecialToken, SpecialTokensText, type ChatWrapperSettings, type ChatHistoryItem, type ChatWrapperGenerateContextStateOptions, type ChatWrapperGeneratedContextState, type LlamaModel } from 'node-llama-cpp';
 
 export interface TemplateRenderOptions {
   /** Whether the model may reason before answering (see reasoningOff below for what off does). */
@@ -7,6 +7,9 @@ export interface TemplateRenderOptions {
   /** The date every render prints (`strftime_now`, `date_string`): fixed, so a warm prompt survives midnight. */
   today: Date;
 }
+
+const THINK_OPEN = '<think>';
+const THINK_CLOSE = '</think>';
 
 /** A message as chat templates take them (transformers' `messages`). */
 export interface TemplateMessage {
@@ -114,20 +117,35 @@ function responseText(item: Extract<ChatHistoryItem, { type: 'model' }>): string
  */
 export class OwnTemplateChatWrapper extends ChatWrapper {
   readonly wrapperName = 'OwnTemplate';
+  override readonly settings: ChatWrapperSettings;
   private readonly endOfAnswer: string;
 
-  constructor(private readonly template: ChatTemplate) {
+  constructor(private readonly template: ChatTemplate, source: string) {
     super();
     this.endOfAnswer = endOfAnswerText(template);
+    // A template that knows think blocks: node-llama-cpp then keeps thoughts out of the reply and applies their budget.
+    this.settings = source.includes(THINK_OPEN)
+      ? { ...ChatWrapper.defaultSettings, segments: { thought: { prefix: LlamaText(new SpecialTokensText(THINK_OPEN)), suffix: LlamaText(new SpecialTokensText(THINK_CLOSE)) } } }
+      : ChatWrapper.defaultSettings;
   }
 
   override generateContextState({ chatHistory }: ChatWrapperGenerateContextStateOptions): ChatWrapperGeneratedContextState {
     const { messages, response } = templateMessages(chatHistory);
-    const prompt = response === undefined ? this.template.render(messages, false) : this.template.render(messages, true) + response;
-    return {
-      contextText: LlamaText(new SpecialTokensText(prompt)),
-      stopGenerationTriggers: [LlamaText(new SpecialToken('EOS')), ...(this.endOfAnswer ? [LlamaText(new SpecialTokensText(this.endOfAnswer))] : [])],
-    };
+    const stopGenerationTriggers = [LlamaText(new SpecialToken('EOS')), ...(this.endOfAnswer ? [LlamaText(new SpecialTokensText(this.endOfAnswer))] : [])];
+    if (response === undefined) return { contextText: LlamaText(new SpecialTokensText(this.template.render(messages, false))), stopGenerationTriggers };
+    const prompt = this.template.render(messages, true);
+    const opened = /<think>\n?$/.exec(prompt)?.[0];
+    if (opened && !response && this.settings.segments?.thought) {
+      // The template opens the thought itself (DeepSeek-R1-Distill): node-llama-cpp injects those
+      // same tokens as the start of a thought segment, so the prompt is still exactly the template's
+      // and the thought is hidden and held to its budget.
+      return {
+        contextText: LlamaText(new SpecialTokensText(prompt.slice(0, -opened.length))),
+        stopGenerationTriggers,
+        noPrefixTrigger: { type: 'segment', segmentType: 'thought', inject: LlamaText(new SpecialTokensText(opened)) },
+      };
+    }
+    return { contextText: LlamaText(new SpecialTokensText(prompt + response)), stopGenerationTriggers };
   }
 
   /**

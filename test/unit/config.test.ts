@@ -39,6 +39,7 @@ describe('parseConfig', () => {
       SYSTEM_PROMPT: expect.stringContaining('empathetic assistant'),
       SENTIMENT_EMOJIS: { positive: '😄', neutral: '😐', negative: '😢' },
       SENTIMENT_CALIBRATION: 'learned',
+      THINKING: 'off',
       CHAT_CHANNEL: 'terminal',
       LOG_LEVEL: 'info',
       SHARDS: 1,
@@ -48,6 +49,13 @@ describe('parseConfig', () => {
       METRICS_HOST: '127.0.0.1',
       MOOD_RETENTION_DAYS: 30,
     });
+  });
+
+  it('takes THINKING as off, on (a 512-token thought) or a thought budget, and refuses anything else', () => {
+    expect(parseConfig({ THINKING: 'off' }).THINKING).toBe('off');
+    expect(parseConfig({ THINKING: 'on' }).THINKING).toBe(512);
+    expect(parseConfig({ THINKING: '200' }).THINKING).toBe(200);
+    expect(configError({ THINKING: 'maybe' }).message).toContain('THINKING: must be off, on, or a thought budget in tokens from 16 to 8192 (got "maybe")');
   });
 
   it('takes REPLY_MODE, ATTACHMENT_MAX_KB and the metrics keys, and refuses bad values with what to write instead', () => {

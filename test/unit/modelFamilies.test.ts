@@ -98,3 +98,38 @@ describe.each(FAMILY_SPECS.map((spec) => [spec.family, spec] as const))('%s', (_
     expect(second.evaluatedTokens).toBeLessThanOrEqual(newMessage + 2 * wrapping + 2 + reread);
   }, 60_000);
 });
+
+describe('DeepSeek-R1-Distill with THINKING on', () => {
+  it('thinks inside the thought its template opens, a thought that never ends still leaves a non-empty reply within budget and reply cap, and the classifier still reads its label at an answer position', async () => {
+    // The random model never writes </think>: every thought runs into its budget, the normal case
+    // the issue found (without a budget the reply cap went to the thought and the reply was empty).
+    const spec = FAMILY_SPECS.find((family) => family.family === 'DeepSeek-R1-Distill')!;
+    await engine?.dispose();
+    engine = await Engine.create({
+      modelPath: await ensureFamilyModel(spec),
+      threads: TEST_THREADS,
+      contextSize: 1024,
+      warmChannels: 1,
+      historyMaxTokens: 256,
+      replyMaxTokens: 6,
+      thoughtTokens: 16,
+      systemPrompt: PERSONA,
+      seed: 7,
+    });
+    const streamed: string[] = [];
+
+    const result = await engine.reply({ channelId: 'r1', turns: [], userName: 'Ann', userText: 'why is the sky blue?', onText: (text) => streamed.push(text) });
+
+    expect(render(engine.chatWrapper, engine.model, [{ type: 'system', text: PERSONA }, { type: 'user', text: 'Ann: hi' }, { type: 'model', response: [] }])).toBe(
+      `<｜begin▁of▁sentence｜>${PERSONA}<｜User｜>Ann: hi<｜Assistant｜>`,
+    );
+    expect(result.text).not.toBe('');
+    expect(result.text).not.toContain('think>');
+    expect(streamed.join('')).not.toContain('think>');
+    expect(result.generatedTokens).toBeGreaterThan(16);
+    expect(result.generatedTokens).toBeLessThanOrEqual(16 + 6 + 1);
+    // The classifier reads its label at once, thinking or not: its thought is closed empty.
+    const suffix = engine.model.detokenize(engine.classifier.promptTokens('hello').slice(engine.classifier.prefixTokenCount), true);
+    expect(suffix).toBe('hello<｜Assistant｜><think>\n\n</think>\n\n');
+  }, 60_000);
+});
