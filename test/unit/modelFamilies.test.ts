@@ -2,7 +2,7 @@
 // tokens and chat template (see test/support/familyTemplates.ts for where each template comes from).
 // The oracle is the template rendered by @huggingface/jinja the way transformers renders it.
 import { Template } from '@huggingface/jinja';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Engine } from '../../src/engine/Engine.js';
 import { PROBE, render } from '../../src/engine/modelChatWrapper.js';
 import type { HistoryTurn } from '../../src/domain.js';
@@ -131,5 +131,24 @@ describe('DeepSeek-R1-Distill with THINKING on', () => {
     // The classifier reads its label at once, thinking or not: its thought is closed empty.
     const suffix = engine.model.detokenize(engine.classifier.promptTokens('hello').slice(engine.classifier.prefixTokenCount), true);
     expect(suffix).toBe('hello<｜Assistant｜><think>\n\n</think>\n\n');
+  }, 60_000);
+});
+
+describe.each(FAMILY_SPECS.filter((spec) => ['Llama 3.2', 'SmolLM3'].includes(spec.family)).map((spec) => [spec.family, spec] as const))('%s across midnight', (_family, spec) => {
+  it('prints the day the process started in every prompt, so a warm reply after the date changed still re-reads only the new message', async () => {
+    await engine?.dispose();
+    engine = await Engine.create({ modelPath: await ensureFamilyModel(spec), threads: TEST_THREADS, contextSize: 1024, warmChannels: 1, historyMaxTokens: 256, replyMaxTokens: 6, systemPrompt: PERSONA, seed: 7 });
+    const first = await engine.reply({ channelId: 'night', turns: [], userName: 'Ann', userText: 'still up?' });
+    const before = engine.replies.contextText('night')!;
+    try {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 36 * 3600_000);
+      const second = await engine.reply({ channelId: 'night', turns: [turn('Ann', 'still up?', first.text)], userName: 'Cy', userText: 'and me?' });
+      const wrapping = engine.model.tokenize(answerPosition(engine, spec), true).length;
+      expect(second.evaluatedTokens).toBeLessThanOrEqual(engine.model.tokenize('Cy: and me?', false).length + 2 * wrapping + 2);
+      expect(engine.replies.contextText('night')!.startsWith(before.slice(0, before.indexOf('Ann: still up?')))).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   }, 60_000);
 });
