@@ -20,6 +20,8 @@ export const RESTART_NOTICE = 'I am restarting and could not answer this one; pl
 export const SORRY_NOTICE = 'Sorry, something went wrong while answering that. Please try again.';
 /** The first message of a reply that has to wait: it holds the Stop button until the reply replaces it. */
 export const WAITING_PLACEHOLDER = 'Waiting for my turn…';
+/** Shown while a reasoning model thinks (THINKING on): its thought is never posted, so nothing else would show. */
+export const THINKING_PLACEHOLDER = 'Thinking…';
 /** What a reply stopped before it started shows. */
 export const STOPPED_BEFORE_START = '…(stopped before it started)';
 
@@ -139,6 +141,7 @@ export async function answerMessage(message: Message, access: ChannelAccess, inc
           streamer.startTyping();
           await removeWaiting();
         },
+        onThinking: () => streamer.showPlaceholder(THINKING_PLACEHOLDER),
         onText: (delta) => streamer.push(delta),
         deliver: (reply) => streamer.finish(reply),
         stopSignal: stop.signal,

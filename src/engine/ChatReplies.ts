@@ -37,6 +37,8 @@ export interface ReplyRequest {
   signal?: AbortSignal;
   /** Called with each new piece of reply text as it is generated. */
   onText?: (delta: string) => void;
+  /** Called once when the model starts a (hidden) thought: nothing streams until it ends. */
+  onThinking?: () => void;
 }
 
 export interface ReplyResult {
@@ -97,7 +99,7 @@ export class ChatReplies {
     this.slots.forget(channelId);
   }
 
-  async reply({ channelId, turns, userName, userText, botName, systemPrompt = this.options.systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+  async reply({ channelId, turns, userName, userText, botName, systemPrompt = this.options.systemPrompt, signal, onText, onThinking }: ReplyRequest): Promise<ReplyResult> {
     const { slot, cold } = this.slots.take(channelId);
     try {
       // A cold channel starts from an empty sequence: nothing of the previous channel stays behind.
@@ -121,6 +123,7 @@ export class ChatReplies {
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;
       const outputBefore = meter.usedOutputTokens;
+      let thinking = false;
       let response: string;
       let stopReason: string | undefined;
       try {
@@ -134,6 +137,12 @@ export class ChatReplies {
           signal,
           stopOnAbortSignal: false,
           onTextChunk: onText && ((chunk) => emit(onText, prefixFilter.push(chunk))),
+          onResponseChunk: onThinking && ((chunk) => {
+            if (chunk.type === 'segment' && chunk.segmentType === 'thought' && !thinking) {
+              thinking = true;
+              onThinking();
+            }
+          }),
           evaluationPriority: 3,
         }));
       } finally {

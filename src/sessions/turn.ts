@@ -32,6 +32,8 @@ export interface TurnHooks {
   onReplyStart?(): Promise<void> | void;
   /** A new piece of reply text. */
   onText?(delta: string): void;
+  /** The model started reasoning (THINKING on): no text comes until its thought ends. */
+  onThinking?(): void;
   /**
    * Shows the finished reply to the user. Awaited before the turn is recorded: a reply the user
    * never got is not history. It runs outside the model's queue, so other channels go on meanwhile.

@@ -5,7 +5,9 @@ import { Engine } from '../../src/engine/Engine.js';
 import { whenAnswered, repliesTo } from '../support/botHarness.js';
 import { useBotFixture } from '../support/e2eFixture.js';
 import { realModelPath } from '../support/realModel.js';
-import { ensureTwoByteMergesModel, TEST_THREADS } from '../support/testModels.js';
+import { THINKING_PLACEHOLDER } from '../../src/discord/answerMessage.js';
+import { EMPTY_REPLY_PLACEHOLDER } from '../../src/discord/ReplyStreamer.js';
+import { ensureFamilyModel, ensureTwoByteMergesModel, FAMILY_SPECS, TEST_THREADS } from '../support/testModels.js';
 
 const SENTIMENT_EMOJIS = ['😄', '😐', '😢'];
 const fixture = useBotFixture({ tempPrefix: 'models-e2e-' });
@@ -51,6 +53,36 @@ describe('the bot on other models', () => {
     const [negativeFirst] = engine.model.tokenize('negative', false, 'trimLeadingSpace');
     expect(neutralFirst).toBe(negativeFirst);
     await answersTwoMessages(engine);
+  });
+
+  it('shows "Thinking…" while a reasoning model (DeepSeek-R1-Distill, THINKING on) thinks, then replaces it with a non-empty reply', async () => {
+    const r1 = FAMILY_SPECS.find((spec) => spec.family === 'DeepSeek-R1-Distill')!;
+    const engine = await Engine.create({
+      modelPath: await ensureFamilyModel(r1),
+      threads: TEST_THREADS,
+      contextSize: 1024,
+      warmChannels: 1,
+      historyMaxTokens: 256,
+      replyMaxTokens: 12,
+      thoughtTokens: 32,
+      systemPrompt: 'You are a kind assistant in a Discord channel.',
+      sentimentCalibration: 'off',
+      seed: 3,
+    });
+    try {
+      const { bot, emu, channelId } = await fixture.boot({ engine });
+      const message = emu.sendUserMessage({ channelId, content: 'why is the sky blue?' });
+      await whenAnswered(emu, bot, message.id);
+      const [reply] = repliesTo(emu, channelId, message.id);
+      // The tiny model never ends its thought: it runs to its 32-token budget, then the reply comes.
+      expect(reply!.history[0]!.content).toBe(THINKING_PLACEHOLDER);
+      expect(reply!.content).not.toBe(THINKING_PLACEHOLDER);
+      expect(reply!.content.trim()).not.toBe('');
+      expect(reply!.content).not.toBe(EMPTY_REPLY_PLACEHOLDER);
+      expect(reply!.content).not.toContain('think>');
+    } finally {
+      await engine.dispose();
+    }
   });
 
   it.skipIf(!realModel)('starts and answers with the real model (SmolLM2-135M-Instruct, or REAL_MODEL)', async () => {
