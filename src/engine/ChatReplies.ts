@@ -1,6 +1,6 @@
 import type { ChatHistoryItem, ChatWrapper, LlamaContext, LlamaModel } from 'node-llama-cpp';
 import type { HistoryTurn } from '../domain.js';
-import { mergeUserTurns, OwnTemplateChatWrapper } from './OwnTemplateChatWrapper.js';
+import { mergeUserTurns, textBefore } from './OwnTemplateChatWrapper.js';
 import { windowTurns } from './promptWindow.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';
@@ -59,6 +59,8 @@ export interface ReplyResult {
 }
 
 const TEMPLATE_TOKENS_PER_TURN = 10;
+/** Stands for the next message when a warm sequence is settled after a reply. */
+const NEXT_MESSAGE = '\u0001next message\u0001';
 const MAX_NAME_LENGTH = 32;
 
 /**
@@ -165,7 +167,11 @@ export class ChatReplies {
    */
   private async settle(slot: WarmSlot, history: ChatHistoryItem[]): Promise<void> {
     const { chatWrapper } = this.options;
-    const contextText = chatWrapper instanceof OwnTemplateChatWrapper ? chatWrapper.settledText(history) : chatWrapper.generateContextState({ chatHistory: history }).contextText;
+    // Up to where the next message will stand: templates print an answer differently once a user
+    // turn follows it (Qwen3 and SmolLM3 drop its think block, Mistral moves the persona to the new
+    // last user message), and the next prompt is what the sequence must hold.
+    const next = chatWrapper.generateContextState({ chatHistory: [...history, { type: 'user', text: NEXT_MESSAGE }, { type: 'model', response: [] }] }).contextText;
+    const contextText = textBefore(next, NEXT_MESSAGE) ?? chatWrapper.generateContextState({ chatHistory: history }).contextText;
     const tokens = contextText.tokenize(this.options.model.tokenizer);
     const sequence = slot.chat.sequence;
     const { firstDifferentIndex } = sequence.compareContextTokens(tokens);

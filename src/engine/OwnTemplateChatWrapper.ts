@@ -53,7 +53,22 @@ export class ChatTemplate {
     const text = renderWithDate(this.template, globals, today);
     return open && !thinking ? closeOpenThought(text) : text;
   }
+
+  /**
+   * The prompt as node-llama-cpp tokenizes it: the template's own text as special tokens, each
+   * message's text as plain text, so a typed `<|im_start|>` stays text. The messages go through the
+   * template as placeholders; a template that edits a message's text (trims it, drops a `</think>`
+   * part) sees only the placeholder, which the bot's messages never need.
+   */
+  renderText(messages: readonly TemplateMessage[], open: boolean): LlamaText {
+    const marked = messages.map((message, index) => ({ ...message, content: `${CONTENT_MARK}${index}${CONTENT_MARK}` }));
+    const parts = this.render(marked, open).split(new RegExp(`${CONTENT_MARK}(\\d+)${CONTENT_MARK}`));
+    return LlamaText(parts.map((part, index) => (index % 2 === 1 ? messages[Number(part)]!.content : new SpecialTokensText(part))));
+  }
 }
+
+// Stands for a message's text while the template renders (a control character no chat text has).
+const CONTENT_MARK = '\u0002';
 
 /**
  * Template.render() with the globals it sets itself (`@huggingface/jinja`'s setupGlobals), except
@@ -132,33 +147,36 @@ export class OwnTemplateChatWrapper extends ChatWrapper {
   override generateContextState({ chatHistory }: ChatWrapperGenerateContextStateOptions): ChatWrapperGeneratedContextState {
     const { messages, response } = templateMessages(chatHistory);
     const stopGenerationTriggers = [LlamaText(new SpecialToken('EOS')), ...(this.endOfAnswer ? [LlamaText(new SpecialTokensText(this.endOfAnswer))] : [])];
-    if (response === undefined) return { contextText: LlamaText(new SpecialTokensText(this.template.render(messages, false))), stopGenerationTriggers };
-    const prompt = this.template.render(messages, true);
-    const opened = /<think>\n?$/.exec(prompt)?.[0];
+    if (response === undefined) return { contextText: this.template.renderText(messages, false), stopGenerationTriggers };
+    const prompt = this.template.renderText(messages, true);
+    const opened = /<think>\n?$/.exec(prompt.toString())?.[0];
     if (opened && !response && this.settings.segments?.thought) {
       // The template opens the thought itself (DeepSeek-R1-Distill): node-llama-cpp injects those
       // same tokens as the start of a thought segment, so the prompt is still exactly the template's
       // and the thought is hidden and held to its budget.
+      const last = prompt.values[prompt.values.length - 1] as SpecialTokensText;
       return {
-        contextText: LlamaText(new SpecialTokensText(prompt.slice(0, -opened.length))),
+        contextText: LlamaText([...prompt.values.slice(0, -1), new SpecialTokensText(last.value.slice(0, -opened.length))]),
         stopGenerationTriggers,
         noPrefixTrigger: { type: 'segment', segmentType: 'thought', inject: LlamaText(new SpecialTokensText(opened)) },
       };
     }
-    return { contextText: LlamaText(new SpecialTokensText(prompt + response)), stopGenerationTriggers };
+    return { contextText: LlamaText([prompt, response]), stopGenerationTriggers };
   }
+}
 
-  /**
-   * The conversation with its last answer as a finished turn, the way the NEXT prompt will start.
-   * Templates that switch reasoning off with an empty think block print it only on the open turn
-   * (Qwen3, SmolLM3, R1), so the next prompt spells the last answer without it: settling a warm
-   * sequence to this text keeps that re-read off the next reply.
-   */
-  settledText(history: readonly ChatHistoryItem[]): LlamaText {
-    const { messages, response } = templateMessages(history);
-    const closed = response === undefined ? messages : [...messages, { role: 'assistant' as const, content: response }];
-    return LlamaText(new SpecialTokensText(this.template.render(closed, false)));
+/**
+ * What a prompt holds before `marker` (the text of the next message, rendered after `history`):
+ * the next prompt's exact start, in the wrapper's own pieces, so it tokenizes the same way.
+ */
+export function textBefore(text: LlamaText, marker: string): LlamaText | undefined {
+  const values = text.values;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (typeof value !== 'string' || !value.includes(marker)) continue;
+    return LlamaText([...values.slice(0, i), value.slice(0, value.indexOf(marker))]);
   }
+  return undefined;
 }
 
 /** The special token the template writes right after an answer (`<|im_end|>`, `</s>`, `<end_of_turn>`); empty when none. */

@@ -1,34 +1,27 @@
 // Chat templates for the test models of each family of issue 17.
 //
-// Where they come from: NOT copies of the published files. This machine has no network beyond the
-// package registries, and no package here carries these templates (node-llama-cpp ships wrappers
-// written in TypeScript, @huggingface/jinja ships no model templates). So each one below is written
-// here, by hand, to reproduce what the family's published template (named on each) does to the
-// parts of a prompt this bot uses: where the system prompt goes, the generation prompt, how
-// reasoning is switched off, the date line and the alternation check. Tool calling and the other
-// branches the bot never reaches are left out. A test passing on these says the bot renders the
-// way these templates do; it does not prove byte equality with the published file (the real tier,
-// on a downloaded model, is where that is checked).
+// Where they come from. This machine reaches only package registries. Two templates are the
+// published files themselves: Qwen/Qwen3-0.6B's and meta-llama/Llama-3.2-3B-Instruct's (the 1B
+// model's is the same), as llama.cpp keeps them in models/templates (fetched from the model
+// repositories by its scripts/get_chat_template.py), taken from the vendored llama.cpp inside
+// the llama-cpp-python 0.3.36 sdist on PyPI and stored unchanged in test/fixtures/chat-templates.
+// The others are NOT the published files: no package here carries Gemma 3's, Mistral v0.3's or
+// Phi-4-mini's, and the copies of SmolLM3's (edited by Unsloth) and DeepSeek-R1-Distill's (edited
+// by llama.cpp) in that sdist are altered. So each of those is written here, by hand, to do what
+// the published template (named on each) does to the parts of a prompt this bot uses: where the
+// system prompt goes, the generation prompt, how reasoning is switched off, the date line and the
+// alternation check; tool calling and the other branches the bot never reaches are left out. For
+// those, a passing test says the bot renders the way these templates do, not that it equals the
+// published file byte for byte.
+import { readFileSync } from 'node:fs';
 
-/**
- * Qwen/Qwen3-0.6B (tokenizer_config.json): ChatML; past answers lose their thought; the generation
- * prompt gets an empty closed think block when `enable_thinking` is false.
- */
-export const QWEN3_TEMPLATE = String.raw`{%- for message in messages %}
-{%- if message.role == "assistant" %}
-{%- set content = message.content %}
-{%- if '</think>' in content %}{%- set content = content.split('</think>')[-1].lstrip('\n') %}{%- endif %}
-{{- '<|im_start|>assistant\n' + content + '<|im_end|>\n' }}
-{%- else %}
-{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' }}
-{%- endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}
-{{- '<|im_start|>assistant\n' }}
-{%- if enable_thinking is defined and enable_thinking is false %}
-{{- '<think>\n\n</think>\n\n' }}
-{%- endif %}
-{%- endif %}`;
+const published = (file: string): string => readFileSync(new URL(`../fixtures/chat-templates/${file}`, import.meta.url), 'utf8');
+
+/** Qwen/Qwen3-0.6B, published: ChatML, thoughts dropped from earlier answers, `enable_thinking=false` closes an empty think block. */
+export const QWEN3_TEMPLATE = published('Qwen-Qwen3-0.6B.jinja');
+
+/** meta-llama/Llama-3.2-3B-Instruct, published: BOS, a system turn with the knowledge cutoff and today's date (`strftime_now`), header-delimited turns. */
+export const LLAMA32_TEMPLATE = published('meta-llama-Llama-3.2-3B-Instruct.jinja');
 
 /**
  * google/gemma-3-1b-it: BOS, the system prompt folded into the first user turn, "model" for the
@@ -51,32 +44,6 @@ export const GEMMA3_TEMPLATE = String.raw`{{- bos_token }}
 {%- endfor %}
 {%- if add_generation_prompt %}
 {{- '<start_of_turn>model\n' }}
-{%- endif %}`;
-
-/**
- * meta-llama/Llama-3.2-1B-Instruct: BOS, a system turn that always carries the knowledge cutoff and
- * today's date (`strftime_now`, or `date_string` when given), then header-delimited turns.
- */
-export const LLAMA32_TEMPLATE = String.raw`{{- bos_token }}
-{%- if not date_string is defined %}
-{%- if strftime_now is defined %}{%- set date_string = strftime_now("%d %b %Y") %}{%- else %}{%- set date_string = "26 Jul 2024" %}{%- endif %}
-{%- endif %}
-{%- if messages[0]['role'] == 'system' %}
-{%- set system_message = messages[0]['content'] | trim %}
-{%- set messages = messages[1:] %}
-{%- else %}
-{%- set system_message = "" %}
-{%- endif %}
-{{- "<|start_header_id|>system<|end_header_id|>\n\n" }}
-{{- "Cutting Knowledge Date: December 2023\n" }}
-{{- "Today Date: " + date_string + "\n\n" }}
-{{- system_message }}
-{{- "<|eot_id|>" }}
-{%- for message in messages %}
-{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}
-{%- endfor %}
-{%- if add_generation_prompt %}
-{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
 {%- endif %}`;
 
 /**

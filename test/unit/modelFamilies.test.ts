@@ -56,10 +56,28 @@ function answerPosition(engine: Engine, spec: FamilySpec): string {
   return text.slice(text.indexOf('MESSAGE') + 'MESSAGE'.length) + offSwitch(spec);
 }
 
+/** The conversation of the warm test as template messages: the probe's, with the bot's answer. */
+const PROBE_MESSAGES = (answer: string): Message[] => [
+  { role: 'system', content: PERSONA },
+  { role: 'user', content: 'Ann: hi all' },
+  { role: 'assistant', content: 'Hello Ann!' },
+  { role: 'user', content: 'Bob: anyone here?\n\nAnn: Mochi, what is up?' },
+  { role: 'assistant', content: answer },
+];
+
+/** Tokens of `next` past its common start with `previous`. */
+function newTokens(engine: Engine, previous: string, next: string): number {
+  const a = engine.model.tokenize(previous, true);
+  const b = engine.model.tokenize(next, true);
+  let same = 0;
+  while (same < a.length && same < b.length && a[same] === b[same]) same++;
+  return b.length - same;
+}
+
 const turn = (userName: string, userText: string, reply?: string): HistoryTurn => ({ userName, userText, ...(reply !== undefined && { reply }), at: 0 });
 
 describe.each(FAMILY_SPECS.map((spec) => [spec.family, spec] as const))('%s', (_family, spec) => {
-  it('renders the reply prompt exactly as its template does, reads the sentiment label at the answer position, replies over a mentions-mode history, and a warm reply re-reads only the new message', async () => {
+  it('renders the reply prompt exactly as its template does, keeps typed special tokens as text, reads the sentiment label at the answer position, replies over a mentions-mode history, and a warm reply re-reads only the new message', async () => {
     const engine = await engineFor(spec);
 
     // The probe: a persona, a reply, an unanswered message and then a mention, the open turn.
@@ -71,6 +89,15 @@ describe.each(FAMILY_SPECS.map((spec) => [spec.family, spec] as const))('%s', (_
         { role: 'user', content: 'Bob: anyone here?\n\nAnn: Mochi, what is up?' },
       ], true) + offSwitch(spec),
     );
+
+    // A family's special token typed in a message stays text: it adds none of that token to the prompt.
+    const special = spec.specials!.at(-1)!;
+    const [specialId] = engine.model.tokenize(special, true);
+    const specialsIn = (text: string): number =>
+      engine.chatWrapper.generateContextState({ chatHistory: [{ type: 'system', text: PERSONA }, { type: 'user', text }, { type: 'model', response: [] }] })
+        .contextText.tokenize(engine.model.tokenizer)
+        .filter((token) => token === specialId).length;
+    expect(specialsIn(`a ${special} b`)).toBe(specialsIn('a b'));
 
     const suffix = engine.model.detokenize(engine.classifier.promptTokens('hello').slice(engine.classifier.prefixTokenCount), true);
     expect(suffix).toBe(`hello${answerPosition(engine, spec)}`);
@@ -87,15 +114,13 @@ describe.each(FAMILY_SPECS.map((spec) => [spec.family, spec] as const))('%s', (_
       userName: 'Cy',
       userText: 'and me?',
     });
-    const newMessage = engine.model.tokenize('Cy: and me?', false, 'trimLeadingSpace').length;
-    // Around the new message: the end of the last answer's turn, the user turn's markers and the
-    // generation prompt (with its empty think block where reasoning is off) — each no larger than
-    // the template's text from a message to its answer position.
-    const wrapping = engine.model.tokenize(answerPosition(engine, spec), true).length;
-    // Mistral's template moves the persona to the LAST user message, so the previous user turn
-    // changes under the next prompt and is read again (README, models: measured 23 tokens here).
-    const reread = spec.family === 'Mistral v0.3' ? engine.model.tokenize(`${PERSONA}\n\nAnn: Mochi, what is up?`, false).length : 0;
-    expect(second.evaluatedTokens).toBeLessThanOrEqual(newMessage + 2 * wrapping + 2 + reread);
+    // Only the new message may be read: the next prompt's tokens from the message's text on. What
+    // comes before it (the answer, the new user turn's markers, a persona Mistral moves to the last
+    // user message) is the same whatever the message says, so it was settled after the first reply.
+    const before = [...PROBE_MESSAGES(first.text)];
+    const next = oracle(engine, [...before, { role: 'user', content: 'Cy: and me?' }], true) + offSwitch(spec);
+    const upToMessage = next.slice(0, next.indexOf('Cy: and me?'));
+    expect(second.evaluatedTokens).toBeLessThanOrEqual(newTokens(engine, upToMessage, next) + 1);
   }, 60_000);
 });
 
