@@ -33,13 +33,13 @@ async function engineFor(spec: FamilySpec): Promise<Engine> {
 }
 
 /** The template's own render, as transformers would do it with reasoning switched off. */
-function oracle(engine: Engine, messages: Message[], addGenerationPrompt: boolean): string {
+function oracle(engine: Engine, messages: Message[], addGenerationPrompt: boolean, thinking = false): string {
   return new Template(engine.model.fileInfo.metadata.tokenizer!.chat_template!).render({
     messages,
     add_generation_prompt: addGenerationPrompt,
     bos_token: engine.model.tokens.bosString ?? '',
     eos_token: engine.model.tokens.eosString ?? '',
-    enable_thinking: false,
+    ...(thinking ? {} : { enable_thinking: false }),
   });
 }
 
@@ -175,5 +175,14 @@ describe.each(FAMILY_SPECS.filter((spec) => ['Llama 3.2', 'SmolLM3'].includes(sp
     } finally {
       vi.useRealTimers();
     }
+  }, 60_000);
+});
+
+describe.each(FAMILY_SPECS.filter((spec) => ['Qwen3', 'SmolLM3'].includes(spec.family)).map((spec) => [spec.family, spec] as const))('%s with THINKING on', (_family, spec) => {
+  it('renders the prompt as its template does with reasoning on (the model decides whether to think)', async () => {
+    await engine?.dispose();
+    engine = await Engine.create({ modelPath: await ensureFamilyModel(spec), threads: TEST_THREADS, contextSize: 1024, warmChannels: 1, historyMaxTokens: 256, replyMaxTokens: 6, thoughtTokens: 32, systemPrompt: PERSONA, seed: 7, today: new Date() });
+
+    expect(render(engine.chatWrapper, engine.model, PROBE)).toBe(oracle(engine, PROBE_MESSAGES('').slice(0, -1), true, true));
   }, 60_000);
 });
