@@ -3,7 +3,7 @@
 // human-rated snippets from the MIT-licensed VADER corpus), and a logistic regression is fitted
 // on its label probabilities. The result is kept in a small JSON file named by the model file's
 // hash, the prompt and the set, so a restart with the same model costs one hash of the file.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -58,9 +58,11 @@ export async function learnCalibration(options: LearnCalibrationOptions): Promis
   }
   const calibration = fitCalibration(samples);
   await mkdir(cacheDir, { recursive: true });
-  // Written whole, then renamed: a crash mid-write never leaves a half file that looks like a fit.
-  await writeFile(`${cacheFile}.part`, JSON.stringify(calibration));
-  await rename(`${cacheFile}.part`, cacheFile);
+  // Written whole under a name of its own, then renamed: a crash mid-write never leaves a half file
+  // that looks like a fit, and shards learning the same model at once never write into one file.
+  const part = `${cacheFile}.${process.pid}.${randomBytes(4).toString('hex')}.part`;
+  await writeFile(part, JSON.stringify(calibration));
+  await rename(part, cacheFile);
   return { calibration, cached: false };
 }
 
