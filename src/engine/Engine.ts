@@ -118,7 +118,10 @@ export class Engine implements ModelEngine {
 }
 
 /** The classifier's calibration for this model, as configured; a learned one comes from its cache when there is one. */
-async function sentimentCalibration(classifier: SentimentClassifier, options: EngineOptions): Promise<Calibration | undefined> {
+export async function sentimentCalibration(
+  classifier: SentimentClassifier,
+  options: Pick<EngineOptions, 'modelPath' | 'sentimentCalibration' | 'calibrationCacheDir' | 'onCalibrationProgress'>,
+): Promise<Calibration | undefined> {
   const mode = options.sentimentCalibration ?? 'off';
   if (mode === 'off') return undefined;
   if (mode === 'content-free') return classifier.contentFreeCalibration();

@@ -1,6 +1,6 @@
 import { LlamaText, SpecialTokensText, TokenBias, type ChatHistoryItem, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
-import { calibratedScores, type Calibration, type ContentFreeCalibration, type LabelProbabilities } from './sentimentCalibration.js';
+import { calibratedScores, meanPrior, type Calibration, type ContentFreeCalibration, type LabelProbabilities } from './sentimentCalibration.js';
 
 export interface SentimentResult {
   label: SentimentLabel;
@@ -199,14 +199,9 @@ export class SentimentClassifier {
 
   /** The labels' prior on content-free inputs (Zhao et al. 2021), for the content-free calibration. */
   async contentFreeCalibration(): Promise<ContentFreeCalibration> {
-    const prior = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
-    for (const text of CONTENT_FREE_INPUTS) {
-      const scores = await this.labelProbabilities(text);
-      for (const label of SENTIMENT_LABELS) prior[label] += scores[label] / CONTENT_FREE_INPUTS.length;
-    }
-    // A label the model never says on content-free input keeps a small floor instead of dividing by zero.
-    for (const label of SENTIMENT_LABELS) prior[label] = Math.max(prior[label], 1e-3);
-    return { kind: 'content-free', prior };
+    const probabilities = [];
+    for (const text of CONTENT_FREE_INPUTS) probabilities.push(await this.labelProbabilities(text));
+    return meanPrior(probabilities);
   }
 }
 

@@ -45,6 +45,18 @@ export function calibratedScores(probabilities: LabelProbabilities, calibration?
   return softmaxRecord(linearScores(calibration, logFeatures(probabilities)));
 }
 
+/**
+ * The mean of several label distributions as a prior to divide out: over content-free inputs
+ * (Zhao et al. 2021) or over a batch of real inputs (Zhou et al. 2024). A label the model never
+ * says keeps a small floor instead of dividing by zero.
+ */
+export function meanPrior(probabilities: ReadonlyArray<LabelProbabilities>): ContentFreeCalibration {
+  const prior = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
+  for (const p of probabilities) for (const label of SENTIMENT_LABELS) prior[label] += p[label] / probabilities.length;
+  for (const label of SENTIMENT_LABELS) prior[label] = Math.max(prior[label], 1e-3);
+  return { kind: 'content-free', prior };
+}
+
 export interface FitOptions {
   /** L2 penalty on the (standardized) weights, not the bias. Default 0.01: a dozen parameters, a few hundred samples. */
   l2?: number;

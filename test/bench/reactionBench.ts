@@ -4,10 +4,9 @@
  * content-free calibration), side by side in one run: one model, one context, a sequence each,
  * the same messages, calls alternating so the machine's load falls on both alike.
  */
-import { dirname, join } from 'node:path';
 import { getLlama } from 'node-llama-cpp';
 import { parseConfig } from '../../src/config.js';
-import { learnCalibration, loadCalibrationSet } from '../../src/engine/learnCalibration.js';
+import { sentimentCalibration } from '../../src/engine/Engine.js';
 import { modelChatWrapper } from '../../src/engine/modelChatWrapper.js';
 import { SentimentClassifier } from '../../src/engine/SentimentClassifier.js';
 import { BENCH_MESSAGES } from './benchData.js';
@@ -40,16 +39,11 @@ const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: false, toda
 const before = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper, ...PREVIOUS });
 before.calibration = await before.contentFreeCalibration();
 const after = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper });
-after.calibration = (
-  await learnCalibration({
-    modelPath,
-    cacheDir: join(dirname(modelPath), 'calibration'),
-    promptKey: after.promptKey,
-    set: loadCalibrationSet(),
-    labelProbabilities: (text) => after.labelProbabilities(text),
-    onProgress: (done, total) => log(`learning the calibration: ${done}/${total}`),
-  })
-).calibration;
+after.calibration = await sentimentCalibration(after, {
+  modelPath,
+  sentimentCalibration: 'learned',
+  onCalibrationProgress: (done, total) => log(`learning the calibration: ${done}/${total}`),
+});
 log(`model ${modelPath}, ${config.THREADS} threads; prefix ${before.prefixTokenCount} tokens before, ${after.prefixTokenCount} after`);
 
 const timings = { before: [] as number[], after: [] as number[] };

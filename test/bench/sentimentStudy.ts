@@ -9,7 +9,7 @@ import { resolveChatWrapper } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/domain.js';
 import type { Engine } from '../../src/engine/Engine.js';
 import { pickLabel, SentimentClassifier } from '../../src/engine/SentimentClassifier.js';
-import { calibratedScores, type Calibration, type LabelProbabilities } from '../../src/engine/sentimentCalibration.js';
+import { calibratedScores, meanPrior, type Calibration, type LabelProbabilities } from '../../src/engine/sentimentCalibration.js';
 import { lexiconBaseline, majorityBaseline, runEval, scoreLabels, type EvalItem, type EvalReport, type Label, type ScoreReport } from './evalHarness.js';
 
 /** A strongly worded earlier turn, of the opposite mood to the message that follows it. */
@@ -89,8 +89,8 @@ export async function studySentiment(
   for (const item of splits.outside ?? []) raw.set(item.text, await engine.classifier.labelProbabilities(item.text));
   const study = (items: EvalItem[]): SplitStudy => {
     const probabilities = items.map((item) => raw.get(item.text)!);
-    const batch = batchCalibration(probabilities);
-    const batchAfterLearned = batchCalibration(probabilities.map((p) => calibratedScores(p, learned)));
+    const batch = meanPrior(probabilities);
+    const batchAfterLearned = meanPrior(probabilities.map((p) => calibratedScores(p, learned)));
     const predict: Record<Variant, (p: LabelProbabilities) => Label> = {
       raw: (p) => pickLabel(p).label,
       'content-free': (p) => pickLabel(p, contentFree).label,
@@ -119,14 +119,6 @@ export async function studySentiment(
     contentFreePrior: contentFree.prior,
     interference,
   };
-}
-
-/** Zhou et al. 2024: the prior is the mean label probability over the inputs themselves (unlabeled). */
-function batchCalibration(probabilities: LabelProbabilities[]): Calibration {
-  const prior = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
-  for (const p of probabilities) for (const label of SENTIMENT_LABELS) prior[label] += p[label] / probabilities.length;
-  for (const label of SENTIMENT_LABELS) prior[label] = Math.max(prior[label], 1e-3);
-  return { kind: 'content-free', prior };
 }
 
 /**

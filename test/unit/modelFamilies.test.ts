@@ -3,7 +3,7 @@
 // The oracle is the template rendered by @huggingface/jinja the way transformers renders it.
 import { Template } from '@huggingface/jinja';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { Engine } from '../../src/engine/Engine.js';
+import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
 import { PROBE, render } from '../../src/engine/modelChatWrapper.js';
 import type { HistoryTurn } from '../../src/domain.js';
 import { ensureFamilyModel, FAMILY_SPECS, TEST_THREADS, type FamilySpec } from '../support/testModels.js';
@@ -16,7 +16,7 @@ afterAll(async () => {
   await engine?.dispose();
 });
 
-async function engineFor(spec: FamilySpec): Promise<Engine> {
+async function engineFor(spec: FamilySpec, overrides: Partial<EngineOptions> = {}): Promise<Engine> {
   await engine?.dispose();
   engine = await Engine.create({
     modelPath: await ensureFamilyModel(spec),
@@ -28,6 +28,7 @@ async function engineFor(spec: FamilySpec): Promise<Engine> {
     systemPrompt: PERSONA,
     seed: 7,
     today: new Date(),
+    ...overrides,
   });
   return engine;
 }
@@ -129,18 +130,8 @@ describe('DeepSeek-R1-Distill with THINKING on', () => {
     // The random model never writes </think>: every thought runs into its budget, the normal case
     // the issue found (without a budget the reply cap went to the thought and the reply was empty).
     const spec = FAMILY_SPECS.find((family) => family.family === 'DeepSeek-R1-Distill')!;
-    await engine?.dispose();
-    engine = await Engine.create({
-      modelPath: await ensureFamilyModel(spec),
-      threads: TEST_THREADS,
-      contextSize: 1024,
-      warmChannels: 1,
-      historyMaxTokens: 256,
-      replyMaxTokens: 6,
-      thoughtTokens: 16,
-      systemPrompt: PERSONA,
-      seed: 7,
-    });
+    // R1's template prints no date, so the engine's day does not matter here.
+    engine = await engineFor(spec, { thoughtTokens: 16 });
     const streamed: string[] = [];
 
     const result = await engine.reply({ channelId: 'r1', turns: [], userName: 'Ann', userText: 'why is the sky blue?', onText: (text) => streamed.push(text) });
