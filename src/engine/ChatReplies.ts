@@ -14,7 +14,7 @@ export interface ChatRepliesOptions {
   /** Token budget for history in the prompt; when exceeded, history is cut to half of it at once. */
   historyMaxTokens: number;
   replyMaxTokens: number;
-  /** Reasoning on: the model may think up to this many tokens, beyond `replyMaxTokens`, before its reply. Absent: off. */
+  /** Reasoning on: the model may think up to this many tokens, beyond `replyMaxTokens`, before its reply. Absent: off (a thought it starts anyway is closed at once). */
   thoughtTokens?: number;
   /** Channels whose KV cache stays warm (one context sequence each). */
   warmChannels: number;
@@ -125,26 +125,29 @@ export class ChatReplies {
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;
       const outputBefore = meter.usedOutputTokens;
+      const thoughtTokens = this.options.thoughtTokens ?? 0;
       let thinking = false;
       let response: string;
       let stopReason: string | undefined;
       try {
         ({ response, metadata: { stopReason } } = await slot.chat.generateResponse(prompt, {
-          // A thought has its own budget on top of the reply's, so a long one never leaves the reply empty.
-          maxTokens: this.options.replyMaxTokens + (this.options.thoughtTokens ?? 0),
-          ...(this.options.thoughtTokens !== undefined && { budgets: { thoughtTokens: this.options.thoughtTokens } }),
+          // A thought has its own budget on top of the reply's, so a long one never leaves the reply
+          // empty. With THINKING off the budget is 0: a model that thinks anyway (a template with no
+          // way to switch reasoning off) has its thought closed at once and answers.
+          maxTokens: this.options.replyMaxTokens + thoughtTokens,
+          budgets: { thoughtTokens },
           temperature: this.options.temperature ?? 0.7,
           topP: 0.9,
           seed: this.options.seed,
           signal,
           stopOnAbortSignal: false,
           onTextChunk: onText && ((chunk) => emit(onText, prefixFilter.push(chunk))),
-          onResponseChunk: onThinking && ((chunk) => {
+          onResponseChunk: onThinking && thoughtTokens > 0 ? (chunk) => {
             if (chunk.type === 'segment' && chunk.segmentType === 'thought' && !thinking) {
               thinking = true;
               onThinking();
             }
-          }),
+          } : undefined,
           evaluationPriority: 3,
         }));
       } finally {

@@ -20,14 +20,19 @@ export interface TemplateMessage {
 /**
  * The model's chat template rendered the way transformers renders it (`apply_chat_template` with
  * `add_generation_prompt`), with reasoning switched off the template's own way when `thinking` is
- * false: `enable_thinking=false` (Qwen3, SmolLM3), and where the generation prompt opens a thought
- * anyway (DeepSeek-R1-Distill's `<think>\n`) that thought is closed empty, so the answer starts
- * right after the prompt.
+ * false: `enable_thinking=false` (Qwen3, SmolLM3); where the template knows think blocks but the
+ * generation prompt still leaves the answer to start with a thought, the thought is closed empty
+ * (DeepSeek-R1-Distill's `<think>\n`; its first template opens none, the model does), so the
+ * answer starts right after the prompt.
  */
 export class ChatTemplate {
   private readonly template: Template;
   private readonly bos: string;
   private readonly eos: string;
+  /** The template mentions think blocks: a reasoning model's. */
+  readonly knowsThoughts: boolean;
+  /** Message contents go in as lists of parts (see renderMessages). */
+  private contentParts = false;
 
   constructor(
     source: string,
@@ -37,10 +42,36 @@ export class ChatTemplate {
     this.template = new Template(source);
     this.bos = model.tokens.bosString ?? '';
     this.eos = model.tokens.eosString ?? '';
+    this.knowsThoughts = THINK_TAG.test(source);
   }
 
   /** The prompt for `messages`; with `open`, it ends where the model's answer starts. */
   render(messages: readonly TemplateMessage[], open: boolean): string {
+    const text = this.renderMessages(messages, open);
+    return open && !this.options.thinking && this.knowsThoughts ? closeThought(text) : text;
+  }
+
+  /**
+   * Contents as plain strings, as transformers passes chat text; a template that cannot take them
+   * gets lists of text parts instead, transformers' multimodal form: the first Gemma 3 GGUFs'
+   * template reads a system message as `content[0]['text']`. Decided once, by the first render.
+   */
+  private renderMessages(messages: readonly TemplateMessage[], open: boolean): string {
+    if (this.contentParts) return this.renderWith(asParts(messages), open);
+    try {
+      return this.renderWith(messages, open);
+    } catch (error) {
+      try {
+        const text = this.renderWith(asParts(messages), open);
+        this.contentParts = true;
+        return text;
+      } catch {
+        throw error;
+      }
+    }
+  }
+
+  private renderWith(messages: readonly unknown[], open: boolean): string {
     const { thinking, today } = this.options;
     const globals = {
       messages,
@@ -50,8 +81,7 @@ export class ChatTemplate {
       ...(thinking ? {} : { enable_thinking: false }),
       date_string: strftime(today, '%d %b %Y'),
     };
-    const text = renderWithDate(this.template, globals, today);
-    return open && !thinking ? closeOpenThought(text) : text;
+    return renderWithDate(this.template, globals, today);
   }
 
   /**
@@ -91,9 +121,22 @@ function renderWithDate(template: Template, globals: Record<string, unknown>, to
   return new Interpreter(env).run(template.parsed).value as string;
 }
 
-/** A generation prompt that ends inside an open think block gets it closed, empty. */
-function closeOpenThought(prompt: string): string {
-  return /<think>\n?$/.test(prompt) && !/<\/think>\s*$/.test(prompt) ? `${prompt.replace(/\n?$/, '\n')}\n</think>\n\n` : prompt;
+const THINK_TAG = /<\/?think>/;
+
+/**
+ * A generation prompt whose answer would start with a thought, made to start after one: an open
+ * think block is closed empty, and where none was opened (the model opens it itself) an empty one
+ * is added. A prompt that already ends after a closed block (Qwen3, SmolLM3 with reasoning off) stays.
+ */
+function closeThought(prompt: string): string {
+  if (/<\/think>\s*$/.test(prompt)) return prompt;
+  if (/<think>\n?$/.test(prompt)) return `${prompt.replace(/\n?$/, '\n')}\n</think>\n\n`;
+  return `${prompt}<think>\n\n</think>\n\n`;
+}
+
+/** Messages with their text as one text part: `[{type: 'text', text}]`. */
+function asParts(messages: readonly TemplateMessage[]): Array<{ role: TemplateMessage['role']; content: Array<{ type: 'text'; text: string }> }> {
+  return messages.map(({ role, content }) => ({ role, content: [{ type: 'text', text: content }] }));
 }
 
 /** Consecutive user turns as one (mentions mode): templates such as Gemma's and Mistral's refuse non-alternating roles. */
@@ -134,32 +177,39 @@ export class OwnTemplateChatWrapper extends ChatWrapper {
   readonly wrapperName = 'OwnTemplate';
   override readonly settings: ChatWrapperSettings;
   private readonly endOfAnswer: string;
+  /** The think block the template's generation prompt opens itself (DeepSeek-R1-Distill's `<think>\n`), if any. */
+  private readonly opensThought: string | undefined;
 
-  constructor(private readonly template: ChatTemplate, source: string) {
+  constructor(private readonly template: ChatTemplate) {
     super();
     this.endOfAnswer = endOfAnswerText(template);
-    // A template that knows think blocks: node-llama-cpp then keeps thoughts out of the reply and applies their budget.
-    this.settings = source.includes(THINK_OPEN)
-      ? { ...ChatWrapper.defaultSettings, segments: { thought: { prefix: LlamaText(new SpecialTokensText(THINK_OPEN)), suffix: LlamaText(new SpecialTokensText(THINK_CLOSE)) } } }
+    this.opensThought = /<think>\n?$/.exec(template.render([{ role: 'user', content: 'u' }], true))?.[0];
+    // A template that knows think blocks: node-llama-cpp then keeps thoughts out of the reply and
+    // applies their budget. A thought starts as the template opens it, so a rendered one re-reads the same.
+    this.settings = template.knowsThoughts
+      ? { ...ChatWrapper.defaultSettings, segments: { thought: { prefix: LlamaText(new SpecialTokensText(this.opensThought ?? THINK_OPEN)), suffix: LlamaText(new SpecialTokensText(THINK_CLOSE)) } } }
       : ChatWrapper.defaultSettings;
   }
 
   override generateContextState({ chatHistory }: ChatWrapperGenerateContextStateOptions): ChatWrapperGeneratedContextState {
-    const { messages, response } = templateMessages(chatHistory);
+    const items = mergeUserTurns(chatHistory);
+    const last = items[items.length - 1];
     const stopGenerationTriggers = [LlamaText(new SpecialToken('EOS')), ...(this.endOfAnswer ? [LlamaText(new SpecialTokensText(this.endOfAnswer))] : [])];
-    if (response === undefined) return { contextText: this.template.renderText(messages, false), stopGenerationTriggers };
-    const prompt = this.template.renderText(messages, true);
-    const opened = /<think>\n?$/.exec(prompt.toString())?.[0];
-    if (opened && !response && this.settings.segments?.thought) {
+    if (last?.type !== 'model') return { contextText: this.template.renderText(templateMessages(items).messages, false), stopGenerationTriggers };
+    const prompt = this.template.renderText(templateMessages(items.slice(0, -1)).messages, true);
+    // The answer so far, thoughts included: after a thought is cut at its budget, node-llama-cpp
+    // renders the prompt again and the model must see its closed thought, or it starts another.
+    const response = this.generateModelResponseText(last.response);
+    const soFar = response.toString();
+    const opened = this.opensThought && prompt.toString().endsWith(this.opensThought) ? this.opensThought : undefined;
+    if (opened && this.settings.segments?.thought && (soFar === '' || soFar.startsWith(opened))) {
       // The template opens the thought itself (DeepSeek-R1-Distill): node-llama-cpp injects those
       // same tokens as the start of a thought segment, so the prompt is still exactly the template's
-      // and the thought is hidden and held to its budget.
-      const last = prompt.values[prompt.values.length - 1] as SpecialTokensText;
-      return {
-        contextText: LlamaText([...prompt.values.slice(0, -1), new SpecialTokensText(last.value.slice(0, -opened.length))]),
-        stopGenerationTriggers,
-        noPrefixTrigger: { type: 'segment', segmentType: 'thought', inject: LlamaText(new SpecialTokensText(opened)) },
-      };
+      // and the thought is hidden and held to its budget; a thought so far renders with that start.
+      const lastValue = prompt.values[prompt.values.length - 1] as SpecialTokensText;
+      const head = LlamaText([...prompt.values.slice(0, -1), new SpecialTokensText(lastValue.value.slice(0, -opened.length))]);
+      if (soFar !== '') return { contextText: LlamaText([head, response]), stopGenerationTriggers };
+      return { contextText: head, stopGenerationTriggers, noPrefixTrigger: { type: 'segment', segmentType: 'thought', inject: LlamaText(new SpecialTokensText(opened)) } };
     }
     return { contextText: LlamaText([prompt, response]), stopGenerationTriggers };
   }

@@ -58,7 +58,7 @@ export function modelChatWrapper(model: LlamaModel, options: TemplateRenderOptio
       }
     }
   }
-  return { wrapper: new OwnTemplateChatWrapper(template, source), source: 'template', expected };
+  return { wrapper: new OwnTemplateChatWrapper(template), source: 'template', expected };
 }
 
 /** The prompt a wrapper renders for the probe, as text with its special tokens spelled out. */
