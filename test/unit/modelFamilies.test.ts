@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
 import { PROBE, render } from '../../src/engine/modelChatWrapper.js';
 import type { HistoryTurn } from '../../src/domain.js';
-import { ensureFamilyModel, FAMILY_SPECS, TEST_THREADS, type FamilySpec } from '../support/testModels.js';
+import { endlessThinker, ensureFamilyModel, FAMILY_SPECS, familySpec, SMOLLM3_ORIGINAL_SPEC, TEST_THREADS, type FamilySpec } from '../support/testModels.js';
+import { R1_DISTILL_JANUARY_2025_TEMPLATE, R1_DISTILL_TEMPLATE } from '../support/familyTemplates.js';
 
 const PERSONA = 'You are Mochi, a cheerful bot.';
 type Message = { role: 'system' | 'user' | 'assistant'; content: string };
@@ -34,9 +35,10 @@ async function engineFor(spec: FamilySpec, overrides: Partial<EngineOptions> = {
 }
 
 /** The template's own render, as transformers would do it with reasoning switched off. */
-function oracle(engine: Engine, messages: Message[], addGenerationPrompt: boolean, thinking = false): string {
+function oracle(engine: Engine, spec: FamilySpec, messages: Message[], addGenerationPrompt: boolean, thinking = false): string {
   return new Template(engine.model.fileInfo.metadata.tokenizer!.chat_template!).render({
-    messages,
+    // Gemma 3's first template takes contents only as lists of parts, as transformers' processors pass them.
+    messages: spec.contentParts ? messages.map(({ role, content }) => ({ role, content: [{ type: 'text', text: content }] })) : messages,
     add_generation_prompt: addGenerationPrompt,
     bos_token: engine.model.tokens.bosString ?? '',
     eos_token: engine.model.tokens.eosString ?? '',
@@ -47,13 +49,18 @@ function oracle(engine: Engine, messages: Message[], addGenerationPrompt: boolea
 /**
  * What THINKING=off adds to the template's generation prompt: nothing where the template switches
  * reasoning off itself (enable_thinking, /no_think); DeepSeek-R1-Distill's template has no switch
- * and opens a thought in every prompt, so the bot closes it empty, as the issue asks.
+ * and opens a thought in every prompt, so the bot closes it empty, as the issue asks; its first
+ * template leaves the model to open the thought, so the bot adds a closed empty one.
  */
-const offSwitch = (spec: FamilySpec): string => (spec.family === 'DeepSeek-R1-Distill' ? '\n</think>\n\n' : '');
+const OFF_SWITCH: Record<string, string> = {
+  'DeepSeek-R1-Distill': '\n</think>\n\n',
+  'DeepSeek-R1-Distill (January 2025 template)': '<think>\n\n</think>\n\n',
+};
+const offSwitch = (spec: FamilySpec): string => OFF_SWITCH[spec.family] ?? '';
 
 /** The text after the message in the template's render of one user turn: where the answer starts. */
 function answerPosition(engine: Engine, spec: FamilySpec): string {
-  const text = oracle(engine, [{ role: 'system', content: 'S' }, { role: 'user', content: 'MESSAGE' }], true);
+  const text = oracle(engine, spec, [{ role: 'system', content: 'S' }, { role: 'user', content: 'MESSAGE' }], true);
   return text.slice(text.indexOf('MESSAGE') + 'MESSAGE'.length) + offSwitch(spec);
 }
 
@@ -83,7 +90,7 @@ describe.each(FAMILY_SPECS.map((spec) => [spec.family, spec] as const))('%s', (_
 
     // The probe: a persona, a reply, an unanswered message and then a mention, the open turn.
     expect(render(engine.chatWrapper, engine.model, PROBE)).toBe(
-      oracle(engine, [
+      oracle(engine, spec, [
         { role: 'system', content: 'You are Mochi, a cheerful bot.' },
         { role: 'user', content: 'Ann: hi all' },
         { role: 'assistant', content: 'Hello Ann!' },
@@ -119,7 +126,7 @@ describe.each(FAMILY_SPECS.map((spec) => [spec.family, spec] as const))('%s', (_
     // comes before it (the answer, the new user turn's markers, a persona Mistral moves to the last
     // user message) is the same whatever the message says, so it was settled after the first reply.
     const before = [...PROBE_MESSAGES(first.text)];
-    const next = oracle(engine, [...before, { role: 'user', content: 'Cy: and me?' }], true) + offSwitch(spec);
+    const next = oracle(engine, spec, [...before, { role: 'user', content: 'Cy: and me?' }], true) + offSwitch(spec);
     const upToMessage = next.slice(0, next.indexOf('Cy: and me?'));
     expect(second.evaluatedTokens).toBeLessThanOrEqual(newTokens(engine, upToMessage, next) + 1);
   }, 60_000);
@@ -129,7 +136,7 @@ describe('DeepSeek-R1-Distill with THINKING on', () => {
   it('thinks inside the thought its template opens, a thought that never ends still leaves a non-empty reply within budget and reply cap, and the classifier still reads its label at an answer position', async () => {
     // The random model never writes </think>: every thought runs into its budget, the normal case
     // the issue found (without a budget the reply cap went to the thought and the reply was empty).
-    const spec = FAMILY_SPECS.find((family) => family.family === 'DeepSeek-R1-Distill')!;
+    const spec = familySpec('DeepSeek-R1-Distill');
     // R1's template prints no date, so the engine's day does not matter here.
     engine = await engineFor(spec, { thoughtTokens: 16 });
     const streamed: string[] = [];
@@ -150,7 +157,7 @@ describe('DeepSeek-R1-Distill with THINKING on', () => {
   }, 60_000);
 });
 
-describe.each(FAMILY_SPECS.filter((spec) => ['Llama 3.2', 'SmolLM3'].includes(spec.family)).map((spec) => [spec.family, spec] as const))('%s across midnight', (_family, spec) => {
+describe.each([familySpec('Llama 3.2'), SMOLLM3_ORIGINAL_SPEC].map((spec) => [spec.family, spec] as const))('%s across midnight', (_family, spec) => {
   it('prints the day the process started in every prompt, so a warm reply after the date changed still re-reads only the new message', async () => {
     await engine?.dispose();
     engine = await Engine.create({ modelPath: await ensureFamilyModel(spec), threads: TEST_THREADS, contextSize: 1024, warmChannels: 1, historyMaxTokens: 256, replyMaxTokens: 6, systemPrompt: PERSONA, seed: 7 });
@@ -174,6 +181,58 @@ describe.each(FAMILY_SPECS.filter((spec) => ['Qwen3', 'SmolLM3'].includes(spec.f
     await engine?.dispose();
     engine = await Engine.create({ modelPath: await ensureFamilyModel(spec), threads: TEST_THREADS, contextSize: 1024, warmChannels: 1, historyMaxTokens: 256, replyMaxTokens: 6, thoughtTokens: 32, systemPrompt: PERSONA, seed: 7, today: new Date() });
 
-    expect(render(engine.chatWrapper, engine.model, PROBE)).toBe(oracle(engine, PROBE_MESSAGES('').slice(0, -1), true, true));
+    expect(render(engine.chatWrapper, engine.model, PROBE)).toBe(oracle(engine, spec, PROBE_MESSAGES('').slice(0, -1), true, true));
   }, 60_000);
+});
+
+describe('the endless thinkers', () => {
+  // Scripted models (see endlessThinker): each opens a think block where its answer starts, or thinks
+  // on in the one its template opens, and never closes it. Without a budget every reply of theirs
+  // is empty: the reply cap goes to the thought.
+  const r1January = endlessThinker(familySpec('DeepSeek-R1-Distill (January 2025 template)'), '<｜Assistant｜>');
+  const thinkingOn = [
+    ['Qwen3', endlessThinker(familySpec('Qwen3'))],
+    ['SmolLM3', endlessThinker(familySpec('SmolLM3'))],
+    ['DeepSeek-R1-Distill', endlessThinker(familySpec('DeepSeek-R1-Distill'))],
+    ['DeepSeek-R1-Distill (January 2025 template)', r1January],
+  ] as const;
+  // With reasoning off a prompt ends after a closed think block, which Qwen3's thinker, whose thought
+  // would open after any newline, cannot tell from the end of a thought cut short; the others can.
+  const thinkingOff = thinkingOn.filter(([family]) => family !== 'Qwen3');
+
+  it.each(thinkingOn)('%s with THINKING on: the thought is cut at its budget, hidden, and the reply is not empty', async (_family, spec) => {
+    engine = await engineFor(spec, { thoughtTokens: 16 });
+    const streamed: string[] = [];
+    let thinking = 0;
+
+    const result = await engine.reply({ channelId: 't', turns: [], userName: 'Ann', userText: 'why is the sky blue?', onText: (text) => streamed.push(text), onThinking: () => thinking++ });
+
+    expect(thinking).toBe(1);
+    expect(result.text).toMatch(/^ok( ok)+$/);
+    expect(streamed.join('').trim()).toBe(result.text);
+    expect(result.generatedTokens).toBeGreaterThan(16);
+    expect(result.generatedTokens).toBeLessThanOrEqual(16 + 6 + 2);
+  }, 60_000);
+
+  it.each(thinkingOff)('%s with THINKING off: a thought it starts anyway is closed at once and the reply is not empty', async (_family, spec) => {
+    engine = await engineFor(spec);
+    let thinking = 0;
+
+    const result = await engine.reply({ channelId: 't', turns: [], userName: 'Ann', userText: 'why is the sky blue?', onThinking: () => thinking++ });
+
+    expect(result.text).toMatch(/^ok( ok)+$/);
+    expect(result.generatedTokens).toBeLessThanOrEqual(6 + 2);
+    expect(thinking).toBe(0); // no "Thinking…" placeholder when thinking is off
+  }, 60_000);
+});
+
+describe("DeepSeek-R1-Distill's two published templates", () => {
+  it("render every conversation the bot makes alike, but for the `<think>\\n` that the later one's generation prompt opens", () => {
+    const messages: Message[] = [...PROBE_MESSAGES('Hello again!'), { role: 'user', content: 'Cy: and me?' }];
+    const renderOf = (source: string, open: boolean): string =>
+      new Template(source).render({ messages, add_generation_prompt: open, bos_token: '<｜begin▁of▁sentence｜>', eos_token: '<｜end▁of▁sentence｜>' });
+
+    expect(renderOf(R1_DISTILL_TEMPLATE, false)).toBe(renderOf(R1_DISTILL_JANUARY_2025_TEMPLATE, false));
+    expect(renderOf(R1_DISTILL_TEMPLATE, true)).toBe(`${renderOf(R1_DISTILL_JANUARY_2025_TEMPLATE, true)}<think>\n`);
+  });
 });
