@@ -1,8 +1,10 @@
 import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Config } from './config.js';
 import { Engine } from './engine/Engine.js';
 import { GenerationQueue } from './engine/GenerationQueue.js';
 import { resolveModelPath } from './engine/loadModel.js';
+import { UserError } from './errors.js';
 import { KeyvHistoryStore } from './history/KeyvHistoryStore.js';
 import type { Logger } from './logger.js';
 import { ChannelSessions } from './sessions/ChannelSessions.js';
@@ -27,6 +29,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
     onProgress: progressBar(`Downloading ${config.MODEL}`),
   });
   // The store opens first: it is quick and its errors (locked, corrupt) should not wait for the model.
+  const chatTemplate = config.CHAT_TEMPLATE_FILE === undefined ? undefined : await readChatTemplate(config.CHAT_TEMPLATE_FILE);
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
   let engine: Engine;
   try {
@@ -39,6 +42,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
       historyMaxTokens: config.HISTORY_MAX_TOKENS,
       replyMaxTokens: config.REPLY_MAX_TOKENS,
       thoughtTokens: config.THINKING === 'off' ? undefined : config.THINKING,
+      chatTemplate,
       systemPrompt: config.SYSTEM_PROMPT,
       sentimentCalibration: config.SENTIMENT_CALIBRATION,
       calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
@@ -63,6 +67,18 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
       await engine.dispose();
     },
   };
+}
+
+/** CHAT_TEMPLATE_FILE's text: a Jinja chat template, as in a model's tokenizer_config.json (unescaped). */
+async function readChatTemplate(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UserError(`CHAT_TEMPLATE_FILE=${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Point it at a Jinja chat template file, or leave it empty to use the model file's template.`);
+  }
+  if (!text.trim()) throw new UserError(`CHAT_TEMPLATE_FILE=${path} is empty. Point it at a Jinja chat template file, or leave it empty to use the model file's template.`);
+  return text;
 }
 
 /** A one-line progress bar on stderr, redrawn in place. */

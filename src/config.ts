@@ -63,6 +63,8 @@ const schema = z.object({
     .union([z.enum(['off', 'on']), integer(16, 8192)], { error: 'must be off, on, or a thought budget in tokens from 16 to 8192' })
     .default('off')
     .transform((value): 'off' | number => (value === 'on' ? DEFAULT_THOUGHT_TOKENS : value)),
+  // A Jinja chat template file used instead of the model file's (for GGUFs without one, or with a broken one).
+  CHAT_TEMPLATE_FILE: z.string().trim().min(1).optional(),
   CHAT_CHANNEL: z.string().trim().min(1).default('terminal'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   REPLY_MODE: z.enum(REPLY_MODES, { error: `must be one of ${REPLY_MODES.join(', ')}` }).default('all'),

@@ -48,6 +48,8 @@ export interface EngineOptions {
   thoughtTokens?: number;
   /** The date chat templates print (Llama 3.2, SmolLM3). Default: the day this process started, so warm prompts survive midnight. */
   today?: Date;
+  /** A Jinja chat template to use instead of the model file's (CHAT_TEMPLATE_FILE): for files without one, or with a broken one. */
+  chatTemplate?: string;
   /** Told while a learned calibration is fitted (a first start with a new model). */
   onCalibrationProgress?(done: number, total: number): void;
 }
@@ -78,9 +80,10 @@ export class Engine implements ModelEngine {
         batchSize: Math.min(512, options.contextSize),
       });
       const today = options.today ?? PROCESS_START;
-      const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: options.thoughtTokens !== undefined, today });
+      const { chatTemplate } = options;
+      const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: options.thoughtTokens !== undefined, today, chatTemplate });
       // The classifier reads its label right after the prompt, so reasoning is always off for it.
-      const classifierWrapper = options.thoughtTokens === undefined ? chatWrapper : modelChatWrapper(model, { thinking: false, today }).wrapper;
+      const classifierWrapper = options.thoughtTokens === undefined ? chatWrapper : modelChatWrapper(model, { thinking: false, today, chatTemplate }).wrapper;
       const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper: classifierWrapper });
       classifier.calibration = await sentimentCalibration(classifier, options);
       const replies = new ChatReplies({ ...options, model, context, chatWrapper });

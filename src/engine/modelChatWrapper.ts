@@ -1,4 +1,5 @@
 import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel } from 'node-llama-cpp';
+import { UserError } from '../errors.js';
 import { ChatTemplate, mergeUserTurns, OwnTemplateChatWrapper, templateMessages, type TemplateRenderOptions } from './OwnTemplateChatWrapper.js';
 
 /**
@@ -34,21 +35,28 @@ export interface ModelChatWrapper {
  * every template that prints today's date (node-llama-cpp's wrappers read the clock on each render,
  * so a warm prompt would change at midnight), the template renders the prompt itself.
  */
-export function modelChatWrapper(model: LlamaModel, options: TemplateRenderOptions): ModelChatWrapper {
+export function modelChatWrapper(model: LlamaModel, { chatTemplate, ...options }: TemplateRenderOptions & { chatTemplate?: string }): ModelChatWrapper {
   const resolved = resolveChatWrapper(model);
-  const source = model.fileInfo.metadata.tokenizer?.chat_template;
+  const source = chatTemplate ?? model.fileInfo.metadata.tokenizer?.chat_template;
   if (!source) return { wrapper: resolved, source: 'no template' };
   let template: ChatTemplate;
   let expected: string;
   try {
     template = new ChatTemplate(source, model, options);
     expected = template.render(templateMessages(PROBE).messages, true);
-  } catch {
-    return { wrapper: resolved, source: 'no template' }; // a template that cannot run: node-llama-cpp's guess is the best there is
+  } catch (error) {
+    // A template the operator chose must work; the file's own one that cannot run leaves node-llama-cpp's guess.
+    if (chatTemplate !== undefined) throw new UserError(`CHAT_TEMPLATE_FILE: the chat template does not render a conversation (${(error as Error).message}). Point it at a model's Jinja chat template, or leave it empty to use the one in the model file.`);
+    return { wrapper: resolved, source: 'no template' };
   }
   if (!printsDate(source, model, options)) {
     const jinja = (): ChatWrapper =>
-      resolveChatWrapper(model, { type: 'jinjaTemplate', warningLogs: false, fallbackToOtherWrappersOnJinjaError: false, customWrapperSettings: { jinjaTemplate: { reasoning: options.thinking } } });
+      resolveChatWrapper(model, {
+        type: 'jinjaTemplate',
+        warningLogs: false,
+        fallbackToOtherWrappersOnJinjaError: false,
+        customWrapperSettings: { jinjaTemplate: { reasoning: options.thinking, ...(chatTemplate !== undefined && { template: chatTemplate }) } },
+      });
     for (const [name, make] of [['built-in', () => resolved], ['node-llama-cpp jinja', jinja]] as const) {
       try {
         const wrapper = make();
