@@ -16,12 +16,13 @@ function fetchInto(dir: string, env: Record<string, string> = {}) {
 }
 
 describe('npm run fetch-test-model', () => {
-  it('does nothing when both models are already there', async () => {
+  it('does nothing when every model is already there', async () => {
     const dir = dirs.make();
     for (const file of Object.values(REAL_MODELS)) writeFileSync(join(dir, file), 'already here');
     const { stdout } = await fetchInto(dir);
     expect(stdout).toContain(`${REAL_MODELS.smollm2} is already there`);
     expect(stdout).toContain(`${REAL_MODELS.qwen} is already there`);
+    expect(stdout).toContain(`${REAL_MODELS.gemma3} is already there`);
   });
 
   it('leaves no partial file behind when a part cannot be fetched', async () => {
