@@ -8,23 +8,13 @@
 import { Engine } from '../../src/engine/Engine.js';
 import { modelChatWrapper } from '../../src/engine/modelChatWrapper.js';
 import type { HistoryTurn } from '../../src/domain.js';
-import { endlessThinker, ensureFamilyModel, FAMILY_SPECS, SMOLLM3_ORIGINAL_SPEC, TEST_THREADS, type FamilySpec } from '../support/testModels.js';
+import { endlessThinker, FAMILY_SPECS, familyEngineOptions, SMOLLM3_ORIGINAL_SPEC, type FamilySpec } from '../support/testModels.js';
 
 const turn = (userName: string, userText: string, reply?: string): HistoryTurn => ({ userName, userText, ...(reply !== undefined && { reply }), at: 0 });
 const NEW_MESSAGE = 'and me?';
 
 async function engineFor(spec: FamilySpec, thoughtTokens?: number): Promise<Engine> {
-  return Engine.create({
-    modelPath: await ensureFamilyModel(spec),
-    threads: TEST_THREADS,
-    contextSize: 1024,
-    warmChannels: 1,
-    historyMaxTokens: 256,
-    replyMaxTokens: 6,
-    systemPrompt: 'You are Mochi, a cheerful bot.',
-    seed: 7,
-    ...(thoughtTokens !== undefined && { thoughtTokens }),
-  });
+  return Engine.create({ ...(await familyEngineOptions(spec)), ...(thoughtTokens !== undefined && { thoughtTokens }) });
 }
 
 /** Runs `body` with the clock 36 hours ahead (every `new Date()` and `Date.now()`), as after midnight. */

@@ -8,6 +8,7 @@ import {
   GEMMA3_MARCH_2025_TEMPLATE, GEMMA3_TEMPLATE, LLAMA32_TEMPLATE, MISTRAL_V3_TEMPLATE, PHI4_MINI_TEMPLATE, QWEN3_TEMPLATE,
   R1_DISTILL_JANUARY_2025_TEMPLATE, R1_DISTILL_TEMPLATE, SMOLLM3_ORIGINAL_TEMPLATE, SMOLLM3_TEMPLATE,
 } from './familyTemplates.js';
+import type { EngineOptions } from '../../src/engine/Engine.js';
 import { meta, TensorType, writeGguf, type MetaValue, type TensorSpec } from './ggufWriter.js';
 
 /** Tests must run the tiny model with one thread: llama.cpp threads spin, and this machine has 2 cores. */
@@ -700,4 +701,21 @@ export function ensureQwen15TemplateModel(): Promise<string> {
 /** Absolute path of a random model shaped exactly like Qwen2.5-0.5B-Instruct Q8_0 (~670 MB), generated on first use. */
 export function ensureQwenShapeModel(): Promise<string> {
   return ensureModel(QWEN_SHAPE_SPEC);
+}
+
+/** The persona of every family test and of bench:families. */
+export const FAMILY_PERSONA = 'You are Mochi, a cheerful bot.';
+
+/** Engine options for a family's tiny model: a small context, one warm channel, 6-token replies, a fixed seed. */
+export async function familyEngineOptions(spec: FamilySpec): Promise<EngineOptions> {
+  return {
+    modelPath: await ensureFamilyModel(spec),
+    threads: TEST_THREADS,
+    contextSize: 1024,
+    warmChannels: 1,
+    historyMaxTokens: 256,
+    replyMaxTokens: 6,
+    systemPrompt: FAMILY_PERSONA,
+    seed: 7,
+  };
 }

@@ -6,10 +6,10 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
 import { PROBE, render } from '../../src/engine/modelChatWrapper.js';
 import type { HistoryTurn } from '../../src/domain.js';
-import { endlessThinker, ensureFamilyModel, FAMILY_SPECS, familySpec, SMOLLM3_ORIGINAL_SPEC, TEST_THREADS, type FamilySpec } from '../support/testModels.js';
+import { endlessThinker, FAMILY_PERSONA, FAMILY_SPECS, familyEngineOptions, familySpec, SMOLLM3_ORIGINAL_SPEC, type FamilySpec } from '../support/testModels.js';
 import { R1_DISTILL_JANUARY_2025_TEMPLATE, R1_DISTILL_TEMPLATE } from '../support/familyTemplates.js';
 
-const PERSONA = 'You are Mochi, a cheerful bot.';
+const PERSONA = FAMILY_PERSONA;
 type Message = { role: 'system' | 'user' | 'assistant'; content: string };
 
 let engine: Engine | undefined;
@@ -19,18 +19,7 @@ afterAll(async () => {
 
 async function engineFor(spec: FamilySpec, overrides: Partial<EngineOptions> = {}): Promise<Engine> {
   await engine?.dispose();
-  engine = await Engine.create({
-    modelPath: await ensureFamilyModel(spec),
-    threads: TEST_THREADS,
-    contextSize: 1024,
-    warmChannels: 1,
-    historyMaxTokens: 256,
-    replyMaxTokens: 6,
-    systemPrompt: PERSONA,
-    seed: 7,
-    today: new Date(),
-    ...overrides,
-  });
+  engine = await Engine.create({ ...(await familyEngineOptions(spec)), today: new Date(), ...overrides });
   return engine;
 }
 
@@ -159,8 +148,8 @@ describe('DeepSeek-R1-Distill with THINKING on', () => {
 
 describe.each([familySpec('Llama 3.2'), SMOLLM3_ORIGINAL_SPEC].map((spec) => [spec.family, spec] as const))('%s across midnight', (_family, spec) => {
   it('prints the day the process started in every prompt, so a warm reply after the date changed still re-reads only the new message', async () => {
-    await engine?.dispose();
-    engine = await Engine.create({ modelPath: await ensureFamilyModel(spec), threads: TEST_THREADS, contextSize: 1024, warmChannels: 1, historyMaxTokens: 256, replyMaxTokens: 6, systemPrompt: PERSONA, seed: 7 });
+    // The engine's default day: the one the process started.
+    engine = await engineFor(spec, { today: undefined });
     const first = await engine.reply({ channelId: 'night', turns: [], userName: 'Ann', userText: 'still up?' });
     const before = engine.replies.contextText('night')!;
     try {
@@ -178,8 +167,7 @@ describe.each([familySpec('Llama 3.2'), SMOLLM3_ORIGINAL_SPEC].map((spec) => [sp
 
 describe.each(FAMILY_SPECS.filter((spec) => ['Qwen3', 'SmolLM3'].includes(spec.family)).map((spec) => [spec.family, spec] as const))('%s with THINKING on', (_family, spec) => {
   it('renders the prompt as its template does with reasoning on (the model decides whether to think)', async () => {
-    await engine?.dispose();
-    engine = await Engine.create({ modelPath: await ensureFamilyModel(spec), threads: TEST_THREADS, contextSize: 1024, warmChannels: 1, historyMaxTokens: 256, replyMaxTokens: 6, thoughtTokens: 32, systemPrompt: PERSONA, seed: 7, today: new Date() });
+    engine = await engineFor(spec, { thoughtTokens: 32 });
 
     expect(render(engine.chatWrapper, engine.model, PROBE)).toBe(oracle(engine, spec, PROBE_MESSAGES('').slice(0, -1), true, true));
   }, 60_000);
