@@ -1,4 +1,4 @@
-import type { ChatHistoryItem, ChatWrapper, LlamaContext, LlamaModel } from 'node-llama-cpp';
+import { LlamaText, type ChatHistoryItem, type ChatWrapper, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
 import type { HistoryTurn } from '../domain.js';
 import { mergeUserTurns, textBefore } from './OwnTemplateChatWrapper.js';
 import { windowTurns } from './promptWindow.js';
@@ -74,11 +74,16 @@ export class ChatReplies {
   /** Tokens of each system prompt seen (the default and the channels' personas). */
   private readonly systemTokens = new Map<string, number>();
   private readonly messageMaxTokens: number;
+  /** What a thought may take of a reply's output tokens: its budget and the text that opens and closes it (`<think>\n`, `\n</think>`). */
+  private readonly thoughtRoom: number;
 
   constructor(private readonly options: ChatRepliesOptions) {
     this.slots = new WarmSlots(options.context, options.warmChannels, options.chatWrapper);
     // A message may take a quarter of the context; the history budget shrinks to make room for it.
     this.messageMaxTokens = Math.floor(options.context.contextSize / 4);
+    const thought = options.chatWrapper.settings.segments?.thought;
+    const tokensOf = (text: unknown): number => (typeof text === 'string' || LlamaText.isLlamaText(text) ? LlamaText(text).tokenize(options.model.tokenizer).length : 0);
+    this.thoughtRoom = options.thoughtTokens ? options.thoughtTokens + tokensOf(thought?.prefix) + tokensOf(thought?.suffix) : 0;
   }
 
   /** Channels whose sequence is warm now. */
@@ -134,7 +139,7 @@ export class ChatReplies {
           // A thought has its own budget on top of the reply's, so a long one never leaves the reply
           // empty. With THINKING off the budget is 0: a model that thinks anyway (a template with no
           // way to switch reasoning off) has its thought closed at once and answers.
-          maxTokens: this.options.replyMaxTokens + thoughtTokens,
+          maxTokens: this.options.replyMaxTokens + this.thoughtRoom,
           budgets: { thoughtTokens },
           temperature: this.options.temperature ?? 0.7,
           topP: 0.9,
@@ -199,7 +204,7 @@ export class ChatReplies {
 
   /** `fixedTokens`: the new message and the system prompt, which the history must leave room for. */
   private promptWindow(slot: WarmSlot, turns: readonly HistoryTurn[], fixedTokens: number): readonly HistoryTurn[] {
-    const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - (this.options.thoughtTokens ?? 0) - fixedTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
+    const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - this.thoughtRoom - fixedTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
     const budget = Math.max(0, Math.min(this.options.historyMaxTokens, contextRoom));
     const from = slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
     const window = windowTurns(turns, from, budget, (turn) => this.tokensOf(turn));
