@@ -1,4 +1,4 @@
-import { LlamaText, type ChatHistoryItem, type ChatWrapper, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
+import { LlamaText, type ChatHistoryItem, type ChatWrapper, type LlamaChatResponseChunk, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
 import type { HistoryTurn } from '../domain.js';
 import { mergeUserTurns, textBefore } from './OwnTemplateChatWrapper.js';
 import { windowTurns } from './promptWindow.js';
@@ -131,7 +131,21 @@ export class ChatReplies {
       const before = meter.usedInputTokens;
       const outputBefore = meter.usedOutputTokens;
       const thoughtTokens = this.options.thoughtTokens ?? 0;
+      const reasoning = this.thoughtRoom > 0;
+      // With THINKING on the output cap has the thought's room on top of the reply's, so the reply's
+      // own tokens are counted and cut at REPLY_MAX_TOKENS: a model that does not think gets no more.
+      const replyCap = new AbortController();
+      let replyTokens = 0;
       let thinking = false;
+      const onResponseChunk = (chunk: LlamaChatResponseChunk): void => {
+        if (chunk.type !== 'segment') {
+          replyTokens += chunk.tokens.length;
+          if (replyTokens >= this.options.replyMaxTokens) replyCap.abort();
+        } else if (chunk.segmentType === 'thought' && !thinking) {
+          thinking = true;
+          onThinking?.();
+        }
+      };
       let response: string;
       let stopReason: string | undefined;
       try {
@@ -144,17 +158,14 @@ export class ChatReplies {
           temperature: this.options.temperature ?? 0.7,
           topP: 0.9,
           seed: this.options.seed,
-          signal,
-          stopOnAbortSignal: false,
+          // The reply cap stops generation and keeps what was said; the caller's abort still throws (below).
+          signal: reasoning ? (signal ? AbortSignal.any([signal, replyCap.signal]) : replyCap.signal) : signal,
+          stopOnAbortSignal: reasoning,
           onTextChunk: onText && ((chunk) => emit(onText, prefixFilter.push(chunk))),
-          onResponseChunk: onThinking && thoughtTokens > 0 ? (chunk) => {
-            if (chunk.type === 'segment' && chunk.segmentType === 'thought' && !thinking) {
-              thinking = true;
-              onThinking();
-            }
-          } : undefined,
+          onResponseChunk: reasoning ? onResponseChunk : undefined,
           evaluationPriority: 3,
         }));
+        if (stopReason === 'abort' && signal?.aborted) throw signal.reason;
       } finally {
         if (onText) emit(onText, prefixFilter.end());
       }
