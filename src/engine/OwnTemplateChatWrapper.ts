@@ -2,7 +2,7 @@ import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { ChatWrapper, LlamaText, SpecialToken, SpecialTokensText, type ChatWrapperSettings, type ChatHistoryItem, type ChatWrapperGenerateContextStateOptions, type ChatWrapperGeneratedContextState, type LlamaModel } from 'node-llama-cpp';
 
 export interface TemplateRenderOptions {
-  /** Whether the model may reason before answering (see reasoningOff below for what off does). */
+  /** Whether the model may reason before answering (see ChatTemplate for what off does). */
   thinking: boolean;
   /** The date every render prints (`strftime_now`, `date_string`): fixed, so a warm prompt survives midnight. */
   today: Date;
@@ -122,6 +122,8 @@ function renderWithDate(template: Template, globals: Record<string, unknown>, to
 }
 
 const THINK_TAG = /<\/?think>/;
+/** A prompt that ends inside an open think block (`<think>`, `<think>\n`). */
+const OPEN_THOUGHT_AT_END = /<think>\n?$/;
 
 /**
  * A generation prompt whose answer would start with a thought, made to start after one: an open
@@ -130,7 +132,7 @@ const THINK_TAG = /<\/?think>/;
  */
 function closeThought(prompt: string): string {
   if (/<\/think>\s*$/.test(prompt)) return prompt;
-  if (/<think>\n?$/.test(prompt)) return `${prompt.replace(/\n?$/, '\n')}\n</think>\n\n`;
+  if (OPEN_THOUGHT_AT_END.test(prompt)) return `${prompt.replace(/\n?$/, '\n')}\n</think>\n\n`;
   return `${prompt}<think>\n\n</think>\n\n`;
 }
 
@@ -150,21 +152,15 @@ export function mergeUserTurns(history: readonly ChatHistoryItem[]): ChatHistory
   return merged;
 }
 
-/** node-llama-cpp's history as template messages; a trailing model turn is the one being generated. */
-export function templateMessages(history: readonly ChatHistoryItem[]): { messages: TemplateMessage[]; response: string | undefined } {
+/** node-llama-cpp's history as template messages, user turns merged; a trailing model turn is the one being generated, left out. */
+export function templateMessages(history: readonly ChatHistoryItem[]): TemplateMessage[] {
   const items = mergeUserTurns(history);
-  const last = items[items.length - 1];
-  const response = last?.type === 'model' ? responseText(last) : undefined;
-  const messages = (response === undefined ? items : items.slice(0, -1)).map((item): TemplateMessage =>
+  const done = items[items.length - 1]?.type === 'model' ? items.slice(0, -1) : items;
+  return done.map((item): TemplateMessage =>
     item.type === 'model'
-      ? { role: 'assistant', content: responseText(item) }
+      ? { role: 'assistant', content: item.response.filter((part): part is string => typeof part === 'string').join('') }
       : { role: item.type, content: typeof item.text === 'string' ? item.text : LlamaText.fromJSON(item.text).toString() },
   );
-  return { messages, response };
-}
-
-function responseText(item: Extract<ChatHistoryItem, { type: 'model' }>): string {
-  return item.response.filter((part): part is string => typeof part === 'string').join('');
 }
 
 /**
@@ -183,7 +179,7 @@ export class OwnTemplateChatWrapper extends ChatWrapper {
   constructor(private readonly template: ChatTemplate) {
     super();
     this.endOfAnswer = endOfAnswerText(template);
-    this.opensThought = /<think>\n?$/.exec(template.render([{ role: 'user', content: 'u' }], true))?.[0];
+    this.opensThought = OPEN_THOUGHT_AT_END.exec(template.render([{ role: 'user', content: 'u' }], true))?.[0];
     // A template that knows think blocks: node-llama-cpp then keeps thoughts out of the reply and
     // applies their budget. A thought starts as the template opens it, so a rendered one re-reads the same.
     this.settings = template.knowsThoughts
@@ -192,11 +188,11 @@ export class OwnTemplateChatWrapper extends ChatWrapper {
   }
 
   override generateContextState({ chatHistory }: ChatWrapperGenerateContextStateOptions): ChatWrapperGeneratedContextState {
-    const items = mergeUserTurns(chatHistory);
-    const last = items[items.length - 1];
+    const messages = templateMessages(chatHistory);
+    const last = chatHistory[chatHistory.length - 1];
     const stopGenerationTriggers = [LlamaText(new SpecialToken('EOS')), ...(this.endOfAnswer ? [LlamaText(new SpecialTokensText(this.endOfAnswer))] : [])];
-    if (last?.type !== 'model') return { contextText: this.template.renderText(templateMessages(items).messages, false), stopGenerationTriggers };
-    const prompt = this.template.renderText(templateMessages(items.slice(0, -1)).messages, true);
+    if (last?.type !== 'model') return { contextText: this.template.renderText(messages, false), stopGenerationTriggers };
+    const prompt = this.template.renderText(messages, true);
     // The answer so far, thoughts included: after a thought is cut at its budget, node-llama-cpp
     // renders the prompt again and the model must see its closed thought, or it starts another.
     const response = this.generateModelResponseText(last.response);

@@ -43,7 +43,7 @@ export function modelChatWrapper(model: LlamaModel, { chatTemplate, ...options }
   let expected: string;
   try {
     template = new ChatTemplate(source, model, options);
-    expected = template.render(templateMessages(PROBE).messages, true);
+    expected = template.render(templateMessages(PROBE), true);
   } catch (error) {
     // A template the operator chose must work; the file's own one that cannot run leaves node-llama-cpp's guess.
     if (chatTemplate !== undefined) throw new UserError(`CHAT_TEMPLATE_FILE: the chat template does not render a conversation (${(error as Error).message}). Point it at a model's Jinja chat template, or leave it empty to use the one in the model file.`);
@@ -77,7 +77,7 @@ export function render(wrapper: ChatWrapper, model: LlamaModel, history: readonl
 
 /** Whether the template's render depends on the date (Llama 3.2, SmolLM3). */
 function printsDate(source: string, model: LlamaModel, options: TemplateRenderOptions): boolean {
-  const { messages } = templateMessages(PROBE);
+  const messages = templateMessages(PROBE);
   const on = (today: Date): string => new ChatTemplate(source, model, { ...options, today }).render(messages, true);
   return on(new Date(2020, 0, 1)) !== on(new Date(2021, 5, 15));
 }
