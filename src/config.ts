@@ -4,9 +4,6 @@ import { CALIBRATION_MODES, REPLY_MODES, type CalibrationMode, type SentimentLab
 import { UserError } from './errors.js';
 import { maskCredentials } from './logger.js';
 
-// Kept for the callers that still name the labels through config; they live in domain.ts.
-export { SENTIMENT_LABELS, type SentimentLabel } from './domain.js';
-
 const DEFAULT_SYSTEM_PROMPT =
   'You are a warm, empathetic assistant in a Discord channel. Several people may talk here; ' +
   "each user message starts with the speaker's name. Reply briefly and kindly, in the language the user writes in.";

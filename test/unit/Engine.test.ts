@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SENTIMENT_LABELS } from '../../src/config.js';
+import { SENTIMENT_LABELS } from '../../src/domain.js';
 import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
 import { buildLabelTrie, labelSpellings, SENTIMENT_INSTRUCTION } from '../../src/engine/SentimentClassifier.js';
 import { resolveChatWrapper } from 'node-llama-cpp';
