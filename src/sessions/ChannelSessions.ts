@@ -6,6 +6,7 @@ import { StoppedError, UserError } from '../errors.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { hasReadableText } from '../text.js';
+import { TurnLine } from '../turnLine.js';
 import { ChannelHistory } from './ChannelHistory.js';
 import { ChannelSettings } from './ChannelSettings.js';
 import type { SessionObserver } from './SessionObserver.js';
@@ -34,8 +35,8 @@ export interface ChannelSessionsOptions {
  * completes.
  */
 export class ChannelSessions {
-  /** Per channel, the latest turn's completion: the next reply reads the history only after it. */
-  private readonly lastTurn = new Map<string, Promise<void>>();
+  /** Per channel, the turns in arrival order: the next reply reads the history only after the one before it. */
+  private readonly turnLine = new TurnLine();
   /** Per channel, the latest mood record's write (see recordMood). */
   private readonly moodWrites = new Map<string, Promise<void>>();
   private readonly histories: ChannelHistory;
@@ -74,7 +75,7 @@ export class ChannelSessions {
     }
     // A /reset after this moment drops the turn, even one that had to wait for its reply.
     const epoch = this.histories.epoch(channelId);
-    const order = this.follow(channelId);
+    const order = this.turnLine.enter(channelId);
     const stop = stopRequest(hooks.stopSignal, reply);
     return this.answer(message, hooks, { sentiment, reply, waits, previous: order.previous, ended: order.ended, stop: stop.requested, epoch }).finally(() => {
       stop.dispose();
@@ -97,7 +98,7 @@ export class ChannelSessions {
       if (turn.waits) this.notify(channelId, 'onWaiting', () => hooks.onWaiting?.());
       // The previous turn of this channel must be delivered and recorded before this reply reads the
       // history. Meanwhile this channel's place is not ready, so the queue serves other channels.
-      // A stop ends the wait at once (the turns behind still wait for the previous one, see follow()).
+      // A stop ends the wait at once (the turns behind still wait for the previous one: see TurnLine).
       await Promise.race([turn.previous, turn.stop]);
     } catch (error) {
       turn.sentiment.cancel();
@@ -157,7 +158,7 @@ export class ChannelSessions {
     if (!message.readAttachments) this.readable(message.text);
     const place = this.options.queue.reserve('sentiment', channelId);
     const epoch = this.histories.epoch(channelId);
-    const order = this.follow(channelId);
+    const order = this.turnLine.enter(channelId);
     const turn = (async () => {
       let read: { text: string; truncated: boolean };
       try {
@@ -175,25 +176,6 @@ export class ChannelSessions {
       return { sentiment, reply: '', saved, truncated: read.truncated || fitted.truncated };
     })();
     return turn.finally(order.done);
-  }
-
-  /**
-   * Puts a turn last in its channel's order. `previous` settles when the turn before it is done;
-   * `done()` marks this one done, but only once the previous one is too, so a turn that ends early
-   * (stopped, failed) never lets the one behind it overtake the one before it. `ended` settles then.
-   */
-  private follow(channelId: string): { previous: Promise<void> | undefined; ended: Promise<void>; done(): void } {
-    const previous = this.lastTurn.get(channelId);
-    let finished!: () => void;
-    const current = new Promise<void>((resolve) => (finished = resolve));
-    this.lastTurn.set(channelId, current);
-    const done = () => {
-      void Promise.resolve(previous).then(() => {
-        finished();
-        if (this.lastTurn.get(channelId) === current) this.lastTurn.delete(channelId);
-      });
-    };
-    return { previous, ended: current, done };
   }
 
   /** Sets (undefined: clears) the channel's persona; its warm cache is dropped so the next reply is built on it. */
@@ -219,7 +201,7 @@ export class ChannelSessions {
   /** A channel message classified for its reaction alone (no reply, no history); it counts in the channel's mood log. */
   async classifyMessage(channelId: string, text: string): Promise<SentimentResult> {
     const sentiment = await this.classify(channelId, text);
-    this.recordMood(channelId, sentiment, this.lastTurn.get(channelId));
+    this.recordMood(channelId, sentiment, this.turnLine.tail(channelId));
     return sentiment;
   }
 
@@ -322,7 +304,7 @@ interface TurnPlaces {
   /** Other replies were queued or running: the front end shows that this one waits. */
   waits: boolean;
   /** The channel's previous turn; this reply reads the history only once it is done. */
-  previous: Promise<void> | undefined;
+  previous: Promise<void>;
   /** Settles when this turn is done (and every one before it): its mood record is written then. */
   ended: Promise<void>;
   /** Rejects with StoppedError when the Stop button is pressed. */
