@@ -131,7 +131,6 @@ export class SentimentClassifier {
     return this.steps;
   }
 
-
   /** Tokens a message takes: typed special tokens such as `<|im_end|>` stay plain text. */
   messageTokens(text: string): Token[] {
     const tokens = this.model.tokenize(text.trim() || '(empty message)', false, 'trimLeadingSpace');
