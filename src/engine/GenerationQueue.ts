@@ -1,9 +1,10 @@
 import { AbortedError, QueueFullError } from '../errors.js';
 
 /**
- * Two lanes in front of the one shared model. Replies run one at a time; sentiment calls run one
- * at a time too, but on their own context sequence, so a sentiment call never waits for a whole
- * reply: the context batches its tokens in between two decode steps of the running reply.
+ * Two lanes in front of the one shared model. Up to `parallelReplies` replies of different channels
+ * run at once (each on its channel's own context sequence, so the context decodes them in one
+ * batch); sentiment calls run one at a time on their own sequence, so a sentiment call never waits
+ * for a whole reply: the context batches its tokens in between two decode steps of the replies.
  */
 export type Lane = 'sentiment' | 'reply';
 
@@ -14,6 +15,11 @@ export interface GenerationQueueOptions {
    * so one busy channel cannot shut the quiet ones out. Default 64.
    */
   maxPending?: number;
+  /**
+   * Most reply jobs running at once, never two of one channel; the sentiment lane always runs one.
+   * Default 1 (one reply at a time).
+   */
+  parallelReplies?: number;
 }
 
 export type Job<T> = (signal: AbortSignal) => Promise<T>;
@@ -48,25 +54,35 @@ interface Entry {
   controller?: AbortController;
 }
 
+interface Running {
+  controller: AbortController;
+  /** Resolves once the job has settled. */
+  settled: Promise<void>;
+}
+
 class LaneState {
   /** Waiting entries per channel, in arrival order; a Map keeps channels in round-robin order. */
   readonly waiting = new Map<string, Entry[]>();
-  /** The running job: its channel, its abort switch, and a promise that resolves once it has settled. */
-  running?: { channelId: string; controller: AbortController; settled: Promise<void> };
+  /** The running jobs by channel: a channel runs at most one job of a lane at a time. */
+  readonly running = new Map<string, Running>();
   size = 0;
+
+  constructor(readonly slots: number) {}
 }
 
 /**
- * The one queue in front of the shared model: fair across channels (round-robin), strict arrival
- * order within a channel, bounded, and abortable for shutdown.
+ * The one queue in front of the shared model (in process or on a server): fair across channels
+ * (round-robin), strict arrival order within a channel, bounded, and abortable for shutdown.
  */
 export class GenerationQueue {
-  private readonly lanes: Record<Lane, LaneState> = { sentiment: new LaneState(), reply: new LaneState() };
+  private readonly lanes: Record<Lane, LaneState>;
   private readonly maxPending: number;
   private closedReason?: string;
 
-  constructor({ maxPending = 64 }: GenerationQueueOptions = {}) {
+  constructor({ maxPending = 64, parallelReplies = 1 }: GenerationQueueOptions = {}) {
+    if (!Number.isInteger(parallelReplies) || parallelReplies < 1) throw new RangeError(`parallelReplies must be a whole number of at least 1, got ${parallelReplies}.`);
     this.maxPending = maxPending;
+    this.lanes = { sentiment: new LaneState(1), reply: new LaneState(parallelReplies) };
   }
 
   /** Jobs waiting or running in a lane. */
@@ -74,9 +90,24 @@ export class GenerationQueue {
     return this.lanes[lane].size;
   }
 
-  /** True when a new job in this lane would have to wait. */
-  isBusy(lane: Lane): boolean {
-    return this.lanes[lane].size > 0;
+  /** Jobs running in a lane now. */
+  running(lane: Lane): number {
+    return this.lanes[lane].running.size;
+  }
+
+  /** Jobs that may run at once in a lane. */
+  slots(lane: Lane): number {
+    return this.lanes[lane].slots;
+  }
+
+  /**
+   * True when a new job in this lane would have to wait: the jobs already there (running or
+   * waiting) fill every slot, or, given a channel, that channel already has a job in the lane.
+   */
+  isBusy(lane: Lane, channelId?: string): boolean {
+    const state = this.lanes[lane];
+    if (state.size >= state.slots) return true;
+    return channelId !== undefined && (state.waiting.has(channelId) || state.running.has(channelId));
   }
 
   /**
@@ -86,7 +117,7 @@ export class GenerationQueue {
   reserve(lane: Lane, channelId: string): Ticket {
     if (this.closedReason !== undefined) throw new AbortedError(this.closedReason);
     const state = this.lanes[lane];
-    const channelWaits = state.waiting.has(channelId) || state.running?.channelId === channelId;
+    const channelWaits = state.waiting.has(channelId) || state.running.has(channelId);
     // Round-robin serves a channel's first job after at most one job of each other channel, so
     // taking it past the cap costs the others little; the cap bounds the backlog of busy channels.
     if (state.size >= this.maxPending && channelWaits) throw new QueueFullError(state.size);
@@ -130,8 +161,8 @@ export class GenerationQueue {
   }
 
   /**
-   * Refuses new work, aborts the running jobs through their signals and rejects every waiting one.
-   * Resolves when the running jobs have settled.
+   * Refuses new work, aborts every running job through its signal and rejects every waiting one.
+   * Resolves when all the running jobs have settled.
    */
   async close(reason = 'The bot is shutting down.'): Promise<void> {
     this.closedReason = reason;
@@ -144,10 +175,10 @@ export class GenerationQueue {
         }
       }
       state.waiting.clear();
-      state.size = state.running ? 1 : 0;
-      if (state.running) {
-        running.push(state.running.settled);
-        state.running.controller.abort(new AbortedError(reason));
+      state.size = state.running.size;
+      for (const job of state.running.values()) {
+        running.push(job.settled);
+        job.controller.abort(new AbortedError(reason));
       }
     }
     await Promise.all(running);
@@ -155,16 +186,21 @@ export class GenerationQueue {
 
   private pump(lane: Lane): void {
     const state = this.lanes[lane];
-    if (state.running) return;
-    // Round-robin: the first channel in map order whose head is ready runs, then moves to the back.
-    for (const [channelId, list] of state.waiting) {
-      const head = list[0];
-      if (!head?.job) continue;
-      list.shift();
-      state.waiting.delete(channelId);
-      if (list.length > 0) state.waiting.set(channelId, list);
-      this.start(lane, state, head);
-      return;
+    // Round-robin: the first channel in map order whose head is ready and that runs nothing now
+    // starts, then moves to the back; a channel skipped keeps its place in the round.
+    while (state.running.size < state.slots) {
+      let next: Entry | undefined;
+      for (const [channelId, list] of state.waiting) {
+        const head = list[0];
+        if (!head?.job || state.running.has(channelId)) continue;
+        list.shift();
+        state.waiting.delete(channelId);
+        if (list.length > 0) state.waiting.set(channelId, list);
+        next = head;
+        break;
+      }
+      if (!next) return;
+      this.start(lane, state, next);
     }
   }
 
@@ -172,7 +208,7 @@ export class GenerationQueue {
     const controller = new AbortController();
     entry.controller = controller;
     const finish = () => {
-      state.running = undefined;
+      state.running.delete(entry.channelId);
       state.size--;
       this.pump(lane);
     };
@@ -189,7 +225,7 @@ export class GenerationQueue {
           entry.settle!.reject(error);
         },
       );
-    state.running = { channelId: entry.channelId, controller, settled };
+    state.running.set(entry.channelId, { controller, settled });
   }
 
   private remove(state: LaneState, entry: Entry): void {

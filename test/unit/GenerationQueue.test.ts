@@ -415,3 +415,256 @@ describe('GenerationQueue', () => {
     });
   });
 });
+
+/** A job that runs until its signal aborts, then rejects with the reason. */
+function untilAborted(started: string[], name: string): Job<string> {
+  return (signal) => {
+    started.push(name);
+    return new Promise<string>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+  };
+}
+
+describe('GenerationQueue with parallelReplies', () => {
+  it('runs up to parallelReplies replies of different channels at once, and the next one as soon as a slot frees', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 3 });
+    const rec = recorder();
+    const runs = ['a', 'b', 'c', 'd'].map((channel) => queue.run('reply', channel, rec.gated(`${channel}1`)));
+    await drain();
+
+    expect(rec.started).toEqual(['a1', 'b1', 'c1']);
+    expect(queue.running('reply')).toBe(3);
+    expect(queue.pending('reply')).toBe(4);
+
+    rec.open('b1');
+    await drain();
+    expect(rec.started).toEqual(['a1', 'b1', 'c1', 'd1']);
+    expect(queue.running('reply')).toBe(3);
+
+    for (const name of ['a1', 'c1', 'd1']) rec.open(name);
+    await expect(Promise.all(runs)).resolves.toEqual(['a1', 'b1', 'c1', 'd1']);
+    expect(rec.maxRunning).toBe(3);
+    expect(queue.running('reply')).toBe(0);
+    expect(queue.pending('reply')).toBe(0);
+  });
+
+  it('never runs two replies of one channel at once, even with slots free', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 4 });
+    const rec = recorder();
+    const runs = [queue.run('reply', 'a', rec.gated('a1')), queue.run('reply', 'a', rec.gated('a2')), queue.run('reply', 'a', rec.gated('a3')), queue.run('reply', 'b', rec.gated('b1'))];
+    await drain();
+
+    expect(rec.started).toEqual(['a1', 'b1']);
+    expect(queue.running('reply')).toBe(2);
+
+    rec.open('a1');
+    await drain();
+    expect(rec.started).toEqual(['a1', 'b1', 'a2']);
+    rec.open('a2');
+    await drain();
+    expect(rec.started).toEqual(['a1', 'b1', 'a2', 'a3']);
+    rec.open('a3');
+    rec.open('b1');
+    await Promise.all(runs);
+    expect(rec.finished).toEqual(['a1', 'a2', 'a3', 'b1']);
+  });
+
+  it('keeps arrival order within each channel while channels run side by side', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 3 });
+    const rec = recorder();
+    // Jobs of varying length, so an order violation within a channel would show in the finish order.
+    const lengths: Record<string, number[]> = { a: [6, 1, 4], b: [0, 5, 2], c: [3, 3, 0] };
+    const runs = [0, 1, 2].flatMap((i) => Object.entries(lengths).map(([channel, turns]) => queue.run('reply', channel, rec.job(`${channel}${i + 1}`, turns[i]))));
+
+    const results = await Promise.all(runs);
+
+    expect(results).toEqual(['a1', 'b1', 'c1', 'a2', 'b2', 'c2', 'a3', 'b3', 'c3']);
+    for (const channel of ['a', 'b', 'c']) {
+      const own = (list: string[]) => list.filter((name) => name.startsWith(channel));
+      expect(own(rec.started)).toEqual([`${channel}1`, `${channel}2`, `${channel}3`]);
+      expect(own(rec.finished)).toEqual([`${channel}1`, `${channel}2`, `${channel}3`]);
+    }
+    expect(rec.maxRunning).toBe(3);
+  });
+
+  it('takes turns round-robin across channels as slots free up', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 2 });
+    const rec = recorder();
+    const names = ['z1', 'y1', 'a1', 'a2', 'a3', 'a4', 'a5', 'b1', 'b2', 'c1'];
+    const runs = names.map((name) => queue.run('reply', name[0]!, rec.gated(name)));
+    await drain();
+    expect(rec.started).toEqual(['z1', 'y1']);
+
+    // Finish the running jobs one at a time, oldest first, and watch who takes each freed slot.
+    for (let i = 0; i < names.length; i++) {
+      rec.open(rec.started[i]!);
+      await drain();
+    }
+    await Promise.all(runs);
+
+    expect(rec.started).toEqual(['z1', 'y1', 'a1', 'b1', 'c1', 'a2', 'b2', 'a3', 'a4', 'a5']);
+    expect(rec.maxRunning).toBe(2);
+  });
+
+  it('skips a channel that is running for now but keeps its place in the round', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 2 });
+    const rec = recorder();
+    const runs = [
+      queue.run('reply', 'a', rec.gated('a1')),
+      queue.run('reply', 'b', rec.gated('b1')),
+      queue.run('reply', 'a', rec.gated('a2')),
+      queue.run('reply', 'c', rec.gated('c1')),
+      queue.run('reply', 'd', rec.gated('d1')),
+      queue.run('reply', 'e', rec.gated('e1')),
+    ];
+    await drain();
+
+    rec.open('b1');
+    await drain();
+    expect(rec.started).toEqual(['a1', 'b1', 'c1']);
+    rec.open('a1');
+    await drain();
+    // a waited longer than d and e, so its next job goes first once a1 is done.
+    expect(rec.started).toEqual(['a1', 'b1', 'c1', 'a2']);
+    for (const name of ['c1', 'a2', 'd1', 'e1']) {
+      rec.open(name);
+      await drain();
+    }
+    await Promise.all(runs);
+    expect(rec.started).toEqual(['a1', 'b1', 'c1', 'a2', 'd1', 'e1']);
+  });
+
+  it('keeps the sentiment lane at one job at a time, running beside a full reply lane', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 2 });
+    const replies = recorder();
+    const sentiments = recorder();
+    const running = [queue.run('reply', 'a', replies.gated('ra')), queue.run('reply', 'b', replies.gated('rb'))];
+    const waitingReply = queue.run('reply', 'c', replies.gated('rc'));
+    await drain();
+
+    const labels = await Promise.all(['a', 'b', 'c'].map((channel) => queue.run('sentiment', channel, sentiments.job(`s${channel}`))));
+
+    expect(labels).toEqual(['sa', 'sb', 'sc']);
+    expect(sentiments.maxRunning).toBe(1);
+    expect(replies.started).toEqual(['ra', 'rb']);
+    expect(queue.slots('sentiment')).toBe(1);
+    expect(queue.slots('reply')).toBe(2);
+    for (const name of ['ra', 'rb']) replies.open(name);
+    await Promise.all(running);
+    replies.open('rc');
+    await waitingReply;
+  });
+
+  it('says a new reply would wait only when the replies there fill every slot, or its own channel has one', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 2 });
+    const rec = recorder();
+    expect(queue.isBusy('reply')).toBe(false);
+
+    const first = queue.run('reply', 'a', rec.gated('a1'));
+    await drain();
+    expect(queue.isBusy('reply')).toBe(false);
+    expect(queue.isBusy('reply', 'b')).toBe(false);
+    expect(queue.isBusy('reply', 'a')).toBe(true);
+
+    const second = queue.run('reply', 'b', rec.gated('b1'));
+    await drain();
+    expect(queue.isBusy('reply')).toBe(true);
+    expect(queue.isBusy('reply', 'c')).toBe(true);
+
+    rec.open('a1');
+    await first;
+    expect(queue.isBusy('reply', 'c')).toBe(false);
+    rec.open('b1');
+    await second;
+    expect(queue.isBusy('reply', 'a')).toBe(false);
+  });
+
+  it('stops one of the running replies: the others go on and the next waiting one takes its slot', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 3 });
+    const started: string[] = [];
+    const a = queue.run('reply', 'a', untilAborted(started, 'a1'));
+    const bTicket = queue.reserve('reply', 'b');
+    const b = bTicket.run(untilAborted(started, 'b1'));
+    const rec = recorder();
+    const c = queue.run('reply', 'c', rec.gated('c1'));
+    const d = queue.run('reply', 'd', rec.gated('d1'));
+    await drain();
+    expect(started).toEqual(['a1', 'b1']);
+    expect(rec.started).toEqual(['c1']);
+
+    bTicket.abort(new Error('stopped by user'));
+
+    await expect(b).rejects.toThrow('stopped by user');
+    await drain();
+    expect(rec.started).toEqual(['c1', 'd1']);
+    expect(queue.running('reply')).toBe(3);
+    rec.open('c1');
+    rec.open('d1');
+    await expect(Promise.all([c, d])).resolves.toEqual(['c1', 'd1']);
+    expect(queue.running('reply')).toBe(1);
+    const aSettled = Promise.allSettled([a]);
+    await queue.close('closing after the test');
+    expect((await aSettled)[0].status).toBe('rejected');
+  });
+
+  it('close() aborts every running reply and resolves only once all of them have settled', async () => {
+    const queue = new GenerationQueue({ parallelReplies: 3 });
+    const started: string[] = [];
+    const quick = [queue.run('reply', 'a', untilAborted(started, 'a1')), queue.run('reply', 'b', untilAborted(started, 'b1'))];
+    const slowGate = deferred();
+    let slowSawAbort = false;
+    const slow = queue.run('reply', 'c', async (signal) => {
+      started.push('c1');
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      slowSawAbort = true;
+      await slowGate.promise;
+      return 'c1 ended after the abort';
+    });
+    const waiting = queue.run('reply', 'd', async () => (started.push('d1'), 'd1'));
+    await drain();
+    const outcomes = Promise.allSettled([...quick, waiting]);
+
+    let closed = false;
+    const closing = queue.close('Shutting down for the test.').then(() => (closed = true));
+    await drain();
+
+    expect(slowSawAbort).toBe(true);
+    expect(closed).toBe(false);
+    expect(queue.running('reply')).toBe(1);
+    slowGate.resolve();
+    await closing;
+    expect(closed).toBe(true);
+    await expect(slow).resolves.toBe('c1 ended after the abort');
+    for (const outcome of await outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(AbortedError);
+    }
+    expect(started).toEqual(['a1', 'b1', 'c1']);
+    expect(queue.running('reply')).toBe(0);
+    expect(queue.pending('reply')).toBe(0);
+  });
+
+  it('keeps the cap: running jobs count toward maxPending, and only a channel with nothing there gets a place past it', async () => {
+    const queue = new GenerationQueue({ maxPending: 2, parallelReplies: 2 });
+    const rec = recorder();
+    const runs = [queue.run('reply', 'a', rec.gated('a1')), queue.run('reply', 'b', rec.gated('b1'))];
+    await drain();
+
+    expect(() => queue.reserve('reply', 'a')).toThrow(QueueFullError);
+    expect(() => queue.reserve('reply', 'b')).toThrow(QueueFullError);
+    const quiet = queue.run('reply', 'c', rec.job('c1'));
+    expect(queue.pending('reply')).toBe(3);
+    expect(() => queue.reserve('reply', 'c')).toThrow(QueueFullError);
+
+    rec.open('a1');
+    await expect(quiet).resolves.toBe('c1');
+    rec.open('b1');
+    await Promise.all(runs);
+    expect(rec.started).toEqual(['a1', 'b1', 'c1']);
+    expect(rec.maxRunning).toBe(2);
+  });
+
+  it('refuses a parallelReplies below one or not a whole number', () => {
+    expect(() => new GenerationQueue({ parallelReplies: 0 })).toThrow('parallelReplies must be a whole number of at least 1, got 0.');
+    expect(() => new GenerationQueue({ parallelReplies: 1.5 })).toThrow(RangeError);
+  });
+});
