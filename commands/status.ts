@@ -17,7 +17,7 @@ export const statusCommand = {
     const lines = [
       `**Model** ${modelLine}; ${config.THREADS} threads, context ${config.CONTEXT_SIZE} tokens`,
       `**Up** ${formatUptime(snap.uptimeSeconds)}`,
-      `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running; ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
+      `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running (${snap.runningReplies ?? '?'} of up to ${config.PARALLEL_REPLIES} generating now); ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
       `**Messages since start** ${outcomes.answered} answered, ${outcomes.unanswered} kept as context, ${outcomes.reacted} reacted to, ${outcomes.stopped} stopped, ${outcomes.busy} told busy, ${outcomes.limited} rate-limited, ${outcomes.failed} failed`,
       `**Mood, last hour** ${moodLine(snap.lastHourLabels, config.SENTIMENT_EMOJIS)}`,

@@ -54,7 +54,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
     await store.dispose();
     throw error;
   }
-  const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX });
+  const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX, parallelReplies: config.PARALLEL_REPLIES });
   const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer });
   return {
     engine,

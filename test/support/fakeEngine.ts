@@ -35,7 +35,10 @@ export class FakeEngine implements ModelEngine {
   /** How many of the next classify() calls fail. */
   failNextClassify = 0;
   disposed = false;
-  private readonly held: Array<() => void> = [];
+  /** Replies inside reply() now, and the most there were at once. */
+  replying = 0;
+  mostReplyingAtOnce = 0;
+  private readonly held: Array<{ channelId: string; release: () => void }> = [];
 
   constructor(
     private readonly label: (text: string) => SentimentResult = (text) =>
@@ -60,13 +63,19 @@ export class FakeEngine implements ModelEngine {
   async reply({ channelId, turns, userName, userText, botName, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
     this.replyCalls.push({ channelId, userName, userText, turns: [...turns], ...(systemPrompt === undefined ? {} : { systemPrompt }), ...(botName === undefined ? {} : { botName }) });
     this.events.push(`reply:${userText}`);
-    if (this.holdReplies) {
-      onText?.(this.partialText);
-      await new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) return reject(signal.reason);
-        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-        this.held.push(resolve);
-      });
+    this.replying++;
+    this.mostReplyingAtOnce = Math.max(this.mostReplyingAtOnce, this.replying);
+    try {
+      if (this.holdReplies) {
+        onText?.(this.partialText);
+        await new Promise<void>((resolve, reject) => {
+          if (signal?.aborted) return reject(signal.reason);
+          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+          this.held.push({ channelId, release: resolve });
+        });
+      }
+    } finally {
+      this.replying--;
     }
     const text = FakeEngine.replyTo(userText);
     onText?.(text);
@@ -90,7 +99,14 @@ export class FakeEngine implements ModelEngine {
   /** Lets every held reply finish, and stops holding new ones. */
   releaseReplies(): void {
     this.holdReplies = false;
-    for (const release of this.held.splice(0)) release();
+    for (const { release } of this.held.splice(0)) release();
+  }
+
+  /** Lets the held reply of one channel finish; new replies are still held. */
+  releaseReply(channelId: string): void {
+    const index = this.held.findIndex((held) => held.channelId === channelId);
+    if (index < 0) throw new Error(`no reply of channel ${channelId} is held`);
+    this.held.splice(index, 1)[0]!.release();
   }
 }
 
