@@ -1,5 +1,5 @@
 import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
-import type { ModelEngine } from '../../src/engine/Engine.js';
+import type { EngineStatus, ModelEngine } from '../../src/engine/Engine.js';
 import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 
@@ -81,6 +81,10 @@ export class FakeEngine implements ModelEngine {
   forget(channelId: string): void {
     this.forgotten.push(channelId);
     this.events.push(`forget:${channelId}`);
+  }
+
+  status(): EngineStatus {
+    return { model: 'fake', runsOn: 'this process', contextSize: 2048, ready: true, warmChannels: 0 };
   }
 
   async dispose(): Promise<void> {
