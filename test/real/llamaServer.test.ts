@@ -47,7 +47,7 @@ describe.skipIf(!ready)('the real llama-server (xllamacpp wheel) on SmolLM2-135M
 
   it('returns the probabilities of the whole vocabulary at the answer position when asked (n_probs has no cap of 20)', async () => {
     const result = await post<Completion>('/completion', { prompt: 'The sentiment of "I love it" is', n_predict: 1, n_probs: 100_000 });
-    const top = result.completion_probabilities[0].top_logprobs;
+    const top = result.completion_probabilities[0]!.top_logprobs;
     expect(top.length).toBe(49152);
     const total = top.reduce((sum, entry) => sum + Math.exp(entry.logprob), 0);
     expect(total).toBeGreaterThan(0.99);
@@ -58,7 +58,7 @@ describe.skipIf(!ready)('the real llama-server (xllamacpp wheel) on SmolLM2-135M
     const ask = (temperature: number) =>
       post<Completion>('/completion', { prompt: 'My mood today is', n_predict: 1, n_probs: 5, temperature, cache_prompt: false });
     const [cold, hot] = [await ask(0), await ask(1.5)];
-    const byId = (c: Completion) => c.completion_probabilities[0].top_logprobs.map((t) => [t.id, t.logprob.toFixed(3)]);
+    const byId = (c: Completion) => c.completion_probabilities[0]!.top_logprobs.map((t) => [t.id, t.logprob.toFixed(3)]);
     expect(byId(hot)).toEqual(byId(cold));
   });
 
@@ -95,10 +95,10 @@ describe.skipIf(!ready)('the real llama-server (xllamacpp wheel) on SmolLM2-135M
     let slots: Array<{ id: number; is_processing: boolean }> = [];
     for (let i = 0; i < 100; i++) {
       slots = (await (await fetch(`${server.url}/slots`)).json()) as typeof slots;
-      if (!slots[0].is_processing) break;
+      if (!slots[0]!.is_processing) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(slots[0].is_processing).toBe(false);
+    expect(slots[0]!.is_processing).toBe(false);
     const predicted = (await metric()) - before;
     expect(predicted).toBeGreaterThanOrEqual(5);
     expect(predicted).toBeLessThan(2000);
