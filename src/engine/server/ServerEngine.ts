@@ -295,20 +295,37 @@ export class ServerEngine implements ModelEngine {
     return { userText: cut, truncated: true, tokenCount: await this.countTokens(connected, userLine(userName, cut)) };
   }
 
-  async reply({ channelId, turns, userName, userText, botName, systemPrompt = this.options.systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+  /** The prompt a reply to this request on a cold channel sends, as the server gets it (tests compare it with the in-process render). */
+  async replyPrompt(request: Pick<ReplyRequest, 'turns' | 'userName' | 'userText' | 'systemPrompt'>): Promise<Array<string | number> | string> {
+    return (await this.buildReply(await this.use(), request, 0)).prompt;
+  }
+
+  /** The prompt a sentiment call for `text` sends, as the server gets it. */
+  async sentimentPrompt(text: string): Promise<Array<string | number> | string> {
+    const connected = await this.use();
+    return connected.backend.encode([...connected.classifierPrefix, await this.messagePart(connected, text), ...connected.classifierSuffix]);
+  }
+
+  /** The reply's prompt, with the history windowed as in process (promptWindow.ts) from the turn at `from`. */
+  private async buildReply(connected: Connected, { turns, userName, userText, systemPrompt = this.options.systemPrompt }: Pick<ReplyRequest, 'turns' | 'userName' | 'userText' | 'systemPrompt'>, from: number) {
+    const message = await this.fit(connected, userName, userText);
+    const fixedTokens = message.tokenCount + (await this.countTokens(connected, systemPrompt)) + TEMPLATE_TOKENS_PER_TURN;
+    const budget = historyBudget({ contextSize: this.contextSize(), replyMaxTokens: this.options.replyMaxTokens, fixedTokens, historyMaxTokens: this.options.historyMaxTokens });
+    const counts = new Map<HistoryTurn, number>();
+    await Promise.all(turns.map(async (turn) => counts.set(turn, await this.turnTokens(connected, turn))));
+    const window = windowTurns(turns, from, budget, (turn) => counts.get(turn)!);
+    const history = replyChatHistory(systemPrompt, window.turns, userName, message.userText);
+    const prompt = await connected.backend.encode(connected.template.renderParts(templateMessages(history), true));
+    return { prompt, window, message };
+  }
+
+  async reply({ channelId, turns, userName, userText, botName, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
     const connected = await this.use();
     const { slot, cold } = connected.slots.take(channelId);
     try {
-      const message = await this.fit(connected, userName, userText);
-      const fixedTokens = message.tokenCount + (await this.countTokens(connected, systemPrompt)) + TEMPLATE_TOKENS_PER_TURN;
-      const budget = historyBudget({ contextSize: this.contextSize(), replyMaxTokens: this.options.replyMaxTokens, fixedTokens, historyMaxTokens: this.options.historyMaxTokens });
-      const counts = new Map<HistoryTurn, number>();
-      await Promise.all(turns.map(async (turn) => counts.set(turn, await this.turnTokens(connected, turn))));
       const from = !cold && slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
-      const window = windowTurns(turns, from, budget, (turn) => counts.get(turn)!);
+      const { prompt, window, message } = await this.buildReply(connected, { turns, userName, userText, systemPrompt }, from);
       slot.windowFirst = turns[window.start];
-      const history = replyChatHistory(systemPrompt, window.turns, userName, message.userText);
-      const prompt = await connected.backend.encode(connected.template.renderParts(templateMessages(history), true));
       const speakers = replySpeakers(userName, window.turns, botName);
       const filter = new SpeakerPrefixFilter(speakers);
       let response = '';
