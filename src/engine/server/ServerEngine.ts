@@ -7,8 +7,8 @@ import { learnCalibration, loadCalibrationSet } from '../learnCalibration.js';
 import { ChatTemplate, endOfAnswerText, templateMessages, type PromptPart } from '../OwnTemplateChatWrapper.js';
 import { windowTurns } from '../promptWindow.js';
 import { TEMPLATE_TOKENS_PER_TURN, historyBudget, replyChatHistory, replySpeakers, userLine } from '../replyPrompt.js';
-import { classifierChatHistory, pickLabel, type SentimentResult } from '../SentimentClassifier.js';
-import type { Calibration } from '../sentimentCalibration.js';
+import { CONTENT_FREE_INPUTS, classifierChatHistory, pickLabel, type SentimentResult } from '../SentimentClassifier.js';
+import { meanPrior, type Calibration, type ContentFreeCalibration } from '../sentimentCalibration.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from '../speakerPrefix.js';
 import type { SentimentLabel } from '../../domain.js';
 import { backendFor, detectApi, type Backend, type InferenceApi, type ServerInfo } from './backends.js';
@@ -85,6 +85,7 @@ export class ServerEngine implements ModelEngine {
   private retryTimer?: NodeJS.Timeout;
   private readonly today: Date;
   private calibration: Calibration | undefined;
+  private calibrating: Promise<void> = Promise.resolve();
   private floors = 0;
   /** Called once with the first connection (tests and the start log). */
   readonly firstConnect: Promise<ServerInfo>;
@@ -156,7 +157,7 @@ export class ServerEngine implements ModelEngine {
         });
         if (!wasConnected) {
           this.resolveFirst(info);
-          void this.learnCalibration();
+          this.calibrating = this.learnCalibration();
         }
         return connected;
       } catch (error) {
@@ -235,6 +236,30 @@ export class ServerEngine implements ModelEngine {
 
   async classify(text: string): Promise<SentimentResult> {
     return pickLabel(await this.labelProbabilities(text), this.calibration);
+  }
+
+  /** The result, and the label probabilities before calibration (for the eval). */
+  async classifyWithScores(text: string): Promise<{ result: SentimentResult; raw: Record<SentimentLabel, number> }> {
+    const raw = await this.labelProbabilities(text);
+    return { result: pickLabel(raw, this.calibration), raw };
+  }
+
+  /** The calibration in use: none until a learned one is ready (raw probabilities meanwhile). */
+  get calibrationInUse(): Calibration | undefined {
+    return this.calibration;
+  }
+
+  /** Resolves once the calibration is learned (or read from its cache) after the first connection; at once when there is none to learn. */
+  async calibrationReady(): Promise<void> {
+    await this.firstConnect;
+    await this.calibrating;
+  }
+
+  /** The labels' prior on content-free inputs (Zhao et al. 2021), through the server. */
+  async contentFreeCalibration(): Promise<ContentFreeCalibration> {
+    const probabilities = [];
+    for (const text of CONTENT_FREE_INPUTS) probabilities.push(await this.labelProbabilities(text));
+    return meanPrior(probabilities);
   }
 
   /** The three labels' probabilities at the answer position, from the server's top tokens there (a floor for a label outside them, counted). */
@@ -384,11 +409,7 @@ export class ServerEngine implements ModelEngine {
     if (mode === 'off' || !connected) return;
     try {
       if (mode === 'content-free') {
-        const { meanPrior } = await import('../sentimentCalibration.js');
-        const { CONTENT_FREE_INPUTS } = await import('../SentimentClassifier.js');
-        const probabilities = [];
-        for (const text of CONTENT_FREE_INPUTS) probabilities.push(await this.labelProbabilities(text));
-        this.calibration = meanPrior(probabilities);
+        this.calibration = await this.contentFreeCalibration();
         return;
       }
       const promptKey = JSON.stringify([connected.classifierPrefix, connected.classifierSuffix, connected.backend.api]);
