@@ -1,6 +1,7 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { SENTIMENT_LABELS } from '../src/domain.js';
-import type { Command } from '../src/discord/Command.js';
+import type { Command, CommandDeps } from '../src/discord/Command.js';
+import type { EngineStatus } from '../src/engine/Engine.js';
 import { percentShares } from '../src/mood/moodSummary.js';
 
 const STORE_PROBE_MS = 2000;
@@ -13,9 +14,8 @@ export const statusCommand = {
     const storeOk = await storeAnswers(() => store.getSetting('status', 'probe'));
     const snap = metrics.snapshot();
     const { outcomes } = snap;
-    const modelLine = model ? `${model.file} (${formatBytes(model.sizeBytes)})` : 'none loaded';
     const lines = [
-      `**Model** ${modelLine}; ${config.THREADS} threads, context ${config.CONTEXT_SIZE} tokens`,
+      `**Model** ${modelLine(model?.(), config)}`,
       `**Up** ${formatUptime(snap.uptimeSeconds)}`,
       `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running (${snap.runningReplies ?? '?'} of up to ${config.PARALLEL_REPLIES} generating now); ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
@@ -26,6 +26,14 @@ export const statusCommand = {
     await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });
   },
 } satisfies Command;
+
+/** In process: file, size, threads, context. On an inference server: model, where, context, and whether it answers now. */
+function modelLine(status: EngineStatus | undefined, config: CommandDeps['config']): string {
+  if (!status) return 'none loaded';
+  if (status.runsOn === 'this process') return `${status.model}${status.sizeBytes === undefined ? '' : ` (${formatBytes(status.sizeBytes)})`}; ${config.THREADS} threads, context ${config.CONTEXT_SIZE} tokens`;
+  const floors = status.labelFloors ? `; ${status.labelFloors} sentiment calls used a floor for a label` : '';
+  return `${status.model} on ${status.runsOn}, context ${status.contextSize} tokens; ${status.ready ? 'answering' : 'NOT reachable (messages get a "model server unavailable" notice)'}${floors}`;
+}
 
 function moodLine(counts: Record<(typeof SENTIMENT_LABELS)[number], number>, emojis: Record<(typeof SENTIMENT_LABELS)[number], string>): string {
   const total = SENTIMENT_LABELS.reduce((sum, label) => sum + counts[label], 0);

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { Config } from './config.js';
-import { Engine } from './engine/Engine.js';
+import { Engine, type ModelEngine } from './engine/Engine.js';
 import { GenerationQueue } from './engine/GenerationQueue.js';
 import { resolveModelPath } from './engine/loadModel.js';
+import { ServerEngine } from './engine/server/ServerEngine.js';
 import { UserError } from './errors.js';
 import { KeyvHistoryStore } from './history/KeyvHistoryStore.js';
 import type { Logger } from './logger.js';
@@ -12,7 +13,8 @@ import type { SessionObserver } from './sessions/SessionObserver.js';
 
 /** Everything below the front end: model, queue, store and sessions, built from the config. */
 export interface Core {
-  engine: Engine;
+  /** In process (Engine) or on an inference server (ServerEngine): the rest never learns which. */
+  engine: ModelEngine;
   store: KeyvHistoryStore;
   queue: GenerationQueue;
   sessions: ChannelSessions;
@@ -20,41 +22,71 @@ export interface Core {
   dispose(): Promise<void>;
 }
 
+/** INFERENCE_PARALLEL when neither it nor the server's slots say. */
+const DEFAULT_INFERENCE_PARALLEL = 4;
+
 /** `observer`: told about timings and store failures (the metrics). */
 export async function createCore(config: Config, logger: Logger, observer?: SessionObserver): Promise<Core> {
-  const modelPath = await resolveModelPath({
-    model: config.MODEL,
-    modelsDir: config.MODELS_DIR,
-    onDownloadStart: () => process.stderr.write(`${config.MODEL} is not in ${config.MODELS_DIR} yet; downloading it once…\n`),
-    onProgress: progressBar(`Downloading ${config.MODEL}`),
-  });
+  // With INFERENCE_URL no weights are loaded here: no model file is looked for or downloaded.
+  const modelPath =
+    config.INFERENCE_URL === undefined
+      ? await resolveModelPath({
+          model: config.MODEL,
+          modelsDir: config.MODELS_DIR,
+          onDownloadStart: () => process.stderr.write(`${config.MODEL} is not in ${config.MODELS_DIR} yet; downloading it once…\n`),
+          onProgress: progressBar(`Downloading ${config.MODEL}`),
+        })
+      : undefined;
   // The store opens first: it is quick and its errors (locked, corrupt) should not wait for the model.
   const chatTemplate = config.CHAT_TEMPLATE_FILE === undefined ? undefined : await readChatTemplate(config.CHAT_TEMPLATE_FILE);
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
-  let engine: Engine;
+  let engine: ModelEngine;
+  let parallelReplies = config.PARALLEL_REPLIES;
   try {
-    const started = performance.now();
-    engine = await Engine.create({
-      modelPath,
-      threads: config.THREADS,
-      contextSize: config.CONTEXT_SIZE,
-      warmChannels: config.WARM_CHANNELS,
-      historyMaxTokens: config.HISTORY_MAX_TOKENS,
-      replyMaxTokens: config.REPLY_MAX_TOKENS,
-      thoughtTokens: config.THINKING === 'off' ? undefined : config.THINKING,
-      chatTemplate,
-      systemPrompt: config.SYSTEM_PROMPT,
-      sentimentCalibration: config.SENTIMENT_CALIBRATION,
-      calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
-      // A new model's first start classifies the shipped calibration set once (about a minute for a 0.5B model on 2 cores).
-      onCalibrationProgress: (done, total) => logger.info('learning the sentiment calibration for this model', { done, total }),
-    });
-    logger.info('model loaded', { modelPath, threads: config.THREADS, ms: Math.round(performance.now() - started) });
+    if (modelPath === undefined) {
+      const server = await ServerEngine.start({
+        url: config.INFERENCE_URL!,
+        apiKey: config.INFERENCE_API_KEY,
+        api: config.INFERENCE_API,
+        model: config.INFERENCE_MODEL,
+        parallel: config.INFERENCE_PARALLEL ?? DEFAULT_INFERENCE_PARALLEL,
+        timeoutMs: config.INFERENCE_TIMEOUT_MS,
+        idleTimeoutMs: config.INFERENCE_IDLE_TIMEOUT_MS,
+        contextSize: config.CONTEXT_SIZE,
+        historyMaxTokens: config.HISTORY_MAX_TOKENS,
+        replyMaxTokens: config.REPLY_MAX_TOKENS,
+        systemPrompt: config.SYSTEM_PROMPT,
+        chatTemplate,
+        sentimentCalibration: config.SENTIMENT_CALIBRATION,
+        calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
+        logger,
+      });
+      engine = server;
+      parallelReplies = config.INFERENCE_PARALLEL ?? server.replySlotCount() ?? DEFAULT_INFERENCE_PARALLEL;
+    } else {
+      const started = performance.now();
+      engine = await Engine.create({
+        modelPath,
+        threads: config.THREADS,
+        contextSize: config.CONTEXT_SIZE,
+        warmChannels: config.WARM_CHANNELS,
+        historyMaxTokens: config.HISTORY_MAX_TOKENS,
+        replyMaxTokens: config.REPLY_MAX_TOKENS,
+        thoughtTokens: config.THINKING === 'off' ? undefined : config.THINKING,
+        chatTemplate,
+        systemPrompt: config.SYSTEM_PROMPT,
+        sentimentCalibration: config.SENTIMENT_CALIBRATION,
+        calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
+        // A new model's first start classifies the shipped calibration set once (about a minute for a 0.5B model on 2 cores).
+        onCalibrationProgress: (done, total) => logger.info('learning the sentiment calibration for this model', { done, total }),
+      });
+      logger.info('model loaded', { modelPath, threads: config.THREADS, ms: Math.round(performance.now() - started) });
+    }
   } catch (error) {
     await store.dispose();
     throw error;
   }
-  const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX, parallelReplies: config.PARALLEL_REPLIES });
+  const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX, parallelReplies });
   const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer });
   return {
     engine,

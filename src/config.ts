@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
-import { CALIBRATION_MODES, REPLY_MODES, type CalibrationMode, type SentimentLabel } from './domain.js';
+import { CALIBRATION_MODES, INFERENCE_APIS, REPLY_MODES, type CalibrationMode, type SentimentLabel } from './domain.js';
 import { UserError } from './errors.js';
 import { maskCredentials } from './logger.js';
 
@@ -77,6 +77,15 @@ const schema = z.object({
   METRICS_PORT: integer(0, 65535).optional(),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
   MOOD_RETENTION_DAYS: integer(1, 3650).default(30),
+  // An inference server (llama-server, OpenAI-compatible, Ollama) instead of the weights in this
+  // process: see docs/inference-server.md. Unset: the model runs in process (MODEL).
+  INFERENCE_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:8080' }).optional(),
+  INFERENCE_API: z.enum(INFERENCE_APIS, { error: `must be one of ${INFERENCE_APIS.join(', ')} (or unset: detected)` }).optional(),
+  INFERENCE_API_KEY: optionalText,
+  INFERENCE_MODEL: optionalText,
+  INFERENCE_PARALLEL: integer(1, 256).optional(),
+  INFERENCE_TIMEOUT_MS: integer(1000, 3_600_000).default(120_000),
+  INFERENCE_IDLE_TIMEOUT_MS: integer(1000, 3_600_000).default(60_000),
   SHARDS: z
     .union([z.literal('auto'), integer(1, 4096)], { error: 'must be auto or a whole number from 1 to 4096' })
     .default(1),
@@ -91,7 +100,7 @@ export type Config = Readonly<
 >;
 
 /** Keys whose values must never be echoed back in an error. */
-const SECRET_KEYS = new Set(['DISCORD_TOKEN']);
+const SECRET_KEYS = new Set(['DISCORD_TOKEN', 'INFERENCE_API_KEY']);
 
 /**
  * Validates the environment into a frozen Config. Every bad key is reported in one error, with

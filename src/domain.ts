@@ -32,3 +32,7 @@ export interface HistoryTurn {
  */
 export const CALIBRATION_MODES = ['learned', 'content-free', 'off'] as const;
 export type CalibrationMode = (typeof CALIBRATION_MODES)[number];
+
+/** Kinds of inference server the bot talks to (INFERENCE_API). */
+export const INFERENCE_APIS = ['llama-server', 'openai', 'ollama'] as const;
+export type InferenceApi = (typeof INFERENCE_APIS)[number];

@@ -30,3 +30,14 @@ export class StoppedError extends Error {
     super('The reply was stopped.');
   }
 }
+
+/**
+ * The inference server (INFERENCE_URL) cannot be reached, failed, or did not answer in time. Front
+ * ends answer with a short "model server unavailable" notice; the message is kept as context.
+ */
+export class ModelUnavailableError extends Error {
+  override name = 'ModelUnavailableError';
+  constructor(readonly detail: string) {
+    super(`The model server is unavailable (${detail}).`);
+  }
+}

@@ -32,11 +32,11 @@ runEntryPoint(async () => {
   // Metrics come first: a taken port fails the start at once, and /healthz says 503 while the model loads.
   let core: Awaited<ReturnType<typeof createCore>> | undefined;
   const client = createDiscordClient(config);
-  const metrics = new BotMetrics({ queueDepth: (lane) => core?.queue.pending(lane) ?? 0, runningReplies: () => core?.queue.running('reply') ?? 0, warmChannels: () => core?.engine.replies.warmCount ?? 0 });
+  const metrics = new BotMetrics({ queueDepth: (lane) => core?.queue.pending(lane) ?? 0, runningReplies: () => core?.queue.running('reply') ?? 0, warmChannels: () => core?.engine.status().warmChannels ?? 0 });
   const metricsServer =
     config.METRICS_PORT === undefined
       ? undefined
-      : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => core !== undefined && gatewayConnected(client), logger });
+      : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => core !== undefined && core.engine.status().ready && gatewayConnected(client), logger });
   try {
     core = await createCore(config, logger, metrics);
   } catch (error) {
@@ -49,7 +49,7 @@ runEntryPoint(async () => {
     await running.dispose();
     await metricsServer?.dispose();
   };
-  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, metrics, store, model: { file: engine.model.filename ?? config.MODEL, sizeBytes: engine.model.size } });
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, metrics, store, model: () => engine.status() });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;

@@ -58,14 +58,23 @@ function isSerializedError(value: unknown): value is { name: string; message: st
  */
 const URL_TO_LAST_AT = /\b([a-z][a-z0-9+.-]*:\/\/)((?:\\"|[^\s"])*)@/gi;
 
+/** A bearer token or an API key written as `key=…`/`"apiKey":"…"`: the value is hidden. */
+const BEARER = /\b(Bearer\s+)[^\s"',;]+/gi;
+const KEY_VALUE = /((?:INFERENCE_API_KEY|api[_-]?key)"?\s*[:=]\s*"?)[^\s"',;&]+/gi;
+
+
 /**
  * Hides the credentials of every URL in a text, whatever its scheme: everything from `://` to the
  * last `@` before the host, so `postgresql://u:p@ss/w@host/db` becomes `postgresql://***@host/db`.
  * A run with no `:` that holds a `/` is a path with an `@` in it (`https://x/users/@me`), kept as is.
+ * Bearer tokens and API keys (`Bearer …`, `INFERENCE_API_KEY=…`, `"apiKey":"…"`) lose their value too.
  * Every error and log line that may show a URL goes through it.
  */
 export function maskCredentials(text: string): string {
-  return text.replace(URL_TO_LAST_AT, (whole, scheme: string, userinfo: string) => (!userinfo.includes(':') && userinfo.includes('/') ? whole : `${scheme}***@`));
+  return text
+    .replace(URL_TO_LAST_AT, (whole, scheme: string, userinfo: string) => (!userinfo.includes(':') && userinfo.includes('/') ? whole : `${scheme}***@`))
+    .replace(BEARER, '$1***')
+    .replace(KEY_VALUE, '$1***');
 }
 
 function serializeErrors(fields: LogFields): LogFields {

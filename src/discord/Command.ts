@@ -1,5 +1,6 @@
 import type { ChatInputCommandInteraction, RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
 import type { Config } from '../config.js';
+import type { EngineStatus } from '../engine/Engine.js';
 import type { GenerationQueue } from '../engine/GenerationQueue.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
 import type { Logger } from '../logger.js';
@@ -15,8 +16,8 @@ export interface CommandDeps {
   metrics: BotMetrics;
   /** The history store, for /status to check it answers. */
   store: HistoryStore;
-  /** The model in use (file name, bytes in memory), for /status; absent when there is none (a scripted engine). */
-  model?: { file: string; sizeBytes: number };
+  /** What the model is, where it runs and whether it answers, for /status; absent when there is none (a scripted engine). */
+  model?: () => EngineStatus;
 }
 
 /** One slash command: its definition and what it does. */

@@ -1,6 +1,6 @@
 import type { Message, MessageReaction } from 'discord.js';
 import type { Config } from '../config.js';
-import { QueueFullError, StoppedError, UserError, isAbort } from '../errors.js';
+import { ModelUnavailableError, QueueFullError, StoppedError, UserError, isAbort } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BotMetrics } from '../metrics/BotMetrics.js';
 import type { ChannelSessions, IncomingMessage } from '../sessions/ChannelSessions.js';
@@ -17,6 +17,10 @@ export const CUT_MARKER = '\n\n…(reply cut off: the bot is restarting)';
 export const FAILED_MARKER = '\n\n…(reply cut off: something went wrong; please try again)';
 /** The answer to a message that was still waiting when the bot shut down. */
 export const RESTART_NOTICE = 'I am restarting and could not answer this one; please send it again in a minute.';
+/** The answer to a message while the inference server (INFERENCE_URL) cannot be reached; the message is kept as context. */
+export const MODEL_UNAVAILABLE_NOTICE = 'The model server is unavailable right now, so I cannot answer; I kept your message. Please try again in a minute.';
+/** Appended to a reply cut off because the inference server went away. */
+export const MODEL_GONE_MARKER = '\n\n…(reply cut off: the model server went away; please try again in a minute)';
 export const SORRY_NOTICE = 'Sorry, something went wrong while answering that. Please try again.';
 /** The first message of a reply that has to wait: it holds the Stop button until the reply replaces it. */
 export const WAITING_PLACEHOLDER = 'Waiting for my turn…';
@@ -179,16 +183,20 @@ async function endEarly(error: Error, message: Message, access: ChannelAccess, s
   const log = { channelId: message.channelId, messageId: message.id };
   const stopped = error instanceof StoppedError;
   const aborted = isAbort(error);
+  const unavailable = error instanceof ModelUnavailableError;
   metrics.outcome(stopped ? 'stopped' : 'failed');
-  if (!stopped && !aborted) logger.error('reply failed', { ...log, error });
+  // The server's own state is logged by the engine; one warning per message is enough here.
+  if (unavailable) logger.warn('model server unavailable; message kept as context', { ...log, reason: error.detail });
+  else if (!stopped && !aborted) logger.error('reply failed', { ...log, error });
   // A post under way decides whether there is a part to mark.
   await streamer.cancel();
   if (stopped) logger.info('reply stopped before it started', log);
   const partial = streamer.currentText.trim() !== '';
   if (aborted) logger.info(partial ? 'reply aborted by shutdown' : 'message not answered before shutdown; asked to send it again', log);
-  const notice = stopped ? STOPPED_BEFORE_START : aborted ? RESTART_NOTICE : SORRY_NOTICE;
-  // What was shown stays, marked as not the whole answer; nothing of the turn enters history.
-  const shown = partial ? streamer.currentText + (aborted ? CUT_MARKER : FAILED_MARKER) : notice;
+  const notice = stopped ? STOPPED_BEFORE_START : aborted ? RESTART_NOTICE : unavailable ? MODEL_UNAVAILABLE_NOTICE : SORRY_NOTICE;
+  // What was shown stays, marked as not the whole answer; the reply does not enter history (a
+  // message the model server could not answer is kept there without one: see ChannelSessions).
+  const shown = partial ? streamer.currentText + (aborted ? CUT_MARKER : unavailable ? MODEL_GONE_MARKER : FAILED_MARKER) : notice;
   if (streamer.postedCount > 0) {
     await Promise.all([
       removeWaiting(),

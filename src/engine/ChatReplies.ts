@@ -1,7 +1,8 @@
 import { LlamaText, type ChatHistoryItem, type ChatWrapper, type LlamaChatResponseChunk, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
 import type { HistoryTurn } from '../domain.js';
-import { mergeUserTurns, textBefore } from './OwnTemplateChatWrapper.js';
+import { textBefore } from './OwnTemplateChatWrapper.js';
 import { windowTurns } from './promptWindow.js';
+import { TEMPLATE_TOKENS_PER_TURN, historyBudget, replyChatHistory, replySpeakers, userLine } from './replyPrompt.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';
 
@@ -58,10 +59,8 @@ export interface ReplyResult {
   endedByModel?: boolean;
 }
 
-const TEMPLATE_TOKENS_PER_TURN = 10;
 /** Stands for the next message when a warm sequence is settled after a reply. */
 const NEXT_MESSAGE = '\u0001next message\u0001';
-const MAX_NAME_LENGTH = 32;
 
 /**
  * History-aware replies for many channels over one context: a small LRU pool of sequences, one
@@ -113,19 +112,10 @@ export class ChatReplies {
       if (cold) await slot.chat.sequence.clearHistory();
       const message = this.fitMessage(userName, userText);
       const window = this.promptWindow(slot, turns, message.tokenCount + this.systemTokensOf(systemPrompt));
-      const history: ChatHistoryItem[] = [{ type: 'system', text: systemPrompt }];
-      for (const turn of window) {
-        history.push({ type: 'user', text: userLine(turn.userName, turn.userText) });
-        // A message the bot did not answer is context for a later mention (merged into the next user turn below).
-        if (turn.reply !== undefined) history.push({ type: 'model', response: [turn.reply] });
-      }
-      history.push({ type: 'user', text: userLine(userName, message.userText) });
       // Mentions mode leaves unanswered messages as user turns of their own; templates such as
       // Gemma's and Mistral's refuse two user turns in a row, so every wrapper gets them merged.
-      const prompt = mergeUserTurns(history);
-
-      // Only names that speak in the prompt (and the bot's own): "Warning:" or "Step 1:" open a reply, they are no speakers.
-      const speakers = [...new Set([userName, ...window.map((turn) => turn.userName), ...(botName ? [botName] : [])].map(cleanName))];
+      const prompt = replyChatHistory(systemPrompt, window, userName, message.userText);
+      const speakers = replySpeakers(userName, window, botName);
       const prefixFilter = new SpeakerPrefixFilter(speakers);
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;
@@ -215,8 +205,8 @@ export class ChatReplies {
 
   /** `fixedTokens`: the new message and the system prompt, which the history must leave room for. */
   private promptWindow(slot: WarmSlot, turns: readonly HistoryTurn[], fixedTokens: number): readonly HistoryTurn[] {
-    const contextRoom = this.options.context.contextSize - this.options.replyMaxTokens - this.thoughtRoom - fixedTokens - 2 * TEMPLATE_TOKENS_PER_TURN;
-    const budget = Math.max(0, Math.min(this.options.historyMaxTokens, contextRoom));
+    const { replyMaxTokens, historyMaxTokens } = this.options;
+    const budget = historyBudget({ contextSize: this.options.context.contextSize, replyMaxTokens, thoughtRoom: this.thoughtRoom, fixedTokens, historyMaxTokens });
     const from = slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
     const window = windowTurns(turns, from, budget, (turn) => this.tokensOf(turn));
     slot.windowFirst = turns[window.start];
@@ -252,13 +242,4 @@ function emit(onText: (delta: string) => void, text: string): void {
   if (text) onText(text);
 }
 
-/** A user turn as the model reads it: "Name: text". */
-function userLine(name: string, text: string): string {
-  return `${cleanName(name)}: ${text}`;
-}
-
-/** Names go into the prompt as "Name: text", so they must stay one short line. */
-export function cleanName(name: string): string {
-  const clean = name.replace(/[\s\u200b-\u200d\ufeff]+/g, ' ').replace(/:/g, '').trim().slice(0, MAX_NAME_LENGTH);
-  return clean || 'user';
-}
+export { cleanName } from './replyPrompt.js';

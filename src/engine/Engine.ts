@@ -11,7 +11,34 @@ import { modelChatWrapper } from './modelChatWrapper.js';
 /** Read once: every prompt of this process prints this date, whatever the clock says later. */
 const PROCESS_START = new Date();
 
-/** What the channel sessions need from the model; a fake with the same shape drives unit tests. */
+/** What the model is and where it runs, for start-up logs, /status and /healthz. */
+export interface EngineStatus {
+  /** The model's name: its file in process, the name or path the inference server gives. */
+  model: string;
+  /** `this process`, or the inference server's URL (without credentials) and kind. */
+  runsOn: string;
+  /** Tokens per context sequence (a server's per-slot context). */
+  contextSize: number;
+  /** False while the inference server cannot be reached; always true in process. */
+  ready: boolean;
+  /** Channels whose prompt is cached now (warm). */
+  warmChannels: number;
+  /** Bytes of the model in memory (in process). */
+  sizeBytes?: number;
+  /** Sentiment calls where a label was not among the server's top tokens and got the floor. */
+  labelFloors?: number;
+}
+
+/** The message as a reply reads it; see ModelEngine.fitMessage. */
+export interface FittedMessage {
+  userText: string;
+  truncated: boolean;
+}
+
+/**
+ * What the channel sessions need from the model, wherever it runs (in process: Engine; on an
+ * inference server: ServerEngine); a fake with the same shape drives unit tests.
+ */
 export interface ModelEngine {
   classify(text: string): Promise<SentimentResult>;
   reply(request: ReplyRequest): Promise<ReplyResult>;
@@ -19,9 +46,10 @@ export interface ModelEngine {
    * The message as a reply would read it: cut to its token cap (a quarter of the context) and
    * marked when longer. What the history keeps of a message whose reply did not run to its end.
    */
-  fitMessage(userName: string, userText: string): { userText: string; truncated: boolean };
+  fitMessage(userName: string, userText: string): FittedMessage | Promise<FittedMessage>;
   /** Drops a channel's warm cache (after /reset). */
   forget(channelId: string): void;
+  status(): EngineStatus;
   dispose(): Promise<void>;
 }
 
@@ -110,6 +138,10 @@ export class Engine implements ModelEngine {
 
   forget(channelId: string): void {
     this.replies.forget(channelId);
+  }
+
+  status(): EngineStatus {
+    return { model: this.model.filename ?? 'model', runsOn: 'this process', contextSize: this.context.contextSize, ready: true, warmChannels: this.replies.warmCount, sizeBytes: this.model.size };
   }
 
   async dispose(): Promise<void> {

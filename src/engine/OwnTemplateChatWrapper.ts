@@ -25,6 +25,17 @@ export interface TemplateMessage {
  * (DeepSeek-R1-Distill's `<think>\n`; its first template opens none, the model does), so the
  * answer starts right after the prompt.
  */
+/** Where a template's `bos_token` and `eos_token` come from: a loaded model, or an inference server's /props. */
+export interface TemplateTokens {
+  tokens: { bosString?: string | null; eosString?: string | null };
+}
+
+/** A piece of a rendered prompt: the template's own text (special tokens parsed) or a message's text (kept plain). */
+export interface PromptPart {
+  text: string;
+  special: boolean;
+}
+
 export class ChatTemplate {
   private readonly template: Template;
   private readonly bos: string;
@@ -36,7 +47,7 @@ export class ChatTemplate {
 
   constructor(
     source: string,
-    model: LlamaModel,
+    model: TemplateTokens,
     private readonly options: TemplateRenderOptions,
   ) {
     this.template = new Template(source);
@@ -91,9 +102,14 @@ export class ChatTemplate {
    * part) sees only the placeholder, which the bot's messages never need.
    */
   renderText(messages: readonly TemplateMessage[], open: boolean): LlamaText {
+    return LlamaText(this.renderParts(messages, open).map((part) => (part.special ? new SpecialTokensText(part.text) : part.text)));
+  }
+
+  /** The same prompt as pieces: what an inference server is sent (template text parsed for special tokens, message text not). */
+  renderParts(messages: readonly TemplateMessage[], open: boolean): PromptPart[] {
     const marked = messages.map((message, index) => ({ ...message, content: `${CONTENT_MARK}${index}${CONTENT_MARK}` }));
     const parts = this.render(marked, open).split(new RegExp(`${CONTENT_MARK}(\\d+)${CONTENT_MARK}`));
-    return LlamaText(parts.map((part, index) => (index % 2 === 1 ? messages[Number(part)]!.content : new SpecialTokensText(part))));
+    return parts.map((part, index) => (index % 2 === 1 ? { text: messages[Number(part)]!.content, special: false } : { text: part, special: true })).filter((part) => part.text !== '');
   }
 }
 
@@ -226,7 +242,7 @@ export function textBefore(text: LlamaText, marker: string): LlamaText | undefin
 }
 
 /** The special token the template writes right after an answer (`<|im_end|>`, `</s>`, `<end_of_turn>`); empty when none. */
-function endOfAnswerText(template: ChatTemplate): string {
+export function endOfAnswerText(template: ChatTemplate): string {
   const marker = '\u0001ANSWER\u0001';
   const text = template.render([{ role: 'user', content: 'u' }, { role: 'assistant', content: marker }, { role: 'user', content: 'u' }], false);
   const after = text.slice(text.indexOf(marker) + marker.length).trimStart();

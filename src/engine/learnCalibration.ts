@@ -28,7 +28,13 @@ export function loadCalibrationSet(path = new URL('./calibration-set.jsonl', imp
 }
 
 export interface LearnCalibrationOptions {
-  modelPath: string;
+  /** The model file, hashed into the cache key; not needed when `identity` is given. */
+  modelPath?: string;
+  /**
+   * Names the model instead of its file's hash (a model on an inference server: the server URL
+   * without credentials and the model's name or path there), so each server and model learns its own.
+   */
+  identity?: string;
   /** Folder for the cached fits. */
   cacheDir: string;
   /** What the classifier's prompt is (instruction, examples, template): part of the cache key. */
@@ -43,9 +49,11 @@ export interface LearnCalibrationOptions {
 const FIT_VERSION = 1;
 
 export async function learnCalibration(options: LearnCalibrationOptions): Promise<{ calibration: LearnedCalibration; cached: boolean }> {
-  const { modelPath, cacheDir, promptKey, set, labelProbabilities, onProgress } = options;
+  const { modelPath, identity, cacheDir, promptKey, set, labelProbabilities, onProgress } = options;
+  if (identity === undefined && modelPath === undefined) throw new Error('learnCalibration needs a modelPath or an identity.');
+  const model = identity !== undefined ? `identity:${identity}` : await fileSha256(modelPath!);
   const key = createHash('sha256')
-    .update(JSON.stringify({ version: FIT_VERSION, model: await fileSha256(modelPath), promptKey, set }))
+    .update(JSON.stringify({ version: FIT_VERSION, model, promptKey, set }))
     .digest('hex')
     .slice(0, 32);
   const cacheFile = join(cacheDir, `sentiment-calibration-${key}.json`);

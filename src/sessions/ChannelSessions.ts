@@ -2,7 +2,7 @@ import type { ModelEngine } from '../engine/Engine.js';
 import type { GenerationQueue, Ticket } from '../engine/GenerationQueue.js';
 import type { SentimentResult } from '../engine/SentimentClassifier.js';
 import type { HistoryTurn, ReplyMode } from '../domain.js';
-import { StoppedError, UserError } from '../errors.js';
+import { ModelUnavailableError, StoppedError, UserError } from '../errors.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { hasReadableText } from '../text.js';
@@ -88,8 +88,10 @@ export class ChannelSessions {
     const { channelId } = message;
     let read: { text: string; truncated: boolean };
     let sentiment: SentimentResult;
+    let readText: string | undefined;
     try {
       read = await this.read(message);
+      readText = read.text;
       sentiment = await turn.sentiment.run(() => this.classifyTimed(read.text));
       this.recordMood(channelId, sentiment, turn.ended);
       // Not awaited: the reply generates while the front end shows the sentiment (a network
@@ -103,9 +105,20 @@ export class ChannelSessions {
     } catch (error) {
       turn.sentiment.cancel();
       turn.reply.cancel();
+      // The model server is down (the sentiment call failed): the message waits its turn in the channel, then is kept.
+      if (error instanceof ModelUnavailableError && readText !== undefined) {
+        await turn.previous;
+        await this.keepUnanswered(message, readText, turn.epoch);
+      }
       throw error;
     }
-    const generated = await this.generate(message, read.text, hooks, turn.reply);
+    let generated;
+    try {
+      generated = await this.generate(message, read.text, hooks, turn.reply);
+    } catch (error) {
+      if (error instanceof ModelUnavailableError) await this.keepUnanswered(message, read.text, turn.epoch);
+      throw error;
+    }
     await hooks.deliver?.(generated.reply);
     const saved = await this.record(channelId, { userName: message.userName, userText: generated.userText, reply: generated.reply, at: Date.now() }, turn.epoch);
     return { sentiment, reply: generated.reply, saved, truncated: read.truncated || generated.truncated, ...(generated.stopped ? { stopped: true } : {}) };
@@ -143,7 +156,7 @@ export class ChannelSessions {
     } catch (error) {
       if (!hooks.stopSignal?.aborted) throw error;
       if (!started) throw new StoppedError();
-      const fitted = this.options.engine.fitMessage(userName, text);
+      const fitted = await this.options.engine.fitMessage(userName, text);
       return { reply: streamed.trim() + STOPPED_MARKER, userText: fitted.userText, truncated: fitted.truncated, stopped: true };
     }
   }
@@ -171,11 +184,25 @@ export class ChannelSessions {
       this.recordMood(channelId, sentiment, order.ended);
       this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
       await order.previous;
-      const fitted = this.options.engine.fitMessage(userName, read.text);
+      const fitted = await this.options.engine.fitMessage(userName, read.text);
       const saved = await this.record(channelId, { userName, userText: fitted.userText, at: Date.now() }, epoch);
       return { sentiment, reply: '', saved, truncated: read.truncated || fitted.truncated };
     })();
     return turn.finally(order.done);
+  }
+
+  /**
+   * The model server went away (before or during the reply): the message is kept as context without
+   * a reply, as the model would have read it, so nothing the user said is lost and a later reply
+   * knows it. The part of a reply shown before the server died is not history (see answerMessage).
+   */
+  private async keepUnanswered(message: IncomingMessage, text: string, epoch: number): Promise<void> {
+    try {
+      const fitted = await this.options.engine.fitMessage(message.userName, text);
+      await this.record(message.channelId, { userName: message.userName, userText: fitted.userText, at: Date.now() }, epoch);
+    } catch (error) {
+      this.logger.warn('keeping a message the model server could not answer failed', { channelId: message.channelId, error });
+    }
   }
 
   /** Sets (undefined: clears) the channel's persona; its warm cache is dropped so the next reply is built on it. */

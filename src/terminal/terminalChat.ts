@@ -3,7 +3,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Config } from '../config.js';
 import type { SentimentResult } from '../engine/SentimentClassifier.js';
-import { UserError, isAbort } from '../errors.js';
+import { ModelUnavailableError, UserError, isAbort } from '../errors.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
 import type { Logger } from '../logger.js';
 import { moodReport } from '../mood/moodReport.js';
@@ -98,6 +98,8 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<voi
         say(TERMINAL_CUT_MARKER);
       } else if (error instanceof UserError) {
         say(error.message);
+      } else if (error instanceof ModelUnavailableError) {
+        say(`(the model server is unavailable: ${error.detail}; your message was kept, try again in a minute)`);
       } else {
         logger.error('terminal chat turn failed', { error });
         say('Something went wrong with that message; the details are in the log.');

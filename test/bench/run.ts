@@ -377,7 +377,7 @@ async function queueBurst(engine: Engine, counts: typeof runs) {
     const { result, chunks } = await replyForChunks(engine, request, counts.queueReply, undefined, signal);
     return result ?? { text: `(${chunks} chunks)`, evaluatedTokens: 0, turnsInPrompt: 0, messageTruncated: false };
   };
-  const sessions = new ChannelSessions({ engine: { classify: (t) => engine.classify(t), reply: short, fitMessage: (n, t) => engine.fitMessage(n, t), forget: (c) => engine.forget(c), dispose: async () => {} }, queue, store });
+  const sessions = new ChannelSessions({ engine: { classify: (t) => engine.classify(t), reply: short, fitMessage: (n, t) => engine.fitMessage(n, t), forget: (c) => engine.forget(c), status: () => engine.status(), dispose: async () => {} }, queue, store });
   const started = performance.now();
   const waits: number[] = [];
   const answered = new Map<string, number[]>();

@@ -7,7 +7,7 @@ import { ComponentType, type APIButtonComponentWithCustomId } from 'discord.js';
 import { describe, expect, it } from 'vitest';
 import { WAITING_PLACEHOLDER } from '../../src/discord/answerMessage.js';
 import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
-import type { ModelEngine } from '../../src/engine/Engine.js';
+import type { EngineStatus, ModelEngine } from '../../src/engine/Engine.js';
 import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
 import { STOPPED_MARKER } from '../../src/sessions/ChannelSessions.js';
 import { ScriptedEngine, repliesTo, whenAnswered } from '../support/botHarness.js';
@@ -38,6 +38,9 @@ class OverlapCounter implements ModelEngine {
   }
   forget(channelId: string): void {
     this.inner.forget(channelId);
+  }
+  status(): EngineStatus {
+    return this.inner.status();
   }
   dispose(): Promise<void> {
     return this.inner.dispose();

@@ -6,7 +6,7 @@ import { gatewayConnected } from '../../src/discord/discordClient.js';
 import { BotMetrics } from '../../src/metrics/BotMetrics.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/metricsServer.js';
 import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
-import { Engine, type ModelEngine } from '../../src/engine/Engine.js';
+import { Engine, type EngineStatus, type ModelEngine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import type { HistoryStore } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
@@ -71,7 +71,7 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
     config.METRICS_PORT === undefined
       ? undefined
       : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => gatewayConnected(client), logger });
-  const model = engine instanceof Engine ? { file: engine.model.filename ?? 'model', sizeBytes: engine.model.size } : undefined;
+  const model = engine instanceof Engine ? () => engine.status() : undefined;
   const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, editIntervalMs, attachmentTimeoutMs, seenMessagesKept, metrics, store: botStore, model });
   await bot.start(config.DISCORD_TOKEN!);
   await emulator.whenReady();
@@ -182,6 +182,10 @@ export class ScriptedEngine implements ModelEngine {
   }
 
   forget(): void {}
+  status(): EngineStatus {
+    return { model: 'scripted', runsOn: 'this process', contextSize: 2048, ready: true, warmChannels: 0 };
+  }
+
   async dispose(): Promise<void> {}
 }
 

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Template } from '@huggingface/jinja';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCore } from '../../src/app.js';
+import { Engine } from '../../src/engine/Engine.js';
 import { parseConfig } from '../../src/config.js';
 import { UserError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
@@ -45,6 +46,7 @@ describe('CHAT_TEMPLATE_FILE', () => {
     const core = await createCore(await configWith(writeTemp(MARKED_GEMMA3)), silentLogger);
     try {
       const { engine } = core;
+      if (!(engine instanceof Engine)) throw new Error('createCore without INFERENCE_URL runs the model in process');
       const prompt = render(engine.chatWrapper, engine.model, [{ type: 'system', text: 'You are Mochi.' }, { type: 'user', text: 'Ann: hi' }, { type: 'model', response: [] }]);
       const fromFile = new Template(MARKED_GEMMA3).render({
         messages: [{ role: 'system', content: 'You are Mochi.' }, { role: 'user', content: 'Ann: hi' }],

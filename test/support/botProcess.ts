@@ -1,0 +1,92 @@
+// `npm start` as a child process (node --import tsx src/index.ts) with exactly the settings a test gives: for the
+// tiers that need the real start-up path (INFERENCE_URL, SHARDS) rather than the in-process harness.
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** One JSON log line of the bot (stderr). */
+export interface BotLogLine {
+  message: string;
+  level?: string;
+  shard?: number | 'manager';
+  pid?: number;
+  messageId?: string;
+  [key: string]: unknown;
+}
+
+export interface BotProcess {
+  readonly child: ChildProcess;
+  /** Everything it wrote so far (stdout and stderr). */
+  output(): string;
+  /** Its JSON log lines so far. */
+  lines(): BotLogLine[];
+  /** The shards (or undefined, unsharded) that logged "message answered" for this message. */
+  answeredBy(messageId: string): Array<number | 'manager' | undefined>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, and SIGKILL for it and its shards if it has not exited within 15 s. */
+  stop(): Promise<void>;
+}
+
+/** Keys the bot reads that a developer's shell or .env could set: cleared unless the test sets them. */
+const CLEARED = [
+  'GUILD_ID', 'CHANNEL_IDS', 'REPLY_MODE', 'ATTACHMENT_MAX_KB', 'METRICS_PORT', 'METRICS_HOST', 'MOOD_RETENTION_DAYS',
+  'INFERENCE_URL', 'INFERENCE_API', 'INFERENCE_API_KEY', 'INFERENCE_PARALLEL', 'INFERENCE_TIMEOUT_MS', 'SHARDS',
+  'SYSTEM_PROMPT', 'CHAT_TEMPLATE_FILE', 'THINKING',
+];
+
+/** Starts `src/index.ts` with these settings (values set here win over any .env). */
+export function startBotProcess(env: Record<string, string>): BotProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...Object.fromEntries(CLEARED.map((key) => [key, ''])),
+      THREADS: '1',
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_MESSAGES: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const lines = (): BotLogLine[] =>
+    output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as BotLogLine];
+        } catch {
+          return [];
+        }
+      });
+  return {
+    child,
+    output: () => output,
+    lines,
+    answeredBy: (messageId) => lines().filter((line) => line.message === 'message answered' && line.messageId === messageId).map((line) => line.shard as number | 'manager' | undefined),
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        // A shard manager's children would outlive it.
+        for (const line of lines()) if (line.message === 'shard started' && typeof line.pid === 'number') killQuietly(line.pid);
+      }, 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
