@@ -30,7 +30,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
   });
   // The store opens first: it is quick and its errors (locked, corrupt) should not wait for the model.
   const chatTemplate = config.CHAT_TEMPLATE_FILE === undefined ? undefined : await readChatTemplate(config.CHAT_TEMPLATE_FILE);
-  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
+  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS, logger });
   let engine: Engine;
   try {
     const started = performance.now();
