@@ -219,7 +219,7 @@ export class ChannelSessions {
    * the log since the message arrived (`moodEpoch`) drops the record, as a reset drops the turn.
    */
   private recordMood(channelId: string, { label, confidence }: SentimentResult, after: Promise<void> | undefined, moodEpoch: number): void {
-    this.observer.sentimentLabelled?.(label);
+    this.observer.sentimentLabelled?.(label, channelId);
     const record = { at: Date.now(), label, confidence };
     const written = Promise.resolve(after)
       .then(() => (moodEpoch === this.moodEpoch(channelId) ? this.options.store.appendMood(channelId, record) : undefined))

@@ -998,9 +998,11 @@ export class EmulatorState {
 
   /** The fields every guild interaction carries. */
   private interactionContext(token: string, channelId: string, member: APIInteractionGuildMember, locale: Locale) {
+    // The channel's own guild: a command in a second guild's channel comes from that guild.
+    const guildId = this.channels.get(channelId)?.guildId ?? this.guildId;
     return {
-      guild_id: this.guildId,
-      guild: { id: this.guildId, features: [], locale: Locale.EnglishUS },
+      guild_id: guildId,
+      guild: { id: guildId, features: [], locale: Locale.EnglishUS },
       channel_id: channelId,
       member,
       token,
@@ -1009,7 +1011,7 @@ export class EmulatorState {
       locale,
       guild_locale: Locale.EnglishUS,
       entitlements: [],
-      authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: this.guildId },
+      authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: guildId },
       context: InteractionContextType.Guild as const,
       attachment_size_limit: 10 * 1024 * 1024,
     };
