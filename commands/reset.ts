@@ -10,7 +10,7 @@ export const resetCommand = {
     .setDefaultMemberPermissions(PermissionFlagsBits.ManageMessages)
     .addBooleanOption((option) => option.setName('mood').setDescription("Also clear the channel's mood log (what /mood charts). Default: keep it.")),
 
-  async execute(interaction, { sessions, store, logger }) {
+  async execute(interaction, { sessions, logger }) {
     // Discord hides the command from others by default, but server admins can change that: check anyway.
     if (interaction.inGuild() && !interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages)) {
       await interaction.reply({ content: 'You need the Manage Messages permission in this channel to reset its history.', flags: MessageFlags.Ephemeral });
@@ -19,8 +19,7 @@ export const resetCommand = {
     const mood = interaction.options.getBoolean('mood') ?? false;
     // A slow or locked store must not cost the answer: deferred when not quick.
     await replyInTime(interaction, { ephemeral: true }, async () => {
-      await sessions.reset(interaction.channelId);
-      if (mood) await store.clearMood(interaction.channelId);
+      await sessions.reset(interaction.channelId, { mood });
       logger.info('history reset', { channelId: interaction.channelId, userId: interaction.user.id, mood });
       return mood
         ? "This channel's history and its mood log are cleared. I start fresh from here."

@@ -6,13 +6,24 @@ import { percentShares } from '../src/mood/moodSummary.js';
 
 const STORE_PROBE_MS = 2000;
 
-/** `/status` (private): the model, the queue, recent speed, message counts and whether the store answers. */
+/**
+ * `/status` (private): the model, the queue, recent speed, message counts and whether the store
+ * answers. The last hour's mood is this server's (in a DM: this conversation's), never the other
+ * servers': operators read the bot's totals on /metrics.
+ */
 export const statusCommand = {
   data: new SlashCommandBuilder().setName('status').setDescription('How I am doing: model, queue, speed, messages, storage.'),
 
   async execute(interaction, { config, metrics, store, model }) {
     const storeOk = await storeAnswers(() => store.getSetting('status', 'probe'));
-    const snap = metrics.snapshot();
+    const { client, guildId, channelId } = interaction;
+    const here = guildId
+      ? (id: string) => {
+          const channel = client.channels.cache.get(id);
+          return channel !== undefined && 'guildId' in channel && channel.guildId === guildId;
+        }
+      : (id: string) => id === channelId;
+    const snap = metrics.snapshot(here);
     const { outcomes } = snap;
     const lines = [
       `**Model** ${modelLine(model?.(), config)}`,
@@ -20,7 +31,7 @@ export const statusCommand = {
       `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running (${snap.runningReplies ?? '?'} of up to ${config.PARALLEL_REPLIES} generating now); ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
       `**Messages since start** ${outcomes.answered} answered, ${outcomes.unanswered} kept as context, ${outcomes.reacted} reacted to, ${outcomes.stopped} stopped, ${outcomes.busy} told busy, ${outcomes.limited} rate-limited, ${outcomes.failed} failed`,
-      `**Mood, last hour** ${moodLine(snap.lastHourLabels, config.SENTIMENT_EMOJIS)}`,
+      `**Mood, last hour, ${guildId ? 'this server' : 'this conversation'}** ${moodLine(snap.lastHourLabels, config.SENTIMENT_EMOJIS)}`,
       `**History store** ${storeOk ? 'reachable' : 'NOT reachable'}${snap.storeErrors > 0 ? ` (${snap.storeErrors} failed writes since start)` : ''}`,
     ];
     await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });

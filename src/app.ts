@@ -39,7 +39,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
       : undefined;
   // The store opens first: it is quick and its errors (locked, corrupt) should not wait for the model.
   const chatTemplate = config.CHAT_TEMPLATE_FILE === undefined ? undefined : await readChatTemplate(config.CHAT_TEMPLATE_FILE);
-  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
+  const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS, logger });
   let engine: ModelEngine;
   let parallelReplies = config.PARALLEL_REPLIES;
   try {

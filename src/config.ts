@@ -16,6 +16,10 @@ export const DEFAULT_PARALLEL_REPLIES = 4;
 
 /** THINKING=on: a thought of up to this many tokens (about a minute of a 0.5B model on 2 cores). */
 const DEFAULT_THOUGHT_TOKENS = 512;
+/** Tokens kept for the system prompt and the template around the history. */
+const PROMPT_ROOM = 256;
+/** THINKING: the least room its thought may leave the history (a few turns). */
+const MIN_HISTORY_ROOM = 256;
 
 const integer = (min: number, max: number) => {
   // zod's own messages ("expected number, received NaN") say what broke but not what to write instead.
@@ -121,15 +125,28 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new UserError(`Invalid configuration; fix these keys in .env or the environment (see .env.example):\n${lines.join('\n')}`);
   }
   const { SENTIMENT_EMOJIS: emojis, PARALLEL_REPLIES: parallelReplies, ...rest } = result.data;
-  const sizes: string[] = [];
-  if (rest.HISTORY_MAX_TOKENS + rest.REPLY_MAX_TOKENS + 256 > rest.CONTEXT_SIZE) {
-    sizes.push(`  HISTORY_MAX_TOKENS: HISTORY_MAX_TOKENS (${rest.HISTORY_MAX_TOKENS}) + REPLY_MAX_TOKENS (${rest.REPLY_MAX_TOKENS}) + 256 for the prompt must fit in CONTEXT_SIZE (${rest.CONTEXT_SIZE}); lower them or raise CONTEXT_SIZE`);
+  const budgetErrors: string[] = [];
+  if (rest.HISTORY_MAX_TOKENS + rest.REPLY_MAX_TOKENS + PROMPT_ROOM > rest.CONTEXT_SIZE) {
+    budgetErrors.push(
+      `  HISTORY_MAX_TOKENS: HISTORY_MAX_TOKENS (${rest.HISTORY_MAX_TOKENS}) + REPLY_MAX_TOKENS (${rest.REPLY_MAX_TOKENS}) + ${PROMPT_ROOM} for the prompt must fit in CONTEXT_SIZE (${rest.CONTEXT_SIZE}); lower them or raise CONTEXT_SIZE`,
+    );
+  }
+  // A thought is generated after the prompt, so it takes the history's room (by design), but not all of it:
+  // a budget that leaves the history nothing would answer every message as if the channel were new.
+  if (rest.THINKING !== 'off' && rest.REPLY_MAX_TOKENS + rest.THINKING + PROMPT_ROOM + MIN_HISTORY_ROOM > rest.CONTEXT_SIZE) {
+    budgetErrors.push(
+      `  THINKING: REPLY_MAX_TOKENS (${rest.REPLY_MAX_TOKENS}) + THINKING (${rest.THINKING}) + ${PROMPT_ROOM} for the prompt + ${MIN_HISTORY_ROOM} for the history must fit in CONTEXT_SIZE (${rest.CONTEXT_SIZE}); lower THINKING or raise CONTEXT_SIZE`,
+    );
   }
   // Each running reply needs a warm sequence of its own: a cold channel may never take a busy one.
   if (parallelReplies !== undefined && parallelReplies > rest.WARM_CHANNELS) {
-    sizes.push(`  PARALLEL_REPLIES: PARALLEL_REPLIES (${parallelReplies}) must be at most WARM_CHANNELS (${rest.WARM_CHANNELS}), since each running reply needs a warm channel's sequence; lower PARALLEL_REPLIES or raise WARM_CHANNELS`);
+    budgetErrors.push(
+      `  PARALLEL_REPLIES: PARALLEL_REPLIES (${parallelReplies}) must be at most WARM_CHANNELS (${rest.WARM_CHANNELS}), since each running reply needs a warm channel's sequence; lower PARALLEL_REPLIES or raise WARM_CHANNELS`,
+    );
   }
-  if (sizes.length > 0) throw new UserError(`Invalid configuration; fix these keys in .env or the environment (see .env.example):\n${sizes.join('\n')}`);
+  if (budgetErrors.length > 0) {
+    throw new UserError(`Invalid configuration; fix these keys in .env or the environment (see .env.example):\n${budgetErrors.join('\n')}`);
+  }
   const [positive, neutral, negative] = emojis as [string, string, string];
   return Object.freeze({
     ...rest,

@@ -1,7 +1,8 @@
 import { UserError } from '../errors.js';
 import type { HistoryTurn } from '../domain.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { HistoryStore, MoodRecord } from './HistoryStore.js';
-import { appendMood, clearMood, loadMood, moodHeadKey } from './moodLog.js';
+import { appendMood, clearMood, loadMood, moodHeadKey, sweepMood } from './moodLog.js';
 import { appendTurn, clearTurns, loadTurns, type HistoryBackend, type PageStore } from './pagedHistory.js';
 import { openPostgresBackend } from './postgresBackend.js';
 import { openRedisBackend } from './redisBackend.js';
@@ -23,6 +24,20 @@ export interface KeyvHistoryStoreOptions {
   busyTimeoutMs?: number;
   /** Redis and PostgreSQL: how long connecting may take before the start fails, in ms. Default 5000. */
   connectTimeoutMs?: number;
+  /**
+   * How often every channel's mood log is swept of expired records (a quiet channel has no append
+   * to do it), in ms; the first sweep runs right after opening. 0: never. Default one day.
+   */
+  moodSweepIntervalMs?: number;
+  /** Where a failed sweep is reported (it never throws). Default: nowhere. */
+  logger?: Logger;
+}
+
+/** What one sweep of the mood logs did. */
+export interface MoodSweep {
+  channels: number;
+  /** Expired records deleted. */
+  records: number;
 }
 
 /**
@@ -34,12 +49,17 @@ export interface KeyvHistoryStoreOptions {
 export class KeyvHistoryStore implements HistoryStore {
   /** Each backend has one connection, used by one operation at a time: they queue here. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** The running or last sweep of the mood logs. */
+  private sweep: Promise<MoodSweep | undefined> = Promise.resolve(undefined);
+  private sweepTimer?: NodeJS.Timeout;
+  private disposed = false;
 
   private constructor(
     private readonly backend: HistoryBackend,
     readonly maxTurns: number,
     private readonly moodRetentionMs: number,
     private readonly now: () => number,
+    private readonly logger: Logger,
   ) {}
 
   /** Where the history lives: the SQLite file's path, or the server's host (never a password). */
@@ -53,8 +73,50 @@ export class KeyvHistoryStore implements HistoryStore {
    * naming the file or host.
    */
   static async open(options: KeyvHistoryStoreOptions): Promise<KeyvHistoryStore> {
-    const { maxTurns = 500, moodRetentionDays = 30, now = Date.now } = options;
-    return new KeyvHistoryStore(await openHistoryBackend(options), maxTurns, moodRetentionDays * 86_400_000, now);
+    const { maxTurns = 500, moodRetentionDays = 30, now = Date.now, moodSweepIntervalMs = 86_400_000, logger = silentLogger } = options;
+    const store = new KeyvHistoryStore(await openHistoryBackend(options), maxTurns, moodRetentionDays * 86_400_000, now, logger);
+    if (moodSweepIntervalMs > 0) {
+      store.startSweep();
+      store.sweepTimer = setInterval(() => store.startSweep(), moodSweepIntervalMs);
+      store.sweepTimer.unref(); // a pending sweep never keeps the process alive
+    }
+    return store;
+  }
+
+  /** Resolves with the running sweep's result (or the last one's); undefined when none ran or it failed. */
+  moodSwept(): Promise<MoodSweep | undefined> {
+    return this.sweep;
+  }
+
+  /**
+   * Deletes the expired records of every channel's mood log, one channel per store operation so the
+   * other channels' work is never held up for long. Appends drop expired records of the logs they
+   * write; this reaches the logs nobody writes any more.
+   */
+  async sweepMood(): Promise<MoodSweep> {
+    const channels = await this.enqueue(() => this.backend.moodChannels());
+    let records = 0;
+    for (const channelId of channels) {
+      if (this.disposed) break;
+      records += await this.queue(moodHeadKey(channelId), 'write', (kv) => sweepMood(kv, channelId, this.moodCutoff()));
+    }
+    return { channels: channels.length, records };
+  }
+
+  private startSweep(): void {
+    // One at a time: a sweep still running when the next is due is enough.
+    this.sweep = this.sweep.then(async () => {
+      if (this.disposed) return undefined;
+      const started = performance.now();
+      try {
+        const result = await this.sweepMood();
+        if (result.records > 0) this.logger.info('expired mood records deleted', { ...result, ms: Math.round(performance.now() - started) });
+        return result;
+      } catch (error) {
+        this.logger.warn('sweeping expired mood records failed; the next sweep tries again', { error });
+        return undefined;
+      }
+    });
   }
 
   /** Waits for writes issued before it (not for their outcome: their callers get their errors). */
@@ -98,12 +160,19 @@ export class KeyvHistoryStore implements HistoryStore {
   }
 
   async dispose(): Promise<void> {
+    this.disposed = true;
+    clearInterval(this.sweepTimer);
+    await this.sweep;
     await this.tail;
     await this.backend.close();
   }
 
   private queue<T>(channelId: string, mode: 'read' | 'write', work: (kv: PageStore) => Promise<T>): Promise<T> {
-    const next = this.tail.then(() => this.backend.run(channelId, mode, work));
+    return this.enqueue(() => this.backend.run(channelId, mode, work));
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(work);
     this.tail = next.catch(() => {});
     return next;
   }

@@ -127,5 +127,7 @@ export interface HistoryBackend {
   readonly where: string;
   /** `channelId` is the key of the head the operation rewrites: a channel's, or its mood log's (`<channel>/mood`). */
   run<T>(channelId: string, mode: 'read' | 'write', work: (kv: PageStore) => Promise<T>): Promise<T>;
+  /** The channels that have a mood log (a head under `<channel>/mood`), for the retention sweep. */
+  moodChannels(): Promise<string[]>;
   close(): Promise<void>;
 }

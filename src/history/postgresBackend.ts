@@ -4,7 +4,7 @@ import pg from 'pg';
 import { UserError } from '../errors.js';
 import { maskCredentials } from '../logger.js';
 import type { HistoryBackend } from './pagedHistory.js';
-import { inTransaction, keyvPages } from './sqliteBackend.js';
+import { MOOD_HEADS_SQL, inTransaction, keyvPages, moodChannelsOf } from './sqliteBackend.js';
 
 /**
  * @keyv/postgres with a pool of its own holding one connection: the adapter's pool is shared by
@@ -51,6 +51,7 @@ export async function openPostgresBackend(url: string, connectTimeoutMs: number)
         if (mode === 'write') await adapter.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`mood-bot history:${channelId}`]);
         return work(kv);
       }),
+    moodChannels: async () => moodChannelsOf((await adapter.query(MOOD_HEADS_SQL)) as Array<{ key: string }>),
     close: () => adapter.pool.end(),
   };
 }

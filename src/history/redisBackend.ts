@@ -4,6 +4,7 @@ import { UserError } from '../errors.js';
 import { maskCredentials } from '../logger.js';
 import type { HistoryBackend, PageStore } from './pagedHistory.js';
 import { describeServer, errorText } from './postgresBackend.js';
+import { moodChannelsOf } from './sqliteBackend.js';
 
 /** Tries of one operation that keeps losing its WATCH to other processes' writes. */
 const MAX_TRIES = 100;
@@ -69,6 +70,13 @@ export async function openRedisBackend(url: string, connectTimeoutMs: number): P
           if (error?.constructor?.name !== 'WatchError' || tries >= MAX_TRIES) throw error;
         }
       }
+    },
+    async moodChannels() {
+      const prefix = redisKey('');
+      const keys: string[] = [];
+      // SCAN walks the keyspace in small steps, so the server is never blocked as with KEYS.
+      for await (const batch of client.scanIterator({ MATCH: `${prefix}*/mood`, COUNT: 1000 })) keys.push(...batch);
+      return moodChannelsOf(keys.map((key) => ({ key })), prefix);
     },
     async close() {
       await client.close();

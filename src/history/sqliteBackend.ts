@@ -34,6 +34,7 @@ export async function openSqliteBackend(url: string, busyTimeoutMs: number): Pro
     // issues one call at a time). IMMEDIATE takes the write lock before the first read, so no other
     // process writes in between; waiting for it is SQLite's busy timeout. A read is one snapshot.
     run: (_channelId, mode, work) => inTransaction(adapter.query, `BEGIN ${mode === 'write' ? 'IMMEDIATE' : 'DEFERRED'}`, () => work(kv)),
+    moodChannels: async () => moodChannelsOf((await adapter.query(MOOD_HEADS_SQL)) as Array<{ key: string }>),
     close: () => adapter.close(),
   };
 }
@@ -49,6 +50,16 @@ export async function inTransaction<T>(query: (sql: string) => Promise<unknown>,
     await query('ROLLBACK').catch(() => {});
     throw error;
   }
+}
+
+/** Keyv's rows (SQLite, PostgreSQL) of mood-log heads: `history:<channel>/mood`. */
+export const MOOD_HEADS_SQL = "SELECT key FROM keyv WHERE key LIKE 'history:%/mood'";
+
+/** Channel ids from Keyv keys of mood-log heads (`<prefix><channel>/mood`); a setting named mood is none. */
+export function moodChannelsOf(rows: Array<{ key: string }>, prefix = 'history:'): string[] {
+  return rows
+    .map(({ key }) => key.slice(prefix.length, -'/mood'.length))
+    .filter((channelId) => channelId.length > 0 && !channelId.includes('/setting/'));
 }
 
 /** The layout's key-value operations straight through Keyv (keys and values in Keyv's own format). */

@@ -31,7 +31,7 @@ export interface MetricsSnapshot {
   replyTokensPerSecond?: number;
   outcomes: Record<MessageOutcome, number>;
   storeErrors: number;
-  /** Labels of the channel messages classified in the last hour (all channels). */
+  /** Labels of the channel messages classified in the last hour: of the channels asked for, or all. */
   lastHourLabels: Record<SentimentLabel, number>;
 }
 
@@ -56,8 +56,11 @@ export class BotMetrics implements SessionObserver {
   private readonly ttftSeconds: Histogram;
   private readonly replyTokens: Counter;
   private readonly labels: Counter<'label'>;
-  /** Labels per minute (epoch minute -> counts) over the last hour: memory stays 60 entries at any rate. */
-  private readonly labelMinutes = new Map<number, Record<SentimentLabel, number>>();
+  /**
+   * Labels per minute and channel (epoch minute -> channel -> counts) over the last hour, so a
+   * server's /status shows its own channels: memory stays 60 minutes of the channels active in them.
+   */
+  private readonly labelMinutes = new Map<number, Map<string, Record<SentimentLabel, number>>>();
   private readonly now: () => number;
 
   constructor(private readonly options: BotMetricsOptions) {
@@ -134,12 +137,14 @@ export class BotMetrics implements SessionObserver {
     this.sentimentSeconds.observe(ms / 1000);
   }
 
-  sentimentLabelled(label: SentimentLabel): void {
+  sentimentLabelled(label: SentimentLabel, channelId: string): void {
     this.labels.inc({ label });
     const minute = Math.floor(this.now() / 60_000);
-    const counts = this.labelMinutes.get(minute) ?? { positive: 0, neutral: 0, negative: 0 };
+    const channels = this.labelMinutes.get(minute) ?? new Map<string, Record<SentimentLabel, number>>();
+    const counts = channels.get(channelId) ?? { positive: 0, neutral: 0, negative: 0 };
     counts[label]++;
-    this.labelMinutes.set(minute, counts);
+    channels.set(channelId, counts);
+    this.labelMinutes.set(minute, channels);
     for (const key of this.labelMinutes.keys()) if (key <= minute - 60) this.labelMinutes.delete(key);
   }
 
@@ -155,7 +160,8 @@ export class BotMetrics implements SessionObserver {
     this.storeErrors.inc();
   }
 
-  snapshot(): MetricsSnapshot {
+  /** `channels`: whose labels the last hour's mood counts (a server's own channels); default all. */
+  snapshot(channels: (channelId: string) => boolean = () => true): MetricsSnapshot {
     const sorted = [...this.sentimentMs].sort((a, b) => a - b);
     return {
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
@@ -166,16 +172,19 @@ export class BotMetrics implements SessionObserver {
       replyTokensPerSecond: this.tokensPerSecond(),
       outcomes: { ...this.counts },
       storeErrors: this.storeErrorCount,
-      lastHourLabels: this.lastHourLabels(),
+      lastHourLabels: this.lastHourLabels(channels),
     };
   }
 
-  private lastHourLabels(): Record<SentimentLabel, number> {
+  private lastHourLabels(included: (channelId: string) => boolean): Record<SentimentLabel, number> {
     const since = Math.floor(this.now() / 60_000) - 60;
     const total = { positive: 0, neutral: 0, negative: 0 };
-    for (const [minute, counts] of this.labelMinutes) {
+    for (const [minute, channels] of this.labelMinutes) {
       if (minute <= since) continue;
-      for (const label of SENTIMENT_LABELS) total[label] += counts[label];
+      for (const [channelId, counts] of channels) {
+        if (!included(channelId)) continue;
+        for (const label of SENTIMENT_LABELS) total[label] += counts[label];
+      }
     }
     return total;
   }

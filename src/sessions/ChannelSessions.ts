@@ -39,6 +39,8 @@ export class ChannelSessions {
   private readonly turnLine = new TurnLine();
   /** Per channel, the latest mood record's write (see recordMood). */
   private readonly moodWrites = new Map<string, Promise<void>>();
+  /** Per channel, changes on every clear of its mood log: a record of a message that arrived before it is not written. */
+  private readonly moodEpochs = new Map<string, number>();
   private readonly histories: ChannelHistory;
   private readonly logger: Logger;
   private readonly messageMaxChars: number;
@@ -75,9 +77,10 @@ export class ChannelSessions {
     }
     // A /reset after this moment drops the turn, even one that had to wait for its reply.
     const epoch = this.histories.epoch(channelId);
+    const moodEpoch = this.moodEpoch(channelId);
     const order = this.turnLine.enter(channelId);
     const stop = stopRequest(hooks.stopSignal, reply);
-    return this.answer(message, hooks, { sentiment, reply, waits, previous: order.previous, ended: order.ended, stop: stop.requested, epoch }).finally(() => {
+    return this.answer(message, hooks, { sentiment, reply, waits, previous: order.previous, ended: order.ended, stop: stop.requested, epoch, moodEpoch }).finally(() => {
       stop.dispose();
       order.done();
     });
@@ -93,7 +96,7 @@ export class ChannelSessions {
       read = await this.read(message);
       readText = read.text;
       sentiment = await turn.sentiment.run(() => this.classifyTimed(read.text));
-      this.recordMood(channelId, sentiment, turn.ended);
+      this.recordMood(channelId, sentiment, turn.ended, turn.moodEpoch);
       // Not awaited: the reply generates while the front end shows the sentiment (a network
       // round trip on Discord); the front end holds its own first post until that has landed.
       this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
@@ -171,6 +174,7 @@ export class ChannelSessions {
     if (!message.readAttachments) this.readable(message.text);
     const place = this.options.queue.reserve('sentiment', channelId);
     const epoch = this.histories.epoch(channelId);
+    const moodEpoch = this.moodEpoch(channelId);
     const order = this.turnLine.enter(channelId);
     const turn = (async () => {
       let read: { text: string; truncated: boolean };
@@ -181,7 +185,7 @@ export class ChannelSessions {
         throw error;
       }
       const sentiment = await place.run(() => this.classifyTimed(read.text));
-      this.recordMood(channelId, sentiment, order.ended);
+      this.recordMood(channelId, sentiment, order.ended, moodEpoch);
       this.notify(channelId, 'onSentiment', () => hooks.onSentiment?.(sentiment));
       await order.previous;
       const fitted = await this.options.engine.fitMessage(userName, read.text);
@@ -227,8 +231,9 @@ export class ChannelSessions {
 
   /** A channel message classified for its reaction alone (no reply, no history); it counts in the channel's mood log. */
   async classifyMessage(channelId: string, text: string): Promise<SentimentResult> {
+    const moodEpoch = this.moodEpoch(channelId);
     const sentiment = await this.classify(channelId, text);
-    this.recordMood(channelId, sentiment, this.turnLine.tail(channelId));
+    this.recordMood(channelId, sentiment, this.turnLine.tail(channelId), moodEpoch);
     return sentiment;
   }
 
@@ -237,13 +242,14 @@ export class ChannelSessions {
    * the one place a record is written, and only once `after` (the message's own turn, or for a
    * reaction alone the channel's running turn) has ended: the store does one operation at a time, and
    * a log write queued before a cold channel's history read would hold up the reply (a locked SQLite
-   * file: for the whole busy timeout). A failed write is logged and counted, never thrown.
+   * file: for the whole busy timeout). A failed write is logged and counted, never thrown. A clear of
+   * the log since the message arrived (`moodEpoch`) drops the record, as a reset drops the turn.
    */
-  private recordMood(channelId: string, { label, confidence }: SentimentResult, after: Promise<void> | undefined): void {
-    this.observer.sentimentLabelled?.(label);
+  private recordMood(channelId: string, { label, confidence }: SentimentResult, after: Promise<void> | undefined, moodEpoch: number): void {
+    this.observer.sentimentLabelled?.(label, channelId);
     const record = { at: Date.now(), label, confidence };
     const written = Promise.resolve(after)
-      .then(() => this.options.store.appendMood(channelId, record))
+      .then(() => (moodEpoch === this.moodEpoch(channelId) ? this.options.store.appendMood(channelId, record) : undefined))
       .catch((error: unknown) => {
         this.observer.storeFailed?.();
         this.logger.warn('mood record failed', { channelId, error });
@@ -308,11 +314,19 @@ export class ChannelSessions {
 
   /**
    * Clears one channel's history: store, memory and the model's warm cache. A reply running in the
-   * channel finishes (the engine drops its warm state once it ends) and is not recorded.
+   * channel finishes (the engine drops its warm state once it ends) and is not recorded. With `mood`
+   * its mood log is cleared too, and no message that arrived before adds a record to it afterwards.
    */
-  async reset(channelId: string): Promise<void> {
+  async reset(channelId: string, { mood = false }: { mood?: boolean } = {}): Promise<void> {
     this.options.engine.forget(channelId);
+    if (mood) this.moodEpochs.set(channelId, this.moodEpoch(channelId) + 1);
     await this.histories.reset(channelId);
+    // A record already being written is ahead of this in the store's queue, so the clear follows it.
+    if (mood) await this.options.store.clearMood(channelId);
+  }
+
+  private moodEpoch(channelId: string): number {
+    return this.moodEpochs.get(channelId) ?? 0;
   }
 
   /** Stops taking work, aborts the running generation and makes a last try at unsaved turns. */
@@ -338,6 +352,8 @@ interface TurnPlaces {
   stop: Promise<never>;
   /** The channel's reset epoch at arrival: a reset since then drops the turn. */
   epoch: number;
+  /** The channel's mood-log epoch at arrival: a clear of the log since then drops the turn's record. */
+  moodEpoch: number;
 }
 
 /**

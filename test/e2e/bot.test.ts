@@ -197,6 +197,28 @@ describe('the bot through the real discord.js client', () => {
     expect(await bot.store.loadMood(channelId, 0)).toEqual([]);
   });
 
+  it('/reset mood:true while a message is answered leaves the mood log empty: that message\'s record is not written after the clear', async () => {
+    const scripted = new ScriptedEngine();
+    const bot = await boot({ engine: scripted });
+    const channelId = emulator.defaultChannelId;
+    scripted.hold();
+    const message = emulator.sendUserMessage({ channelId, content: 'hello while you think' });
+    // Classified (its reaction is on) and replying: its mood record waits for its turn to end.
+    await emulator.waitFor(() => emulator.reactions(channelId, message.id).length > 0);
+
+    const reset = emulator.sendSlashCommand({ channelId, name: 'reset', options: { mood: true } });
+    const done = await emulator.waitFor(() => emulator.interactionResponses(reset.id)[0]);
+    scripted.release();
+    await answered(bot, message.id);
+    await bot.sessions.moodWritten(channelId);
+
+    expect(done.content).toBe("This channel's history and its mood log are cleared. I start fresh from here.");
+    expect(await bot.store.loadMood(channelId, 0)).toEqual([]);
+    await answered(bot, emulator.sendUserMessage({ channelId, content: 'and after the reset' }).id);
+    await bot.sessions.moodWritten(channelId);
+    expect(await bot.store.loadMood(channelId, 0)).toHaveLength(1);
+  });
+
   it('keeps the history across a restart of the bot on the same SQLite file', async () => {
     const first = await boot();
     const channelId = emulator.defaultChannelId;

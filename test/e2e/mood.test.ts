@@ -177,6 +177,64 @@ describe('/mood', () => {
     expect(shown.attachments).toHaveLength(1);
   });
 
+  it("refuses a private thread's mood and name to a member who can read its parent but is not in it, and shows it (privately) to its members and thread managers", async () => {
+    const { bot, emu, channelId } = await fixture.boot({ engine: new ScriptedEngine(), channels: ['general'] });
+    const thread = emu.addThread(channelId, { name: 'complaint-about-bob', kind: 'private', owner: { username: 'alice' } });
+    await emu.waitFor(() => bot.bot.client.channels.cache.get(thread));
+    await bot.store.appendMood(thread, { at: Date.now() - 60_000, label: 'negative', confidence: 0.9 });
+    emu.addThreadMember(thread, { username: 'carol' });
+    // dave may manage threads in the parent (a moderator): Discord shows him every private thread there.
+    const dave = emu.addUser({ username: 'dave' });
+    emu.setPermissionOverwrite(channelId, { id: dave.id, type: OverwriteType.Member, allow: PermissionFlagsBits.ManageThreads.toString(), deny: '0' });
+    await emu.waitFor(() => (bot.bot.client.channels.cache.get(channelId) as TextChannel | undefined)?.permissionOverwrites.cache.size === 1);
+
+    const answers = [];
+    for (const username of ['bob', 'carol', 'dave', 'alice']) {
+      answers.push(await answerTo(emu, emu.sendSlashCommand({ channelId, name: 'mood', options: { channel: thread }, user: { username } }).id));
+    }
+    const [bob, carol, dave2, alice] = answers;
+
+    expect(bob!.content).toBe(`You cannot read <#${thread}>, so I cannot show you its mood.`);
+    expect(bob!.ephemeral).toBe(true);
+    expect(bob!.attachments).toEqual([]);
+    for (const shown of [carol!, dave2!, alice!]) {
+      expect(shown.content).toMatch(/^😄 0% · 😐 0% · 😢 100% · 1 message in #complaint-about-bob, last 7 days/);
+      expect(shown.attachments).toHaveLength(1);
+      // Another channel's mood is answered privately by default: people here may not be able to read it.
+      expect(shown.ephemeral).toBe(true);
+    }
+  });
+
+  it("refuses another channel's mood to a member who may view it but not read its history", async () => {
+    const { bot, emu, channelId } = await fixture.boot({ engine: new ScriptedEngine(), channels: ['general', 'announcements'] });
+    const other = emu.channelIds[1]!;
+    await bot.store.appendMood(other, { at: Date.now() - 60_000, label: 'positive', confidence: 0.9 });
+    emu.setPermissionOverwrite(other, { id: emu.guildId, type: OverwriteType.Role, allow: '0', deny: PermissionFlagsBits.ReadMessageHistory.toString() });
+    await emu.waitFor(() => (bot.bot.client.channels.cache.get(other) as TextChannel | undefined)?.permissionOverwrites.cache.size === 1);
+
+    const refusal = await answerTo(emu, emu.sendSlashCommand({ channelId, name: 'mood', options: { channel: other }, user: { username: 'bob' } }).id);
+
+    expect(refusal.content).toBe(`You cannot read <#${other}>, so I cannot show you its mood.`);
+    expect(refusal.attachments).toEqual([]);
+  });
+
+  it("answers about another channel privately unless private:false is asked, and about this channel publicly", async () => {
+    const { bot, emu, channelId } = await fixture.boot({ engine: new ScriptedEngine(), channels: ['general', 'random'] });
+    const other = emu.channelIds[1]!;
+    for (const id of [channelId, other]) await bot.store.appendMood(id, { at: Date.now() - 60_000, label: 'positive', confidence: 0.9 });
+
+    const byDefault = await answerTo(emu, emu.sendSlashCommand({ channelId, name: 'mood', options: { channel: other } }).id);
+    const asked = await answerTo(emu, emu.sendSlashCommand({ channelId, name: 'mood', options: { channel: other, private: false } }).id);
+    const here = await answerTo(emu, emu.sendSlashCommand({ channelId, name: 'mood', options: { channel: channelId } }).id);
+
+    expect(byDefault.content).toMatch(/1 message in #random/);
+    expect(byDefault.ephemeral).toBe(true);
+    expect(asked.content).toMatch(/1 message in #random/);
+    expect(asked.ephemeral).toBe(false);
+    expect(here.content).toMatch(/1 message in #general/);
+    expect(here.ephemeral).toBe(false);
+  });
+
   it('answers while a reply holds the model: the chart never waits for the generation queue', async () => {
     const engine = new ScriptedEngine();
     const { bot, emu, channelId } = await fixture.boot({ engine });

@@ -85,8 +85,23 @@ describe('/status', () => {
     expect(lines[2]).toBe('**Queue** 0 sentiment, 0 replies waiting or running (0 of up to 4 generating now); 1 of 8 warm channels');
     expect(lines[3]).toMatch(/^\*\*Recent speed\*\* sentiment p50 \d+ ms, replies \d+\.\d tokens\/s$/);
     expect(lines[4]).toBe('**Messages since start** 1 answered, 0 kept as context, 0 reacted to, 0 stopped, 0 told busy, 0 rate-limited, 0 failed');
-    expect(lines[5]).toMatch(/^\*\*Mood, last hour\*\* 😄 (100|0)% · 😐 (100|0)% · 😢 (100|0)% of 1 message$/);
+    expect(lines[5]).toMatch(/^\*\*Mood, last hour, this server\*\* 😄 (100|0)% · 😐 (100|0)% · 😢 (100|0)% of 1 message$/);
     expect(lines[6]).toBe('**History store** reachable');
+  });
+
+  it("shows a server the last hour's mood of its own channels alone, never the other servers' (the metrics have the totals)", async () => {
+    const { bot, emu, channelId } = await fixture.boot({ engine: new ScriptedEngine() });
+    const other = emu.addGuild('Second Guild', ['lobby']);
+    const lobby = other.channelIds[0]!;
+    await emu.waitFor(() => bot.bot.client.channels.cache.get(lobby));
+    await whenAnswered(emu, bot, emu.sendUserMessage({ channelId, content: 'hello here' }).id);
+    for (const content of ['one over there', 'two over there']) await whenAnswered(emu, bot, emu.sendUserMessage({ channelId: lobby, content }).id);
+
+    const here = await answerTo(emu, emu.sendSlashCommand({ channelId, name: 'status' }).id);
+    const there = await answerTo(emu, emu.sendSlashCommand({ channelId: lobby, name: 'status' }).id);
+
+    expect(here.content).toMatch(/\*\*Mood, last hour, this server\*\* .* of 1 message$/m);
+    expect(there.content).toMatch(/\*\*Mood, last hour, this server\*\* .* of 2 messages$/m);
   });
 
   it('says when the history store does not answer', async () => {

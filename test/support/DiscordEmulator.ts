@@ -38,7 +38,8 @@
  * - shards ({@link EmulatorOptions.shards}): a guild's events reach only its shard's session, DMs shard 0;
  *   more guilds with {@link DiscordEmulator.addGuild}.
  *
- * - threads: public and private threads and forum posts ({@link DiscordEmulator.addThread}, THREAD_CREATE);
+ * - threads: public and private threads and forum posts ({@link DiscordEmulator.addThread}, THREAD_CREATE), their
+ *   members ({@link DiscordEmulator.addThreadMember}, GET thread-members/:user);
  *
  * Not modelled: permissions of other users, thread members and archiving, voice, presences, ETF/zlib transport,
  * DM slash commands, real rate-limit buckets (only scripted 429s).
@@ -213,6 +214,11 @@ export class DiscordEmulator {
    */
   addThread(parentId: string, options: { name?: string; kind?: ThreadKind; owner?: UserSpec } = {}): string {
     return this.state.addThread(parentId, options);
+  }
+
+  /** Adds a user to a thread's members (its owner is one from the start); GET thread-members answers 404 for anyone else. */
+  addThreadMember(threadId: string, user?: UserSpec): void {
+    this.state.addThreadMember(threadId, user);
   }
 
   /** Adds a forum channel (CHANNEL_CREATE); its posts are {@link addThread} with kind `forum`. */

@@ -2,15 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { BotMetrics } from '../../src/metrics/BotMetrics.js';
 
 describe('BotMetrics', () => {
-  it("counts each channel message's label on /metrics for good, and in the last hour's shares for an hour", async () => {
+  it("counts each channel message's label on /metrics for good, and in the last hour's shares (of all channels, or the ones asked for) for an hour", async () => {
     let now = Date.UTC(2026, 11, 3, 15, 0);
     const metrics = new BotMetrics({ queueDepth: () => 0, now: () => now });
 
-    metrics.sentimentLabelled('negative');
+    metrics.sentimentLabelled('negative', 'a');
     now += 30 * 60_000;
-    metrics.sentimentLabelled('positive');
-    metrics.sentimentLabelled('positive');
+    metrics.sentimentLabelled('positive', 'a');
+    metrics.sentimentLabelled('positive', 'b');
     expect(metrics.snapshot().lastHourLabels).toEqual({ positive: 2, neutral: 0, negative: 1 });
+    expect(metrics.snapshot((channelId) => channelId === 'a').lastHourLabels).toEqual({ positive: 1, neutral: 0, negative: 1 });
+    expect(metrics.snapshot((channelId) => channelId === 'b').lastHourLabels).toEqual({ positive: 1, neutral: 0, negative: 0 });
     now += 31 * 60_000;
 
     expect(metrics.snapshot().lastHourLabels).toEqual({ positive: 2, neutral: 0, negative: 0 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderMoodChart } from '../../src/mood/moodChart.js';
+import { Worker } from 'node:worker_threads';
 import { MoodChartRenderer } from '../../src/mood/MoodChartRenderer.js';
 import { DAY_MS, summarizeMood } from '../../src/mood/moodSummary.js';
 
@@ -59,5 +60,39 @@ describe('MoodChartRenderer', () => {
 
     expect(await held).toBe('The chart renderer was closed.');
     expect((await renderer.render(options)).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it("keeps a chart sent to a new worker when the closed one's exit comes late", async () => {
+    renderer = new MoodChartRenderer();
+    await renderer.render(options);
+
+    const closing = renderer.dispose();
+    const next = renderer.render(options);
+    await closing;
+
+    expect((await next).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('fails a chart whose draw hangs after its timeout, stops that worker, and draws the next chart on a new one', async () => {
+    const workers: string[] = [];
+    // The first worker hangs on every chart, as a stuck draw would; the next one answers at once.
+    const hangs = "require('node:worker_threads').parentPort.on('message', () => { for (;;); });";
+    const answers = "const { parentPort } = require('node:worker_threads'); parentPort.on('message', ({ id }) => parentPort.postMessage({ id, png: Buffer.from('new worker') }));";
+    renderer = new MoodChartRenderer({
+      timeoutMs: 300,
+      createWorker: () => {
+        workers.push(workers.length === 0 ? 'hung' : 'next');
+        return new Worker(workers.length === 1 ? hangs : answers, { eval: true });
+      },
+    });
+
+    const hung = renderer.render(options).then(
+      () => 'drawn',
+      (error: Error) => error.message,
+    );
+
+    expect(await hung).toBe('Drawing the mood chart took longer than 0.3 s; it was given up.');
+    expect((await renderer.render(options)).toString()).toBe('new worker');
+    expect(workers).toEqual(['hung', 'next']);
   });
 });

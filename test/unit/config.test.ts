@@ -187,6 +187,21 @@ describe('parseConfig', () => {
     expect(error.message).toContain('DISCORD_API_URL: must be an http(s) URL such as https://discord.com/api (got "discord")');
   });
 
+  it('refuses a THINKING budget that leaves the history less than 256 tokens of CONTEXT_SIZE, naming both settings', () => {
+    // The thought is generated after the prompt, so it takes the history's room (README: "the history
+    // gets that much less room"); below 256 tokens every prompt would hold (almost) no history at all.
+    const tooLong = configError({ THINKING: '4096' });
+    expect(tooLong.message).toContain(
+      'THINKING: REPLY_MAX_TOKENS (256) + THINKING (4096) + 256 for the prompt + 256 for the history must fit in CONTEXT_SIZE (2048); lower THINKING or raise CONTEXT_SIZE',
+    );
+    expect(configError({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '512', THINKING: '1024' }).message).toMatch(/THINKING: .*THINKING \(1024\).*CONTEXT_SIZE \(1024\)/);
+    expect(configError({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '512', THINKING: '257' }).message).toContain('THINKING (257)');
+
+    expect(parseConfig({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '512', THINKING: '256' }).THINKING).toBe(256);
+    expect(parseConfig({ THINKING: 'on' }).THINKING).toBe(512);
+    expect(parseConfig({ THINKING: 'off', CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '512' }).THINKING).toBe('off');
+  });
+
   it('never echoes the DISCORD_TOKEN value in an error', () => {
     const token = 'MTAxMjM0NTY3ODkwMTIzNDU2.Gabcde.secret-token-value';
 

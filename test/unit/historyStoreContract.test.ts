@@ -168,7 +168,12 @@ for (const backend of storeBackends()) {
     it.skip(`${name} sentiment log contract: skipped, ${backend.missing}`, () => {});
     continue;
   }
-  const open = (url: string, options: { now?: () => number; moodRetentionDays?: number } = {}) => openStore({ url, now: () => NOW, ...options });
+  const open = (url: string, options: { now?: () => number; moodRetentionDays?: number; moodSweepIntervalMs?: number } = {}) => openStore({ url, now: () => NOW, ...options });
+  const rawRead = async (url: string, channel: string, keys: string[]) => {
+    const raw = await openHistoryBackend({ url });
+    opened.push(raw);
+    return raw.run(channel, 'read', (kv) => kv.getMany(keys));
+  };
 
   describe(`${name} sentiment log`, () => {
     it('loads the records appended since a time, across pages and after reopening, and stores nothing but time, label and confidence', async () => {
@@ -209,7 +214,63 @@ for (const backend of storeBackends()) {
       const pages = await raw.run(channel, 'read', (kv) => kv.getMany([`${channel}/mood/page/0`, `${channel}/mood/page/1`]));
       expect(pages[0]).toBeUndefined();
       expect((pages[1] as { records: unknown[] }).records).toHaveLength(8);
-      expect(await raw.run(channel, 'read', (kv) => kv.get(`${channel}/mood`))).toEqual({ v: 1, first: 64, next: 72 });
+      // The 6 old records on page 1 are dropped from it as it is written.
+      expect(await raw.run(channel, 'read', (kv) => kv.get(`${channel}/mood`))).toEqual({ v: 1, first: 70, next: 72 });
+    });
+
+    it('drops the expired records of a channel with fewer than 64 records from the page it writes', async () => {
+      const url = makeUrl();
+      const channel = freshChannel('retainsmall');
+      let now = NOW - 40 * DAY;
+      const store = await open(url, { now: () => now, moodRetentionDays: 30, moodSweepIntervalMs: 0 });
+      for (let i = 0; i < 10; i++) await store.appendMood(channel, mood(now + i, 'negative'));
+      now = NOW;
+
+      await store.appendMood(channel, mood(NOW - 1000, 'positive'));
+
+      expect(await store.loadMood(channel, 0)).toEqual([mood(NOW - 1000, 'positive')]);
+      const [head, page0] = await rawRead(url, channel, [`${channel}/mood`, `${channel}/mood/page/0`]);
+      expect(head).toEqual({ v: 1, first: 10, next: 11 });
+      expect(JSON.stringify(page0)).not.toContain('negative');
+      expect((page0 as { records: unknown[] }).records.filter(Boolean)).toEqual([mood(NOW - 1000, 'positive')]);
+    });
+
+    it('sweeps a quiet channel when the store opens: its expired records are deleted, pages and head, and a live channel is kept', async () => {
+      const url = makeUrl();
+      const [quiet, live] = [freshChannel('quiet'), freshChannel('live')];
+      const writer = await open(url, { now: () => NOW - 40 * DAY, moodSweepIntervalMs: 0 });
+      for (let i = 0; i < 70; i++) await writer.appendMood(quiet, mood(NOW - 40 * DAY + i, 'negative'));
+      for (let i = 0; i < 3; i++) await writer.appendMood(live, mood(NOW - 40 * DAY + i, 'negative'));
+      await writer.appendMood(live, mood(NOW - 1000, 'positive'));
+      await writer.dispose();
+
+      const store = await open(url, { moodRetentionDays: 30 });
+      await store.moodSwept();
+
+      expect(await rawRead(url, quiet, [`${quiet}/mood`, `${quiet}/mood/page/0`, `${quiet}/mood/page/1`])).toEqual([undefined, undefined, undefined]);
+      const [liveHead, livePage] = await rawRead(url, live, [`${live}/mood`, `${live}/mood/page/0`]);
+      expect(liveHead).toEqual({ v: 1, first: 3, next: 4 });
+      expect(JSON.stringify(livePage)).not.toContain('negative');
+      expect(await store.loadMood(live, 0)).toEqual([mood(NOW - 1000, 'positive')]);
+      expect(await store.loadMood(quiet, 0)).toEqual([]);
+      await store.appendMood(quiet, mood(NOW - 5, 'neutral'));
+      expect(await store.loadMood(quiet, 0)).toEqual([mood(NOW - 5, 'neutral')]);
+    });
+
+    it('sweeps again on its interval (daily by default): a channel that went quiet while the store ran loses its expired records', async () => {
+      const url = makeUrl();
+      const channel = freshChannel('quietlater');
+      let now = NOW;
+      const store = await open(url, { now: () => now, moodRetentionDays: 30, moodSweepIntervalMs: 50 });
+      for (let i = 0; i < 5; i++) await store.appendMood(channel, mood(NOW + i, 'negative'));
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      expect(await store.loadMood(channel, 0)).toHaveLength(5);
+
+      now = NOW + 31 * DAY;
+      const deadline = Date.now() + 10_000;
+      while ((await rawRead(url, channel, [`${channel}/mood`]))[0] !== undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+
+      expect(await rawRead(url, channel, [`${channel}/mood`, `${channel}/mood/page/0`])).toEqual([undefined, undefined]);
     });
 
     it('clears the log only when asked: clearing the history keeps it, clearing the log keeps the history', async () => {

@@ -256,6 +256,7 @@ export class RestApi {
       r('GET', '/guilds/:guildId/members/:userId', (ctx) => ok(s.getMember(ctx.params.guildId!, ctx.params.userId!))),
       // channels & messages
       r('GET', '/channels/:channelId', (ctx) => ok(s.getChannel(ctx.params.channelId!).channel)),
+      r('GET', '/channels/:channelId/thread-members/:userId', (ctx) => ok(s.getThreadMember(ctx.params.channelId!, ctx.params.userId!))),
       r('GET', '/channels/:channelId/messages', (ctx) => ok(s.listMessages(ctx.params.channelId!, ctx.query))),
       r('POST', '/channels/:channelId/messages', (ctx) => ok(s.createBotMessage(ctx.params.channelId!, msgBody(ctx), ctx.files))),
       r('POST', '/channels/:channelId/messages/bulk-delete', (ctx) => {

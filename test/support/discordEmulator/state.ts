@@ -33,6 +33,8 @@ import {
   type APIGuildForumChannel,
   type APIGuildMember,
   type APIThreadChannel,
+  type APIThreadMember,
+  type ThreadMemberFlags,
   type APIInteractionDataResolved,
   type APIInteractionGuildMember,
   type APIMessage,
@@ -151,6 +153,8 @@ export class EmulatorState {
   readonly members = new Map<string, APIGuildMember>();
   readonly roles: APIRole[];
   readonly channels = new Map<string, ChannelRecord>();
+  /** Per thread, the ids of its members. */
+  private readonly threadMembers = new Map<string, Set<string>>();
   readonly messages = new Map<string, StoredMessage>();
   readonly reactionLog: ReactionRecord[] = [];
   readonly typingLog: TypingRecord[] = [];
@@ -222,8 +226,26 @@ export class EmulatorState {
     if (!parent.guildId) throw new Error('Threads exist in guild channels only');
     const thread = buildThreadChannel({ id: snowflake(), guildId: parent.guildId, parentId, name, ownerId: this.resolveUser(owner).id, kind });
     this.channels.set(thread.id, { channel: thread, guildId: parent.guildId, messageIds: [] });
+    // Its owner is its first member (Discord adds the creator); others join with addThreadMember.
+    this.threadMembers.set(thread.id, new Set([thread.owner_id!]));
     this.gateway?.broadcast(GatewayDispatchEvents.ThreadCreate, (s) => (s.hasIntent(GatewayIntentBits.Guilds) ? { ...clone(thread), newly_created: true } : undefined));
     return thread.id;
+  }
+
+  /** Adds a user to a thread's members (a private thread's members are the ones who may see it). */
+  addThreadMember(threadId: string, user?: UserSpec): void {
+    const members = this.threadMembers.get(threadId);
+    if (!members) throw new Error(`${threadId} is not a thread`);
+    members.add(this.resolveUser(user).id);
+  }
+
+  /** GET /channels/:id/thread-members/:userId: the member, or 404 Unknown Member when not in the thread. */
+  getThreadMember(threadId: string, userId: string): APIThreadMember {
+    const record = this.getChannel(threadId);
+    const members = this.threadMembers.get(threadId);
+    if (!members || !isThread(record.channel.type)) throw errors.unknownChannel();
+    if (!members.has(userId)) throw errors.unknownMember();
+    return { id: threadId, user_id: userId, join_timestamp: isoNow(), flags: 0 as ThreadMemberFlags };
   }
 
   /** Sets (or replaces) one permission overwrite of a guild channel, and sends CHANNEL_UPDATE. */
@@ -976,9 +998,11 @@ export class EmulatorState {
 
   /** The fields every guild interaction carries. */
   private interactionContext(token: string, channelId: string, member: APIInteractionGuildMember, locale: Locale) {
+    // The channel's own guild: a command in a second guild's channel comes from that guild.
+    const guildId = this.channels.get(channelId)?.guildId ?? this.guildId;
     return {
-      guild_id: this.guildId,
-      guild: { id: this.guildId, features: [], locale: Locale.EnglishUS },
+      guild_id: guildId,
+      guild: { id: guildId, features: [], locale: Locale.EnglishUS },
       channel_id: channelId,
       member,
       token,
@@ -987,7 +1011,7 @@ export class EmulatorState {
       locale,
       guild_locale: Locale.EnglishUS,
       entitlements: [],
-      authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: this.guildId },
+      authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: guildId },
       context: InteractionContextType.Guild as const,
       attachment_size_limit: 10 * 1024 * 1024,
     };
@@ -1077,6 +1101,10 @@ export class EmulatorState {
         const channel = this.channels.get(String(value))?.channel;
         if (channel && channel.type === ChannelType.GuildText) {
           (resolved.channels ??= {})[channel.id] = { id: channel.id, type: channel.type, name: channel.name, permissions: ALL_PERMISSIONS };
+        } else if (channel && isThread(channel.type) && 'parent_id' in channel) {
+          // A thread comes with its parent and metadata, as Discord sends it.
+          const { id, type, name, parent_id, thread_metadata } = channel as APIThreadChannel;
+          (resolved.channels ??= {})[id] = { id, type, name, parent_id, thread_metadata, permissions: ALL_PERMISSIONS } as never;
         }
       }
       return { name, type, value } as APIApplicationCommandInteractionDataOption;
