@@ -1,6 +1,7 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { SENTIMENT_LABELS } from '../src/domain.js';
 import type { Command } from '../src/discord/Command.js';
+import type { CalibrationStatus } from '../src/engine/Engine.js';
 import { percentShares } from '../src/mood/moodSummary.js';
 
 const STORE_PROBE_MS = 2000;
@@ -9,13 +10,14 @@ const STORE_PROBE_MS = 2000;
 export const statusCommand = {
   data: new SlashCommandBuilder().setName('status').setDescription('How I am doing: model, queue, speed, messages, storage.'),
 
-  async execute(interaction, { config, metrics, store, model }) {
+  async execute(interaction, { config, metrics, store, model, calibration }) {
     const storeOk = await storeAnswers(() => store.getSetting('status', 'probe'));
     const snap = metrics.snapshot();
     const { outcomes } = snap;
     const modelLine = model ? `${model.file} (${formatBytes(model.sizeBytes)})` : 'none loaded';
     const lines = [
       `**Model** ${modelLine}; ${config.THREADS} threads, context ${config.CONTEXT_SIZE} tokens`,
+      ...(calibration ? [`**Sentiment calibration** ${calibrationLine(calibration())}`] : []),
       `**Up** ${formatUptime(snap.uptimeSeconds)}`,
       `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running; ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
@@ -26,6 +28,19 @@ export const statusCommand = {
     await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });
   },
 } satisfies Command;
+
+/** `learned for this model`, or the fallback in use and how far learning is: `raw probabilities (learning: 120/300, about 3 min left)`. */
+export function calibrationLine({ inUse, learning }: CalibrationStatus): string {
+  const name = inUse === 'learned' ? 'learned for this model' : inUse === 'content-free' ? 'content-free' : 'raw probabilities';
+  if (!learning) return name;
+  const left = learning.msLeft === undefined ? '' : `, about ${formatDuration(learning.msLeft)} left`;
+  return `${name} (learning the calibration for this model: ${learning.done}/${learning.total}${left})`;
+}
+
+function formatDuration(ms: number): string {
+  const seconds = Math.ceil(ms / 1000);
+  return seconds < 90 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
+}
 
 function moodLine(counts: Record<(typeof SENTIMENT_LABELS)[number], number>, emojis: Record<(typeof SENTIMENT_LABELS)[number], string>): string {
   const total = SENTIMENT_LABELS.reduce((sum, label) => sum + counts[label], 0);

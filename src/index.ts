@@ -49,7 +49,7 @@ runEntryPoint(async () => {
     await running.dispose();
     await metricsServer?.dispose();
   };
-  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, metrics, store, model: { file: engine.model.filename ?? config.MODEL, sizeBytes: engine.model.size } });
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, metrics, store, model: { file: engine.model.filename ?? config.MODEL, sizeBytes: engine.model.size }, calibration: () => engine.calibrationStatus });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;

@@ -1,3 +1,4 @@
+import type { CalibrationStatus } from '../engine/Engine.js';
 import type { ChatInputCommandInteraction, RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
 import type { Config } from '../config.js';
 import type { GenerationQueue } from '../engine/GenerationQueue.js';
@@ -17,6 +18,8 @@ export interface CommandDeps {
   store: HistoryStore;
   /** The model in use (file name, bytes in memory), for /status; absent when there is none (a scripted engine). */
   model?: { file: string; sizeBytes: number };
+  /** Which sentiment calibration is in use and how far learning one is, for /status; absent with a scripted engine. */
+  calibration?: () => CalibrationStatus;
 }
 
 /** One slash command: its definition and what it does. */

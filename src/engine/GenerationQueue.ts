@@ -52,8 +52,10 @@ class LaneState {
   /** Waiting entries per channel, in arrival order; a Map keeps channels in round-robin order. */
   readonly waiting = new Map<string, Entry[]>();
   /** The running job: its channel, its abort switch, and a promise that resolves once it has settled. */
-  running?: { channelId: string; controller: AbortController; settled: Promise<void> };
+  running?: { channelId: string; controller: AbortController; settled: Promise<void>; background: boolean };
   size = 0;
+  /** Background jobs (learning a calibration): run only when no real job is ready; not counted in `size`. */
+  readonly idle: Entry[] = [];
 }
 
 /**
@@ -124,6 +126,19 @@ export class GenerationQueue {
     };
   }
 
+  /**
+   * Runs a background job in the lane at the lowest priority: only when no real job is ready, so
+   * a real one waits behind at most one background job. Not counted in `pending` (it is nobody's
+   * message); rejected with AbortedError once closed.
+   */
+  runWhenIdle<T>(lane: Lane, job: Job<T>): Promise<T> {
+    if (this.closedReason !== undefined) return Promise.reject(new AbortedError(this.closedReason));
+    return new Promise<T>((resolve, reject) => {
+      this.lanes[lane].idle.push({ channelId: '', job, settle: { resolve: resolve as (value: unknown) => void, reject }, cancelled: false });
+      this.pump(lane);
+    });
+  }
+
   /** Reserves and runs at once. */
   run<T>(lane: Lane, channelId: string, job: Job<T>): Promise<T> {
     return this.reserve(lane, channelId).run(job);
@@ -144,7 +159,8 @@ export class GenerationQueue {
         }
       }
       state.waiting.clear();
-      state.size = state.running ? 1 : 0;
+      for (const entry of state.idle.splice(0)) entry.settle?.reject(new AbortedError(reason));
+      state.size = state.running && !state.running.background ? 1 : 0;
       if (state.running) {
         running.push(state.running.settled);
         state.running.controller.abort(new AbortedError(reason));
@@ -166,14 +182,16 @@ export class GenerationQueue {
       this.start(lane, state, head);
       return;
     }
+    const background = state.idle.shift();
+    if (background) this.start(lane, state, background, true);
   }
 
-  private start(lane: Lane, state: LaneState, entry: Entry): void {
+  private start(lane: Lane, state: LaneState, entry: Entry, background = false): void {
     const controller = new AbortController();
     entry.controller = controller;
     const finish = () => {
       state.running = undefined;
-      state.size--;
+      if (!background) state.size--;
       this.pump(lane);
     };
     // A job that throws synchronously still settles through the promise chain.
@@ -189,7 +207,7 @@ export class GenerationQueue {
           entry.settle!.reject(error);
         },
       );
-    state.running = { channelId: entry.channelId, controller, settled };
+    state.running = { channelId: entry.channelId, controller, settled, background };
   }
 
   private remove(state: LaneState, entry: Entry): void {
