@@ -65,8 +65,11 @@ const URL_TO_LAST_AT = /\b([a-z][a-z0-9+.-]*:\/\/)((?:\\"|[^\s"])*)@/gi;
  * Every error and log line that may show a URL goes through it.
  */
 export function maskCredentials(text: string): string {
-  return text.replace(URL_TO_LAST_AT, (whole, scheme: string, userinfo: string) => (!userinfo.includes(':') && userinfo.includes('/') ? whole : `${scheme}***@`));
+  return text.replace(URL_TO_LAST_AT, (whole, scheme: string, userinfo: string) => ((!userinfo.includes(':') && userinfo.includes('/')) || PLACEHOLDER_USERINFO.test(userinfo) ? whole : `${scheme}***@`));
 }
+
+/** The help text's own example userinfo (`redis://[:password@]host`, `postgresql://user:password@host`): a shape to copy, no secret. */
+const PLACEHOLDER_USERINFO = /^\[?(?:<?user>?)?:<?password>?$/;
 
 function serializeErrors(fields: LogFields): LogFields {
   const out: LogFields = {};
