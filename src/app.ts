@@ -25,6 +25,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
   // The template file and the store come first: they take a moment, and their mistakes (a wrong
   // path, a locked or unreachable database) must not wait behind a model download.
   const chatTemplate = config.CHAT_TEMPLATE_FILE === undefined ? undefined : await readChatTemplate(config.CHAT_TEMPLATE_FILE);
+  logger.info('opening the history store');
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
   let engine: Engine | undefined;
   try {
@@ -34,6 +35,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
       onDownloadStart: () => process.stderr.write(`${config.MODEL} is not in ${config.MODELS_DIR} yet; downloading it once…\n`),
       onProgress: progressBar(`Downloading ${config.MODEL}`),
     });
+    logger.info('loading the model', { modelPath });
     const started = performance.now();
     engine = await Engine.create({
       modelPath,
