@@ -46,7 +46,7 @@ export const moodCommand = {
     const started = performance.now();
     const report = await moodReport({ store, channelId, channelName, days, emojis: config.SENTIMENT_EMOJIS });
     logger.info('mood shown', { channelId, days, messages: report.summary.total, ms: Math.round(performance.now() - started) });
-    await interaction.editReply({ content: report.text, files: report.png ? [{ attachment: report.png, name: `mood-${days}d.png` }] : [] });
+    await interaction.editReply({ content: report.text, files: report.png ? [{ attachment: report.png, name: `mood-${days}d.png`, description: report.alt }] : [] });
   },
 } satisfies Command;
 

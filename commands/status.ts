@@ -1,7 +1,7 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { SENTIMENT_LABELS } from '../src/domain.js';
 import type { Command, CommandDeps } from '../src/discord/Command.js';
-import type { EngineStatus } from '../src/engine/Engine.js';
+import type { CalibrationStatus, EngineStatus } from '../src/engine/Engine.js';
 import { percentShares } from '../src/mood/moodSummary.js';
 
 const STORE_PROBE_MS = 2000;
@@ -14,7 +14,7 @@ const STORE_PROBE_MS = 2000;
 export const statusCommand = {
   data: new SlashCommandBuilder().setName('status').setDescription('How I am doing: model, queue, speed, messages, storage.'),
 
-  async execute(interaction, { config, metrics, store, model }) {
+  async execute(interaction, { config, metrics, store, model, calibration }) {
     const storeOk = await storeAnswers(() => store.getSetting('status', 'probe'));
     const { client, guildId, channelId } = interaction;
     const here = guildId
@@ -27,6 +27,7 @@ export const statusCommand = {
     const { outcomes } = snap;
     const lines = [
       `**Model** ${modelLine(model?.(), config)}`,
+      ...(calibration ? [`**Sentiment calibration** ${calibrationLine(calibration())}`] : []),
       `**Up** ${formatUptime(snap.uptimeSeconds)}`,
       `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running (${snap.runningReplies ?? '?'} of up to ${config.PARALLEL_REPLIES} generating now); ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
@@ -44,6 +45,19 @@ function modelLine(status: EngineStatus | undefined, config: CommandDeps['config
   if (status.runsOn === 'this process') return `${status.model}${status.sizeBytes === undefined ? '' : ` (${formatBytes(status.sizeBytes)})`}; ${config.THREADS} threads, context ${config.CONTEXT_SIZE} tokens`;
   const floors = status.labelFloors ? `; ${status.labelFloors} sentiment calls used a floor for a label` : '';
   return `${status.model} on ${status.runsOn}, context ${status.contextSize} tokens; ${status.ready ? 'answering' : 'NOT reachable (messages get a "model server unavailable" notice)'}${floors}`;
+}
+
+/** `learned for this model`, or the fallback in use and how far learning is: `raw probabilities (learning: 120/300, about 3 min left)`. */
+export function calibrationLine({ inUse, learning }: CalibrationStatus): string {
+  const name = inUse === 'learned' ? 'learned for this model' : inUse === 'content-free' ? 'content-free' : 'raw probabilities';
+  if (!learning) return name;
+  const left = learning.msLeft === undefined ? '' : `, about ${formatDuration(learning.msLeft)} left`;
+  return `${name} (learning the calibration for this model: ${learning.done}/${learning.total}${left})`;
+}
+
+function formatDuration(ms: number): string {
+  const seconds = Math.ceil(ms / 1000);
+  return seconds < 90 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
 }
 
 function moodLine(counts: Record<(typeof SENTIMENT_LABELS)[number], number>, emojis: Record<(typeof SENTIMENT_LABELS)[number], string>): string {

@@ -5,7 +5,7 @@ import { Engine, type ModelEngine } from './engine/Engine.js';
 import { GenerationQueue } from './engine/GenerationQueue.js';
 import { resolveModelPath } from './engine/loadModel.js';
 import { ServerEngine } from './engine/server/ServerEngine.js';
-import { UserError } from './errors.js';
+import { AbortedError, UserError } from './errors.js';
 import { KeyvHistoryStore } from './history/KeyvHistoryStore.js';
 import type { Logger } from './logger.js';
 import { ChannelSessions } from './sessions/ChannelSessions.js';
@@ -27,25 +27,18 @@ const DEFAULT_INFERENCE_PARALLEL = 4;
 
 /** `observer`: told about timings and store failures (the metrics). */
 export async function createCore(config: Config, logger: Logger, observer?: SessionObserver): Promise<Core> {
-  // With INFERENCE_URL no weights are loaded here: no model file is looked for or downloaded.
-  const modelPath =
-    config.INFERENCE_URL === undefined
-      ? await resolveModelPath({
-          model: config.MODEL,
-          modelsDir: config.MODELS_DIR,
-          onDownloadStart: () => process.stderr.write(`${config.MODEL} is not in ${config.MODELS_DIR} yet; downloading it once…\n`),
-          onProgress: progressBar(`Downloading ${config.MODEL}`),
-        })
-      : undefined;
-  // The store opens first: it is quick and its errors (locked, corrupt) should not wait for the model.
+  // The template file and the store come first: they take a moment, and their mistakes (a wrong
+  // path, a locked or unreachable database) must not wait behind a model download.
   const chatTemplate = config.CHAT_TEMPLATE_FILE === undefined ? undefined : await readChatTemplate(config.CHAT_TEMPLATE_FILE);
+  logger.info('opening the history store');
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS, logger });
   let engine: ModelEngine;
   let parallelReplies = config.PARALLEL_REPLIES;
   try {
-    if (modelPath === undefined) {
+    if (config.INFERENCE_URL !== undefined) {
+      // With INFERENCE_URL no weights are loaded here: no model file is looked for or downloaded.
       const server = await ServerEngine.start({
-        url: config.INFERENCE_URL!,
+        url: config.INFERENCE_URL,
         apiKey: config.INFERENCE_API_KEY,
         api: config.INFERENCE_API,
         model: config.INFERENCE_MODEL,
@@ -64,23 +57,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
       engine = server;
       parallelReplies = config.INFERENCE_PARALLEL ?? server.replySlotCount() ?? DEFAULT_INFERENCE_PARALLEL;
     } else {
-      const started = performance.now();
-      engine = await Engine.create({
-        modelPath,
-        threads: config.THREADS,
-        contextSize: config.CONTEXT_SIZE,
-        warmChannels: config.WARM_CHANNELS,
-        historyMaxTokens: config.HISTORY_MAX_TOKENS,
-        replyMaxTokens: config.REPLY_MAX_TOKENS,
-        thoughtTokens: config.THINKING === 'off' ? undefined : config.THINKING,
-        chatTemplate,
-        systemPrompt: config.SYSTEM_PROMPT,
-        sentimentCalibration: config.SENTIMENT_CALIBRATION,
-        calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
-        // A new model's first start classifies the shipped calibration set once (about a minute for a 0.5B model on 2 cores).
-        onCalibrationProgress: (done, total) => logger.info('learning the sentiment calibration for this model', { done, total }),
-      });
-      logger.info('model loaded', { modelPath, threads: config.THREADS, ms: Math.round(performance.now() - started) });
+      engine = await loadLocalEngine(config, logger, chatTemplate);
     }
   } catch (error) {
     await store.dispose();
@@ -88,6 +65,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
   }
   const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX, parallelReplies });
   const sessions = new ChannelSessions({ engine, queue, store, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer });
+  if (engine instanceof Engine) learnCalibrationInBackground(engine, queue, logger);
   return {
     engine,
     store,
@@ -99,6 +77,66 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
       await engine.dispose();
     },
   };
+}
+
+/** The model in this process: downloaded once when MODEL is an hf: URI, then loaded; the calibration is left for the background. */
+async function loadLocalEngine(config: Config, logger: Logger, chatTemplate: string | undefined): Promise<Engine> {
+  const modelPath = await resolveModelPath({
+    model: config.MODEL,
+    modelsDir: config.MODELS_DIR,
+    onDownloadStart: () => process.stderr.write(`${config.MODEL} is not in ${config.MODELS_DIR} yet; downloading it once…\n`),
+    onProgress: progressBar(`Downloading ${config.MODEL}`),
+  });
+  logger.info('loading the model', { modelPath });
+  const started = performance.now();
+  let engine: Engine | undefined;
+  engine = await Engine.create({
+    modelPath,
+    threads: config.THREADS,
+    contextSize: config.CONTEXT_SIZE,
+    warmChannels: config.WARM_CHANNELS,
+    historyMaxTokens: config.HISTORY_MAX_TOKENS,
+    replyMaxTokens: config.REPLY_MAX_TOKENS,
+    thoughtTokens: config.THINKING === 'off' ? undefined : config.THINKING,
+    chatTemplate,
+    systemPrompt: config.SYSTEM_PROMPT,
+    sentimentCalibration: config.SENTIMENT_CALIBRATION,
+    calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
+    // A new model's first start classifies the shipped calibration set once, in the background.
+    calibrationInBackground: true,
+    onCalibrationProgress: (done, total) => {
+      const msLeft = engine?.calibrationStatus.learning?.msLeft;
+      logger.info('learning the sentiment calibration for this model', { done, total, ...(msLeft === undefined ? {} : { secondsLeft: Math.round(msLeft / 1000) }) });
+    },
+    onCalibrationSaveFailed: (cacheDir, error) =>
+      logger.warn('could not save the learned sentiment calibration; using it now, and it is learned again at the next start. Make the folder writable to keep it', {
+        folder: cacheDir,
+        reason: (error as NodeJS.ErrnoException).code ?? error.message,
+      }),
+  });
+  logger.info('model loaded', { modelPath, threads: config.THREADS, ms: Math.round(performance.now() - started), sentimentCalibration: engine.calibrationStatus.inUse });
+  return engine;
+}
+
+/**
+ * Learns a calibration the cache did not have, one text at a time in the sentiment lane at the
+ * lowest priority: a real message's sentiment waits behind at most one calibration text.
+ */
+function learnCalibrationInBackground(engine: Engine, queue: GenerationQueue, logger: Logger): void {
+  const started = performance.now();
+  const running = engine.learnCalibrationInBackground((job) => queue.runWhenIdle('sentiment', job));
+  if (engine.calibrationStatus.learning) {
+    logger.info('answering now with the raw sentiment probabilities; learning the calibration for this model in the background', { total: engine.calibrationStatus.learning.total });
+  }
+  running.then(
+    () => {
+      if (engine.calibrationStatus.inUse === 'learned') logger.info('sentiment calibration learned; in use from now on', { ms: Math.round(performance.now() - started) });
+    },
+    (error: unknown) => {
+      if (error instanceof AbortedError) return;
+      logger.error('learning the sentiment calibration failed; staying with the raw probabilities', { error });
+    },
+  );
 }
 
 /** CHAT_TEMPLATE_FILE's text: a Jinja chat template, as in a model's tokenizer_config.json (unescaped). */

@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { commands } from '../commands/index.js';
+import { DiscordAPIError } from 'discord.js';
 import { createCore } from './app.js';
+import { checkDiscordToken, reasonOf, TOKEN_HELP } from './discord/checkToken.js';
 import { loadConfig } from './config.js';
 import { DiscordBot, createDiscordClient } from './discord/DiscordBot.js';
 import { gatewayConnected } from './discord/discordClient.js';
@@ -23,6 +25,8 @@ runEntryPoint(async () => {
         'To talk to the model without Discord, run `npm run chat`.',
     );
   }
+  // The token is checked before the store, the model download and the load: a mistake shows in seconds.
+  await checkDiscordToken({ token: config.DISCORD_TOKEN, apiUrl: config.DISCORD_API_URL });
   // SHARDS other than 1: this process only runs the shards (each runs this file again, as a bot).
   const shard = shardIdOfThisProcess();
   if (config.SHARDS !== 1 && shard === undefined) {
@@ -49,7 +53,7 @@ runEntryPoint(async () => {
     await running.dispose();
     await metricsServer?.dispose();
   };
-  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, metrics, store, model: () => engine.status() });
+  const bot = new DiscordBot(client, { commands, sessions, queue, config, logger, metrics, store, model: () => engine.status(), calibration: () => engine.calibrationStatus ?? { inUse: 'raw' } });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
@@ -78,8 +82,10 @@ runEntryPoint(async () => {
     await bot.start(config.DISCORD_TOKEN);
   } catch (error) {
     await disposeAll();
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new UserError(`Could not log in to Discord: ${reason}. Check DISCORD_TOKEN (and DISCORD_API_URL if set).`);
+    if ((error as { code?: string }).code === 'TokenInvalid' || (error instanceof DiscordAPIError && error.status === 401)) {
+      throw new UserError(`Discord refused DISCORD_TOKEN at login: it is wrong, was reset, or is not a bot token. ${TOKEN_HELP}`);
+    }
+    throw new UserError(`Could not connect to Discord (${reasonOf(error)}). Check the network connection${config.DISCORD_API_URL ? ' and DISCORD_API_URL' : ''}, then start again.`);
   }
   logger.info('bot is online', { user: client.user?.tag });
   await stopped;

@@ -72,10 +72,13 @@ const KEY_VALUE = /((?:INFERENCE_API_KEY|api[_-]?key)"?\s*[:=]\s*"?)[^\s"',;&]+/
  */
 export function maskCredentials(text: string): string {
   return text
-    .replace(URL_TO_LAST_AT, (whole, scheme: string, userinfo: string) => (!userinfo.includes(':') && userinfo.includes('/') ? whole : `${scheme}***@`))
+    .replace(URL_TO_LAST_AT, (whole, scheme: string, userinfo: string) => ((!userinfo.includes(':') && userinfo.includes('/')) || PLACEHOLDER_USERINFO.test(userinfo) ? whole : `${scheme}***@`))
     .replace(BEARER, '$1***')
     .replace(KEY_VALUE, '$1***');
 }
+
+/** The help text's own example userinfo (`redis://[:password@]host`, `postgresql://user:password@host`): a shape to copy, no secret. */
+const PLACEHOLDER_USERINFO = /^\[?(?:<?user>?)?:<?password>?$/;
 
 function serializeErrors(fields: LogFields): LogFields {
   const out: LogFields = {};

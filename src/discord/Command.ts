@@ -1,6 +1,6 @@
 import type { ChatInputCommandInteraction, RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
 import type { Config } from '../config.js';
-import type { EngineStatus } from '../engine/Engine.js';
+import type { CalibrationStatus, EngineStatus } from '../engine/Engine.js';
 import type { GenerationQueue } from '../engine/GenerationQueue.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
 import type { Logger } from '../logger.js';
@@ -18,6 +18,8 @@ export interface CommandDeps {
   store: HistoryStore;
   /** What the model is, where it runs and whether it answers, for /status; absent when there is none (a scripted engine). */
   model?: () => EngineStatus;
+  /** Which sentiment calibration is in use and how far learning one is, for /status; absent with a scripted engine. */
+  calibration?: () => CalibrationStatus;
 }
 
 /** One slash command: its definition and what it does. */

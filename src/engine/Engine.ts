@@ -2,14 +2,34 @@ import { dirname, join } from 'node:path';
 import type { ChatWrapper, Llama, LlamaContext, LlamaModel } from 'node-llama-cpp';
 import type { CalibrationMode } from '../domain.js';
 import { ChatReplies, type ReplyRequest, type ReplyResult } from './ChatReplies.js';
-import { SentimentClassifier, type SentimentResult } from './SentimentClassifier.js';
+import { SentimentClassifier, classifierPromptKey, type SentimentResult } from './SentimentClassifier.js';
 import type { Calibration } from './sentimentCalibration.js';
-import { learnCalibration, loadCalibrationSet } from './learnCalibration.js';
+import { learnCalibration, loadCalibrationSet, readCachedCalibration, type LearnCalibrationOptions } from './learnCalibration.js';
 import { loadModelFile } from './loadModel.js';
 import { modelChatWrapper } from './modelChatWrapper.js';
 
 /** Read once: every prompt of this process prints this date, whatever the clock says later. */
 const PROCESS_START = new Date();
+
+/**
+ * The date the calibration's cache key is rendered with: templates that print today's date
+ * (Llama 3.2, SmolLM3) would otherwise give every new day a new key, and a new learning run.
+ */
+const CALIBRATION_KEY_DATE = new Date('2000-01-01T12:00:00Z');
+
+/** Which correction the classifier uses now; `learning` while a learned one is fitted in the background. */
+export interface CalibrationStatus {
+  inUse: 'learned' | 'content-free' | 'raw';
+  learning?: {
+    done: number;
+    total: number;
+    /** Time left at the pace so far; absent before the first text is done. */
+    msLeft?: number;
+  };
+}
+
+/** Runs one classification of the calibration set where it cannot hold up real messages (the sentiment lane, at low priority). */
+export type BackgroundScheduler = <T>(job: () => Promise<T>) => Promise<T>;
 
 /** What the model is and where it runs, for start-up logs, /status and /healthz. */
 export interface EngineStatus {
@@ -49,7 +69,10 @@ export interface ModelEngine {
   fitMessage(userName: string, userText: string): FittedMessage | Promise<FittedMessage>;
   /** Drops a channel's warm cache (after /reset). */
   forget(channelId: string): void;
+  /** What the model is, where it runs and whether it answers now. */
   status(): EngineStatus;
+  /** Which sentiment calibration is in use, and how far learning one is; absent for engines without a classifier of their own (scripted test engines). */
+  readonly calibrationStatus?: CalibrationStatus;
   dispose(): Promise<void>;
 }
 
@@ -78,8 +101,16 @@ export interface EngineOptions {
   today?: Date;
   /** A Jinja chat template to use instead of the model file's (CHAT_TEMPLATE_FILE): for files without one, or with a broken one. */
   chatTemplate?: string;
+  /**
+   * A learned calibration not in the cache yet: `false` (default) learns it inside `create`;
+   * `true` starts on the raw probabilities (the better of raw and content-free on every model
+   * `npm run eval` measured) and leaves the learning to `learnCalibrationInBackground`.
+   */
+  calibrationInBackground?: boolean;
   /** Told while a learned calibration is fitted (a first start with a new model). */
   onCalibrationProgress?(done: number, total: number): void;
+  /** Told once when a learned fit could not be saved in its cache folder (it is used all the same). */
+  onCalibrationSaveFailed?(cacheDir: string, error: Error): void;
 }
 
 /**
@@ -88,6 +119,9 @@ export interface EngineOptions {
  * sentiment call slips in between two decode steps of a running reply.
  */
 export class Engine implements ModelEngine {
+  private calibration: CalibrationStatus;
+  private pendingLearning?: LearnCalibrationOptions;
+
   private constructor(
     readonly llama: Llama,
     readonly model: LlamaModel,
@@ -96,7 +130,11 @@ export class Engine implements ModelEngine {
     readonly replies: ChatReplies,
     /** How prompts are rendered: the model's own chat template (see modelChatWrapper). */
     readonly chatWrapper: ChatWrapper,
-  ) {}
+    calibration: { status: CalibrationStatus; pendingLearning?: LearnCalibrationOptions },
+  ) {
+    this.calibration = calibration.status;
+    this.pendingLearning = calibration.pendingLearning;
+  }
 
   static async create(options: EngineOptions): Promise<Engine> {
     const { llama, model } = await loadModelFile({ modelPath: options.modelPath });
@@ -113,12 +151,51 @@ export class Engine implements ModelEngine {
       // The classifier reads its label right after the prompt, so reasoning is always off for it.
       const classifierWrapper = options.thoughtTokens === undefined ? chatWrapper : modelChatWrapper(model, { thinking: false, today, chatTemplate }).wrapper;
       const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper: classifierWrapper });
-      classifier.calibration = await sentimentCalibration(classifier, options);
+      // The fit depends on the prompt, not on the day it was rendered.
+      const promptKey = classifierPromptKey(model, modelChatWrapper(model, { thinking: false, today: CALIBRATION_KEY_DATE, chatTemplate }).wrapper);
+      const calibration = await startingCalibration(classifier, promptKey, options);
       const replies = new ChatReplies({ ...options, model, context, chatWrapper });
-      return new Engine(llama, model, context, classifier, replies, chatWrapper);
+      return new Engine(llama, model, context, classifier, replies, chatWrapper, calibration);
     } catch (error) {
       await model.dispose();
       await llama.dispose();
+      throw error;
+    }
+  }
+
+  /** Which calibration is in use, and how far a background learning run is. */
+  get calibrationStatus(): CalibrationStatus {
+    return this.calibration;
+  }
+
+  /**
+   * Learns the calibration left for the background (`calibrationInBackground`), one text per
+   * `schedule` call, and switches the classifier to it when done. Resolves at once when there is
+   * nothing to learn; rejects with the scheduler's error (an AbortedError at shutdown).
+   */
+  async learnCalibrationInBackground(schedule: BackgroundScheduler): Promise<void> {
+    const learning = this.pendingLearning;
+    if (!learning) return;
+    this.pendingLearning = undefined;
+    const total = learning.set.length;
+    const started = performance.now();
+    let done = 0;
+    this.calibration = { ...this.calibration, learning: { done, total } };
+    try {
+      const { calibration } = await learnCalibration({
+        ...learning,
+        labelProbabilities: async (text) => {
+          const probabilities = await schedule(() => learning.labelProbabilities(text));
+          done++;
+          const msLeft = ((performance.now() - started) / done) * (total - done);
+          this.calibration = { ...this.calibration, learning: { done, total, msLeft } };
+          return probabilities;
+        },
+      });
+      this.classifier.calibration = calibration;
+      this.calibration = { inUse: 'learned' };
+    } catch (error) {
+      this.calibration = { inUse: this.calibration.inUse };
       throw error;
     }
   }
@@ -152,21 +229,41 @@ export class Engine implements ModelEngine {
   }
 }
 
+type CalibrationOptions = Pick<EngineOptions, 'modelPath' | 'sentimentCalibration' | 'calibrationCacheDir' | 'onCalibrationProgress' | 'onCalibrationSaveFailed'>;
+
 /** The classifier's calibration for this model, as configured; a learned one comes from its cache when there is one. */
-export async function sentimentCalibration(
-  classifier: SentimentClassifier,
-  options: Pick<EngineOptions, 'modelPath' | 'sentimentCalibration' | 'calibrationCacheDir' | 'onCalibrationProgress'>,
-): Promise<Calibration | undefined> {
+export async function sentimentCalibration(classifier: SentimentClassifier, options: CalibrationOptions, promptKey = classifier.promptKey): Promise<Calibration | undefined> {
   const mode = options.sentimentCalibration ?? 'off';
   if (mode === 'off') return undefined;
   if (mode === 'content-free') return classifier.contentFreeCalibration();
-  const { calibration } = await learnCalibration({
+  return (await learnCalibration(learningOptions(classifier, promptKey, options))).calibration;
+}
+
+/** Sets the classifier's calibration for the start; a learned one missing from the cache is learned now or left for the background. */
+async function startingCalibration(
+  classifier: SentimentClassifier,
+  promptKey: string,
+  options: CalibrationOptions & Pick<EngineOptions, 'calibrationInBackground'>,
+): Promise<{ status: CalibrationStatus; pendingLearning?: LearnCalibrationOptions }> {
+  const mode = options.sentimentCalibration ?? 'off';
+  if (mode === 'learned' && options.calibrationInBackground) {
+    const learning = learningOptions(classifier, promptKey, options);
+    const cached = await readCachedCalibration(learning);
+    classifier.calibration = cached;
+    return cached ? { status: { inUse: 'learned' } } : { status: { inUse: 'raw' }, pendingLearning: learning };
+  }
+  classifier.calibration = await sentimentCalibration(classifier, options, promptKey);
+  return { status: { inUse: mode === 'off' ? 'raw' : mode } };
+}
+
+function learningOptions(classifier: SentimentClassifier, promptKey: string, options: CalibrationOptions): LearnCalibrationOptions {
+  return {
     modelPath: options.modelPath,
     cacheDir: options.calibrationCacheDir ?? join(dirname(options.modelPath), 'calibration'),
-    promptKey: classifier.promptKey,
+    promptKey,
     set: loadCalibrationSet(),
     labelProbabilities: (text) => classifier.labelProbabilities(text),
     onProgress: options.onCalibrationProgress,
-  });
-  return calibration;
+    onSaveFailed: options.onCalibrationSaveFailed,
+  };
 }

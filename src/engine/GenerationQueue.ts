@@ -54,6 +54,9 @@ interface Entry {
   controller?: AbortController;
 }
 
+/** The running map's key for a background job, which belongs to no channel. */
+const BACKGROUND = '\u0000background';
+
 interface Running {
   controller: AbortController;
   /** Resolves once the job has settled. */
@@ -63,9 +66,11 @@ interface Running {
 class LaneState {
   /** Waiting entries per channel, in arrival order; a Map keeps channels in round-robin order. */
   readonly waiting = new Map<string, Entry[]>();
-  /** The running jobs by channel: a channel runs at most one job of a lane at a time. */
+  /** The running jobs by channel (background jobs under BACKGROUND): a channel runs at most one job of a lane at a time. */
   readonly running = new Map<string, Running>();
   size = 0;
+  /** Background jobs (learning a calibration): run only when no real job is ready; not counted in `size`. */
+  readonly idle: Entry[] = [];
 
   constructor(readonly slots: number) {}
 }
@@ -155,6 +160,19 @@ export class GenerationQueue {
     };
   }
 
+  /**
+   * Runs a background job in the lane at the lowest priority: only when no real job is ready, so
+   * a real one waits behind at most one background job. Not counted in `pending` (it is nobody's
+   * message); rejected with AbortedError once closed.
+   */
+  runWhenIdle<T>(lane: Lane, job: Job<T>): Promise<T> {
+    if (this.closedReason !== undefined) return Promise.reject(new AbortedError(this.closedReason));
+    return new Promise<T>((resolve, reject) => {
+      this.lanes[lane].idle.push({ channelId: '', job, settle: { resolve: resolve as (value: unknown) => void, reject }, cancelled: false });
+      this.pump(lane);
+    });
+  }
+
   /** Reserves and runs at once. */
   run<T>(lane: Lane, channelId: string, job: Job<T>): Promise<T> {
     return this.reserve(lane, channelId).run(job);
@@ -175,7 +193,8 @@ export class GenerationQueue {
         }
       }
       state.waiting.clear();
-      state.size = state.running.size;
+      for (const entry of state.idle.splice(0)) entry.settle?.reject(new AbortedError(reason));
+      state.size = [...state.running.keys()].filter((key) => key !== BACKGROUND).length;
       for (const job of state.running.values()) {
         running.push(job.settled);
         job.controller.abort(new AbortedError(reason));
@@ -199,17 +218,22 @@ export class GenerationQueue {
         next = head;
         break;
       }
-      if (!next) return;
+      if (!next) break;
       this.start(lane, state, next);
+    }
+    // A background job takes a free slot only when no real job is ready, one at a time.
+    if (state.running.size < state.slots && !state.running.has(BACKGROUND)) {
+      const background = state.idle.shift();
+      if (background) this.start(lane, state, background, true);
     }
   }
 
-  private start(lane: Lane, state: LaneState, entry: Entry): void {
+  private start(lane: Lane, state: LaneState, entry: Entry, background = false): void {
     const controller = new AbortController();
     entry.controller = controller;
     const finish = () => {
-      state.running.delete(entry.channelId);
-      state.size--;
+      state.running.delete(background ? BACKGROUND : entry.channelId);
+      if (!background) state.size--;
       this.pump(lane);
     };
     // A job that throws synchronously still settles through the promise chain.
@@ -225,7 +249,7 @@ export class GenerationQueue {
           entry.settle!.reject(error);
         },
       );
-    state.running.set(entry.channelId, { controller, settled });
+    state.running.set(background ? BACKGROUND : entry.channelId, { controller, settled });
   }
 
   private remove(state: LaneState, entry: Entry): void {

@@ -96,8 +96,7 @@ export class SentimentClassifier {
   static async create(options: SentimentClassifierOptions): Promise<SentimentClassifier> {
     const { model, sequence, chatWrapper, maxMessageTokens = 256, precedingTurns = [], instruction, examples } = options;
     const trie = buildLabelTrie(model);
-    const { contextText } = chatWrapper.generateContextState({ chatHistory: classifierChatHistory(MESSAGE_SLOT, precedingTurns, instruction, examples) });
-    const [before, after] = splitAtSlot(contextText);
+    const [before, after] = renderAroundMessage(chatWrapper, precedingTurns, instruction, examples);
     const prefix = before.tokenize(model.tokenizer);
     const suffix = after.tokenize(model.tokenizer, 'trimLeadingSpace');
     // The message gets what the sequence has left after the prompt and the labels' few tokens.
@@ -202,6 +201,20 @@ export class SentimentClassifier {
     for (const text of CONTENT_FREE_INPUTS) probabilities.push(await this.labelProbabilities(text));
     return meanPrior(probabilities);
   }
+}
+
+/**
+ * The classifier's prompt around the message, as text, under this wrapper (what `promptKey` holds).
+ * A wrapper rendered with a fixed date gives a key that does not change from day to day.
+ */
+export function classifierPromptKey(model: LlamaModel, chatWrapper: ChatWrapper): string {
+  const [before, after] = renderAroundMessage(chatWrapper);
+  return prefixKeyOf(model, before, after);
+}
+
+function renderAroundMessage(chatWrapper: ChatWrapper, ...rest: Parameters<typeof classifierChatHistory> extends [unknown, ...infer R] ? R : never): [LlamaText, LlamaText] {
+  const { contextText } = chatWrapper.generateContextState({ chatHistory: classifierChatHistory(MESSAGE_SLOT, ...rest) });
+  return splitAtSlot(contextText);
 }
 
 /** The label with the largest calibrated score, and its share of the three scores as the confidence. */

@@ -28,9 +28,14 @@ export async function resolveModelPath({ model, modelsDir, onProgress, onDownloa
     }
     return filePath;
   }
-  fs.mkdirSync(modelsDir, { recursive: true });
+  makeModelsDir(modelsDir);
   const local = await withStallTimeout(stallTimeoutMs, (signal) => resolveModelFile(model, { directory: modelsDir, download: false, cli: false, signal })).catch(() => undefined);
   if (local && fs.existsSync(local)) return local;
+  try {
+    fs.accessSync(modelsDir, fs.constants.W_OK);
+  } catch {
+    throw new UserError(`MODELS_DIR=${modelsDir} is not writable, so ${model} cannot be downloaded into it. Fix its permissions or set MODELS_DIR to a folder you can write.`);
+  }
   onDownloadStart?.();
   try {
     return await withStallTimeout(stallTimeoutMs, (signal, progressed) =>
@@ -45,11 +50,24 @@ export async function resolveModelPath({ model, modelsDir, onProgress, onDownloa
       }),
     );
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC') throw new UserError(`Could not download the model ${model} into ${modelsDir}: the disk is full. Free some space or set MODELS_DIR to a folder on another disk.`);
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\.+$/, '');
     throw new UserError(
       `Could not download the model ${model} into ${modelsDir}: ${reason}. ` +
         'Check the network, or download the .gguf file yourself and set MODEL to its path.',
     );
+  }
+}
+
+/** Creates MODELS_DIR; a file in its place or a folder that cannot be made is one line, not a stack. */
+function makeModelsDir(modelsDir: string): void {
+  try {
+    fs.mkdirSync(modelsDir, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'part of that path is a file, not a folder' : `it cannot be created (${code ?? (error as Error).message})`;
+    throw new UserError(`MODELS_DIR=${modelsDir}: ${why}. Set MODELS_DIR to a folder you can write (default data/models).`);
   }
 }
 

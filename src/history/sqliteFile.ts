@@ -7,7 +7,14 @@ const SQLITE_HEADER = 'SQLite format 3\0';
 /** Creates a missing folder, and refuses (untouched) a path that is not a writable SQLite file. */
 export function checkDatabaseFile(filePath: string): void {
   const folder = path.dirname(path.resolve(filePath));
-  fs.mkdirSync(folder, { recursive: true });
+  try {
+    fs.mkdirSync(folder, { recursive: true });
+  } catch (error) {
+    // A file where a folder should be (sqlite://README.md/x.sqlite), no permission, a full disk.
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'part of that path is a file, not a folder' : `it cannot be created (${code ?? (error as Error).message})`;
+    throw new UserError(`Cannot use the history database ${filePath}: the folder ${folder} does not exist and ${why}. Point DATABASE_URL at a .sqlite file in a folder you can write.`);
+  }
   if (!fs.existsSync(filePath)) {
     assertAccess(folder, `the folder ${folder} is not writable; fix its permissions or point DATABASE_URL elsewhere`);
     return;

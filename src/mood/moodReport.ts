@@ -31,6 +31,8 @@ export interface MoodReport {
   text: string;
   /** The chart; absent when the range holds no records (an empty chart says less than the sentence). */
   png?: Buffer;
+  /** The chart in words, for screen readers (the attachment's description): labels as words, not emoji. */
+  alt?: string;
 }
 
 /**
@@ -52,5 +54,6 @@ export async function moodReport({ store, channelId, channelName, days = MOOD_DE
   ];
   if (summary.busiestHour) parts.push(`busiest hour ${hourName(summary.busiestHour.start)} UTC (${summary.busiestHour.count})`);
   const png = await (charts ?? (sharedCharts ??= new MoodChartRenderer())).render({ channelName, days, summary });
-  return { summary, text: parts.join(' · '), png };
+  const alt = `Bar chart of the mood in #${channelName}, ${rangeName(days)}, per ${summary.unit}: ${SENTIMENT_LABELS.map((label) => `${label} ${shares[label]}%`).join(', ')} of ${summary.total} ${summary.total === 1 ? 'message' : 'messages'}.`;
+  return { summary, text: parts.join(' · '), png, alt };
 }

@@ -29,7 +29,10 @@ export interface TerminalChatOptions {
 /** Shown after a reply that shutdown cut off. */
 export const TERMINAL_CUT_MARKER = ' …(reply cut off: shutting down)';
 
-const HELP = 'Type a message and press Enter. Commands: /sentiment <text>, /mood [days], /reset, /quit.';
+export const HELP = 'Type a message and press Enter. Commands: /sentiment <text>, /mood [days], /reset, /help, /quit (or Ctrl+C).';
+
+/** What /reset answers: the mood log is a record of its own, kept for /mood. */
+export const RESET_DONE = 'History cleared for this chat: the bot forgets the conversation. The mood log is kept (/mood still shows it).';
 
 /** Talks to the engine as one channel, one input line at a time; resolves at /quit or end of input. */
 export async function runTerminalChat(options: TerminalChatOptions): Promise<void> {
@@ -56,9 +59,11 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<voi
       if (line === '/quit') break;
       if (line === '') {
         // nothing to do for a blank line
+      } else if (line === '/help') {
+        say(HELP);
       } else if (line === '/reset') {
         await sessions.reset(channelId);
-        say('History cleared for this chat.');
+        say(RESET_DONE);
       } else if (line === '/sentiment' || line.startsWith('/sentiment ')) {
         const result = await sessions.classify(channelId, line.slice('/sentiment'.length));
         say(describe(result));

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -121,10 +122,11 @@ describe('startup errors', () => {
   it('exits non-zero naming the file when MODEL does not exist', async () => {
     const folder = tempFolder();
     const model = path.join(folder, 'no-such-model.gguf');
-    const child = run('src/index.ts', { DISCORD_TOKEN: FAKE_TOKEN, MODEL: model, DATABASE_URL: `sqlite://${folder}/history.sqlite` });
+    emulator = await DiscordEmulator.start();
+    const child = run('src/index.ts', { DISCORD_TOKEN: emulator.token, DISCORD_API_URL: emulator.apiUrl, MODEL: model, DATABASE_URL: `sqlite://${folder}/history.sqlite` });
     expect((await child.exited).code).not.toBe(0);
     expect(child.stderr()).toContain(`Model file not found: ${model}`);
-    expectNoToken(child, FAKE_TOKEN);
+    expectNoToken(child, emulator.token);
   });
 
   it('exits non-zero naming the file when MODEL is a text file (terminal chat)', async () => {
@@ -142,10 +144,11 @@ describe('startup errors', () => {
     const model = path.join(folder, 'truncated.gguf');
     const whole = fs.readFileSync(await ensureTinyModel());
     fs.writeFileSync(model, whole.subarray(0, Math.floor(whole.length / 2)));
-    const child = run('src/index.ts', { DISCORD_TOKEN: FAKE_TOKEN, MODEL: model, DATABASE_URL: `sqlite://${folder}/history.sqlite` });
+    emulator = await DiscordEmulator.start();
+    const child = run('src/index.ts', { DISCORD_TOKEN: emulator.token, DISCORD_API_URL: emulator.apiUrl, MODEL: model, DATABASE_URL: `sqlite://${folder}/history.sqlite` });
     expect((await child.exited).code).not.toBe(0);
     expect(child.stderr()).toMatch(new RegExp(`Cannot load the model ${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*truncated or corrupt`));
-    expectNoToken(child, FAKE_TOKEN);
+    expectNoToken(child, emulator.token);
   });
 
   it('exits non-zero without DISCORD_TOKEN, telling how to get one and that `npm run chat` works without', async () => {
@@ -155,6 +158,54 @@ describe('startup errors', () => {
     expect(child.stderr()).toContain('DISCORD_TOKEN is not set');
     expect(child.stderr()).toContain('https://discord.com/developers/applications');
     expect(child.stderr()).toContain('npm run chat');
+  });
+
+  it('a wrong token fails in seconds with the token message, before the store or the model is touched', async () => {
+    const folder = tempFolder();
+    emulator = await DiscordEmulator.start();
+    const started = Date.now();
+    // A model path that does not exist: had the model come first, its error would show instead.
+    const child = run('src/index.ts', { DISCORD_TOKEN: FAKE_TOKEN, DISCORD_API_URL: emulator.apiUrl, MODEL: path.join(folder, 'not-downloaded.gguf'), DATABASE_URL: `sqlite://${folder}/history.sqlite` });
+    expect((await child.exited).code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(child.stderr()).toContain('Error: Discord refused DISCORD_TOKEN (401 Unauthorized)');
+    expect(child.stderr()).toContain('https://discord.com/developers/applications');
+    expect(child.stderr()).not.toMatch(/\w\.\.(\s|$)/);
+    expect(child.stderr()).not.toContain('not-downloaded.gguf');
+    expect(child.stderr()).not.toContain('    at ');
+    expect(fs.existsSync(path.join(folder, 'history.sqlite'))).toBe(false);
+    expect(emulator.requests.some((request) => request.path === '/users/@me' && request.status === 401)).toBe(true);
+    expectNoToken(child, FAKE_TOKEN);
+  });
+
+  it('says it cannot reach Discord (not that the token is wrong) when nothing answers at the API address', async () => {
+    const folder = tempFolder();
+    const closed = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const child = run('src/index.ts', { DISCORD_TOKEN: FAKE_TOKEN, DISCORD_API_URL: `http://127.0.0.1:${closed}/api`, MODEL: path.join(folder, 'not-downloaded.gguf'), DATABASE_URL: `sqlite://${folder}/history.sqlite` });
+    expect((await child.exited).code).toBe(1);
+    expect(child.stderr()).toContain(`Error: Cannot reach Discord at http://127.0.0.1:${closed}/api (ECONNREFUSED), so DISCORD_TOKEN could not be checked. Check the network connection and DISCORD_API_URL, then start again.`);
+    expect(child.stderr()).not.toContain('refused DISCORD_TOKEN');
+    expectNoToken(child, FAKE_TOKEN);
+  });
+
+  it.each([
+    ['history.db', 'DATABASE_URL: must be sqlite://<file>, redis://[:password@]host[:port] or postgresql://user:password@host[:port]/database'],
+    ['sqlite://README.md/x.sqlite', 'Cannot use the history database README.md/x.sqlite: the folder'],
+  ])('DATABASE_URL=%s: one line saying what is wrong and how to fix it, before the model', async (url, expected) => {
+    const folder = tempFolder();
+    emulator = await DiscordEmulator.start();
+    const child = run('src/chat.ts', { MODEL: path.join(folder, 'not-downloaded.gguf'), DATABASE_URL: url }, '');
+    expect((await child.exited).code).toBe(1);
+    expect(child.stderr()).toContain(expected);
+    expect(child.stderr()).not.toContain('Fatal error');
+    expect(child.stderr()).not.toContain('    at ');
+    expect(child.stderr()).not.toContain('***');
+    expect(child.stderr()).not.toContain('not-downloaded.gguf');
   });
 
   it('the terminal chat answers piped input without any DISCORD_TOKEN', async () => {

@@ -414,6 +414,44 @@ describe('GenerationQueue', () => {
       await expect(other).resolves.toBe('b done');
     });
   });
+
+  describe('background jobs (learning a calibration)', () => {
+    it('runs a real job after at most the one background job already running, however many wait', async () => {
+      const queue = new GenerationQueue();
+      const log = recorder();
+      const background = [queue.runWhenIdle('sentiment', log.gated('learn 1')), queue.runWhenIdle('sentiment', log.job('learn 2')), queue.runWhenIdle('sentiment', log.job('learn 3'))];
+      await drain();
+      expect(log.started).toEqual(['learn 1']);
+
+      const real = queue.run('sentiment', 'channel', log.job('message'));
+      expect(queue.pending('sentiment')).toBe(1);
+      log.open('learn 1');
+      await real;
+      await Promise.all(background);
+
+      expect(log.started).toEqual(['learn 1', 'message', 'learn 2', 'learn 3']);
+      expect(log.maxRunning).toBe(1);
+      expect(queue.pending('sentiment')).toBe(0);
+    });
+
+    it('leaves background jobs out of pending, and rejects the waiting ones on close', async () => {
+      const queue = new GenerationQueue();
+      const log = recorder();
+      const running = queue.runWhenIdle('sentiment', log.gated('learn 1'));
+      const waiting = queue.runWhenIdle('sentiment', log.job('learn 2'));
+      await drain();
+      expect(queue.pending('sentiment')).toBe(0);
+      expect(queue.isBusy('sentiment')).toBe(false);
+
+      const closed = queue.close();
+      await expect(waiting).rejects.toBeInstanceOf(AbortedError);
+      log.open('learn 1');
+      await closed;
+      await expect(running).resolves.toBe('learn 1');
+      await expect(queue.runWhenIdle('sentiment', log.job('late'))).rejects.toBeInstanceOf(AbortedError);
+      expect(log.started).toEqual(['learn 1']);
+    });
+  });
 });
 
 /** A job that runs until its signal aborts, then rejects with the reason. */

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
@@ -21,6 +22,16 @@ describe('resolveModelPath', () => {
     const error = await failure(resolveModelPath({ model: missing, modelsDir: dirs.make() }));
     expect(error).toBeInstanceOf(UserError);
     expect(error.message).toBe(`Model file not found: ${missing}. Set MODEL to an existing .gguf file or an hf: URI.`);
+  });
+
+  it('says in one line that MODELS_DIR runs into a file, before any download', async () => {
+    const file = join(dirs.make(), 'models');
+    writeFileSync(file, 'a file, not a folder');
+    let started = false;
+    const error = await failure(resolveModelPath({ model: 'hf:someone/some-model-GGUF:Q8_0', modelsDir: join(file, 'sub'), onDownloadStart: () => (started = true) }));
+    expect(started).toBe(false);
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(`MODELS_DIR=${join(file, 'sub')}: part of that path is a file, not a folder. Set MODELS_DIR to a folder you can write (default data/models).`);
   });
 
   // This machine and CI have no route to Hugging Face; with one, these fail just as clearly (404).

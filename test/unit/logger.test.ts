@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, prettyLine } from '../../src/logger.js';
+import { parseConfig } from '../../src/config.js';
+import { createLogger, maskCredentials, prettyLine } from '../../src/logger.js';
 
 describe('logger', () => {
   it('writes one JSON object per line by default when given a writer, with the base fields and errors spelled out', () => {
@@ -32,6 +33,19 @@ describe('logger', () => {
       expect(lines.join('\n')).not.toMatch(/s3cret|hunter2/);
       expect(lines.join('\n')).toContain('postgresql://***@db/history');
     }
+  });
+
+  it("keeps the help text's example URLs whole while masking the real credentials next to them", () => {
+    const help = 'must be sqlite://<file>, redis://[:password@]host[:port] or postgresql://user:password@host[:port]/database';
+    expect(maskCredentials(help)).toBe(help);
+    expect(maskCredentials(`${help} (got "redis://:hunter2@cache:6379")`)).toBe(`${help} (got "redis://***@cache:6379")`);
+    let message = '';
+    try {
+      parseConfig({ DATABASE_URL: 'history.db' });
+    } catch (error) {
+      message = maskCredentials((error as Error).message);
+    }
+    expect(message).toContain('DATABASE_URL: must be sqlite://<file>, redis://[:password@]host[:port] or postgresql://user:password@host[:port]/database');
   });
 
   it('leaves a line without fields bare', () => {

@@ -1,5 +1,5 @@
 // The learned calibration on its own: plain numbers in, a correction out; and its cache by model hash.
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/domain.js';
@@ -97,5 +97,65 @@ describe('learnCalibration (cached by the model file hash)', () => {
     for (const file of readdirSync(cacheDir)) writeFileSync(join(cacheDir, file), '{"kind":"learned","weights":');
     expect((await learnCalibration(options)).cached).toBe(false);
     expect(calls).toBe(4 * 30);
+  });
+
+  it('uses the fit when the cache folder cannot be written, says so once naming the folder, and leaves no .part file', async () => {
+    const dir = dirs.make();
+    const modelPath = join(dir, 'model.gguf');
+    writeFileSync(modelPath, 'weights v1');
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a folder');
+    const failures: string[] = [];
+    const options = { modelPath, cacheDir: join(file, 'calibration'), promptKey: 'prompt', set, labelProbabilities: async (text: string) => probabilitiesOf(text) };
+    const learned = await learnCalibration({ ...options, onSaveFailed: (folder) => failures.push(folder) });
+    expect(learned.saved).toBe(false);
+    expect(learned.calibration.kind).toBe('learned');
+    expect(failures).toEqual([join(file, 'calibration')]);
+
+    // A folder that takes the .part file but not the rename (a folder where the fit would go).
+    const cacheDir = join(dir, 'cache');
+    await learnCalibration({ ...options, cacheDir });
+    const [fit] = readdirSync(cacheDir);
+    rmSync(join(cacheDir, fit!));
+    mkdirSync(join(cacheDir, fit!, 'in-the-way'), { recursive: true });
+    const again = await learnCalibration({ ...options, cacheDir, onSaveFailed: (folder) => failures.push(folder) });
+    expect(again.saved).toBe(false);
+    expect(failures).toEqual([join(file, 'calibration'), cacheDir]);
+    expect(readdirSync(cacheDir)).toEqual([fit]);
+  });
+
+  it('removes a crash\'s old .part files, fits of an older prompt of this model and fits of model files that are gone, and keeps other models\' fits', async () => {
+    const dir = dirs.make();
+    const cacheDir = join(dir, 'cache');
+    const modelPath = join(dir, 'model.gguf');
+    const otherModel = join(dir, 'other.gguf');
+    const goneModel = join(dir, 'gone.gguf');
+    writeFileSync(modelPath, 'weights v1');
+    writeFileSync(otherModel, 'other weights');
+    writeFileSync(goneModel, 'weights soon deleted');
+    const options = { modelPath, cacheDir, promptKey: 'prompt of day 1', set, labelProbabilities: async (text: string) => probabilitiesOf(text) };
+    await learnCalibration(options);
+    const [oldPrompt] = readdirSync(cacheDir);
+    await learnCalibration({ ...options, modelPath: otherModel });
+    const otherFit = readdirSync(cacheDir).find((name) => name !== oldPrompt)!;
+    await learnCalibration({ ...options, modelPath: goneModel });
+    const goneFit = readdirSync(cacheDir).find((name) => name !== oldPrompt && name !== otherFit)!;
+    rmSync(goneModel);
+    writeFileSync(join(cacheDir, 'sentiment-calibration-0123456789abcdef0123456789abcdef.json'), JSON.stringify({ kind: 'learned', weights: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], bias: [0, 0, 0] }));
+    writeFileSync(join(cacheDir, 'crashed.part'), '{');
+    utimesSync(join(cacheDir, 'crashed.part'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    writeFileSync(join(cacheDir, 'being-written.part'), '{');
+    writeFileSync(join(cacheDir, 'notes.txt'), 'mine');
+
+    await learnCalibration({ ...options, promptKey: 'prompt of day 2' });
+    const left = readdirSync(cacheDir);
+    expect(left).toContain(otherFit);
+    expect(left).toContain('being-written.part');
+    expect(left).toContain('notes.txt');
+    expect(left).not.toContain(oldPrompt);
+    expect(left).not.toContain(goneFit);
+    expect(left).not.toContain('crashed.part');
+    expect(left).not.toContain('sentiment-calibration-0123456789abcdef0123456789abcdef.json');
+    expect(left).toHaveLength(4);
   });
 });

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -132,7 +133,7 @@ describe('terminal chat (src/chat.ts)', () => {
       'sentiment', // /sentiment I love this: no reply follows
       'sentiment', // how are you?
       'reply',
-      { line: 'Unknown command /nope. Type a message and press Enter. Commands: /sentiment <text>, /mood [days], /reset, /quit.' },
+      { line: 'Unknown command /nope. Type a message and press Enter. Commands: /sentiment <text>, /mood [days], /reset, /help, /quit (or Ctrl+C).' },
     ]);
 
     for (const line of [sentiment1, sentimentCommand, sentiment2]) expectSentimentLine(line);
@@ -170,13 +171,25 @@ describe('terminal chat (src/chat.ts)', () => {
   });
 
   it('clears the history with /reset, keeps only what follows, and stops reading at /quit', async () => {
-    const run = await runChat(cwd, ['/reset', 'after reset', '/quit', 'never read']);
+    const run = await runChat(cwd, ['/help', '/reset', 'after reset', '/quit', 'never read']);
 
     expect(run.code).toBe(0);
-    const [sentiment, reply] = transcript(run.stdout, [{ line: 'History cleared for this chat.' }, 'sentiment', 'reply']);
+    const [sentiment, reply] = transcript(run.stdout, [
+      { line: 'Type a message and press Enter. Commands: /sentiment <text>, /mood [days], /reset, /help, /quit (or Ctrl+C).' },
+      { line: 'History cleared for this chat: the bot forgets the conversation. The mood log is kept (/mood still shows it).' },
+      'sentiment',
+      'reply',
+    ]);
     expectSentimentLine(sentiment);
     const turns = await storedTurns(cwd);
     expect(turns).toEqual([{ userName, userText: 'after reset', reply: expect.any(String), at: expect.any(Number) }]);
+    // As it said: the mood log still holds the messages from before the reset.
+    const store = await KeyvHistoryStore.open({ url: `sqlite://${join(cwd, 'h.sqlite')}` });
+    try {
+      expect((await store.loadMood('terminal', 0)).length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await store.dispose();
+    }
     expect(reply!.trim()).toBe(shownReply(turns[0]!.reply!));
   });
 
@@ -199,6 +212,30 @@ describe('terminal chat (src/chat.ts)', () => {
     expect(run.stderr).toContain('THREADS: must be a whole number from 1 to 256 (got "abc")');
     expect(run.stderr).toContain('DATABASE_URL: must be sqlite://<file>, redis://');
     expect(run.stderr).not.toContain('secret');
+  });
+
+  it('says so on Ctrl+C while it is still starting (here: a store that never answers), and exits 0', async () => {
+    const dir = dirs.make();
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as net.AddressInfo;
+      const env = chatEnv(dir, { DATABASE_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'info' });
+      const child = spawn(process.execPath, ['--import', TSX_LOADER, CHAT_SCRIPT], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, by) => resolve({ code, signal: by })));
+      const deadline = Date.now() + 30_000;
+      while (!stderr.includes('"opening the history store"')) {
+        if (Date.now() > deadline) throw new Error(`it never began opening the store:\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      child.kill('SIGINT');
+      expect(await exited).toEqual({ code: 0, signal: null });
+      expect(stderr).toContain('Stopped before the chat started (nothing was changed).');
+    } finally {
+      silent.close();
+    }
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -225,6 +262,7 @@ describe('terminal chat (src/chat.ts)', () => {
       expect(Date.now() - signalled).toBeLessThan(10_000);
       expect(stdout.endsWith(TERMINAL_CUT_MARKER + '\n')).toBe(true);
       expect(stderr).toContain('"shutting down"');
+      expect(stderr).toContain('Stopping: the reply in progress is cut; the turns answered so far are saved.');
       const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dir, 'h.sqlite')}` });
       expect((await store.load('terminal')).map((turn) => turn.userText)).toEqual(['first message']);
       await store.dispose();

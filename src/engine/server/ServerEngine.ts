@@ -2,7 +2,7 @@ import type { CalibrationMode, HistoryTurn } from '../../domain.js';
 import { ModelUnavailableError, UserError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../logger.js';
 import type { ReplyRequest, ReplyResult } from '../ChatReplies.js';
-import type { EngineStatus, FittedMessage, ModelEngine } from '../Engine.js';
+import type { CalibrationStatus, EngineStatus, FittedMessage, ModelEngine } from '../Engine.js';
 import { learnCalibration, loadCalibrationSet } from '../learnCalibration.js';
 import { ChatTemplate, endOfAnswerText, templateMessages, type PromptPart } from '../OwnTemplateChatWrapper.js';
 import { windowTurns } from '../promptWindow.js';
@@ -85,6 +85,8 @@ export class ServerEngine implements ModelEngine {
   private retryTimer?: NodeJS.Timeout;
   private readonly today: Date;
   private calibration: Calibration | undefined;
+  private calibrationKind: CalibrationStatus['inUse'] = 'raw';
+  private learning?: { done: number; total: number; startedMs: number };
   private calibrating: Promise<void> = Promise.resolve();
   private floors = 0;
   /** Called once with the first connection (tests and the start log). */
@@ -402,6 +404,14 @@ export class ServerEngine implements ModelEngine {
     this.connected?.slots.forget(channelId);
   }
 
+  /** Which calibration classify() uses now, and how far learning one is (told every 25 texts). */
+  get calibrationStatus(): CalibrationStatus {
+    const { learning } = this;
+    if (!learning || this.calibrationKind === 'learned') return { inUse: this.calibrationKind };
+    const msLeft = learning.done > 0 ? ((performance.now() - learning.startedMs) / learning.done) * (learning.total - learning.done) : undefined;
+    return { inUse: this.calibrationKind, learning: { done: learning.done, total: learning.total, ...(msLeft === undefined ? {} : { msLeft }) } };
+  }
+
   /** Learned calibration per server and model, in the background once the server answers; classify() uses raw probabilities until it is ready. */
   private async learnCalibration(): Promise<void> {
     const mode = this.options.sentimentCalibration ?? 'off';
@@ -410,18 +420,25 @@ export class ServerEngine implements ModelEngine {
     try {
       if (mode === 'content-free') {
         this.calibration = await this.contentFreeCalibration();
+        this.calibrationKind = 'content-free';
         return;
       }
       const promptKey = JSON.stringify([connected.classifierPrefix, connected.classifierSuffix, connected.backend.api]);
+      const set = loadCalibrationSet();
+      this.learning = { done: 0, total: set.length, startedMs: performance.now() };
       const { calibration, cached } = await learnCalibration({
         identity: `${this.http.shownUrl} ${connected.info.model}`,
         cacheDir: this.options.calibrationCacheDir ?? 'data/models/calibration',
         promptKey,
-        set: loadCalibrationSet(),
+        set,
         labelProbabilities: (text) => this.labelProbabilities(text),
-        onProgress: (done, total) => this.logger.info('learning the sentiment calibration for this server and model', { done, total }),
+        onProgress: (done, total) => {
+          this.learning = { done, total, startedMs: this.learning?.startedMs ?? performance.now() };
+          this.logger.info('learning the sentiment calibration for this server and model', { done, total });
+        },
       });
       this.calibration = calibration;
+      this.calibrationKind = 'learned';
       this.logger.info('sentiment calibration ready', { cached, model: connected.info.model });
     } catch (error) {
       this.logger.warn('learning the sentiment calibration failed; raw label probabilities are used', { error });
