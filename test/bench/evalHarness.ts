@@ -70,14 +70,14 @@ function isLabel(value: unknown): value is Label {
   return typeof value === 'string' && (LABELS as readonly string[]).includes(value);
 }
 
-/** Parses JSONL text; `source` only appears in error messages. Blank lines are skipped. */
+/** Parses JSONL text; `source` only appears in error messages. Blank lines and `//` comment lines (a split's rule) are skipped. */
 export function parseEvalSet(text: string, source = '<input>'): EvalItem[] {
   const items: EvalItem[] = [];
   const seenIds = new Set<string>();
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]?.trim() ?? '';
-    if (line === '') continue;
+    if (line === '' || line.startsWith('//')) continue;
     const where = `${source} line ${i + 1}`;
     let raw: unknown;
     try {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,40 @@ import {
 } from '../bench/evalHarness.js';
 
 const DATA = fileURLToPath(new URL('../fixtures/sentiment-eval.jsonl', import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+describe('the chat-like splits (issue 26)', () => {
+  const own = loadEvalSet(fixture('sentiment-chat-own.jsonl'));
+  const tweets = loadEvalSet(fixture('sentiment-vader-tweets.jsonl'));
+  const calibrationTexts = new Set(
+    readFileSync(fileURLToPath(new URL('../../src/engine/calibration-set.jsonl', import.meta.url)), 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() && !line.startsWith('//'))
+      .map((line) => (JSON.parse(line) as { text: string }).text),
+  );
+
+  it('are balanced across the three labels', () => {
+    for (const label of LABELS) {
+      expect(own.filter((it) => it.label === label)).toHaveLength(30);
+      expect(tweets.filter((it) => it.label === label)).toHaveLength(100);
+    }
+  });
+
+  it('are held out: no text is in the calibration set, the other fixtures or the other split', () => {
+    const others = new Set([...loadEvalSet(DATA), ...loadEvalSet(fixture('sentiment-vader-heldout.jsonl'))].map((it) => it.text));
+    for (const item of [...own, ...tweets]) {
+      expect(calibrationTexts.has(item.text), item.id).toBe(false);
+      expect(others.has(item.text), item.id).toBe(false);
+    }
+    expect(new Set([...own, ...tweets].map((it) => it.text)).size).toBe(own.length + tweets.length);
+  });
+
+  it('keep the rule the own split was written to at the top of its file, as comment lines the loader skips', () => {
+    const head = readFileSync(fixture('sentiment-chat-own.jsonl'), 'utf8').split('\n')[0]!;
+    expect(head).toMatch(/^\/\/ Chat split/);
+    expect(own.every((it) => it.text.split(/\s+/).length <= 15)).toBe(true);
+  });
+});
 
 describe('sentiment-eval.jsonl', () => {
   const items = loadEvalSet(DATA);
