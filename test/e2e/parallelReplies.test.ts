@@ -5,11 +5,12 @@
  */
 import { ComponentType, type APIButtonComponentWithCustomId } from 'discord.js';
 import { describe, expect, it } from 'vitest';
-import { WAITING_PLACEHOLDER } from '../../src/discord/answerMessage.js';
+import { RESTART_NOTICE, WAITING_PLACEHOLDER } from '../../src/discord/answerMessage.js';
 import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
 import type { EngineStatus, ModelEngine } from '../../src/engine/Engine.js';
 import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
 import { STOPPED_MARKER } from '../../src/sessions/ChannelSessions.js';
+import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ScriptedEngine, repliesTo, whenAnswered } from '../support/botHarness.js';
 import type { BotMessageRecord } from '../support/DiscordEmulator.js';
 import { createTinyEngine, useBotFixture } from '../support/e2eFixture.js';
@@ -114,5 +115,27 @@ describe('PARALLEL_REPLIES=2', () => {
     expect((await bot.store.load(a)).map((turn) => turn.reply)).toEqual([stoppedA.content]);
     expect((await bot.store.load(b)).map((turn) => turn.reply)).toEqual([full]);
     expect((await bot.store.load(c)).map((turn) => turn.reply)).toEqual([full]);
+  });
+
+  it('on shutdown with two replies running and one waiting, answers each message exactly once with the restart notice and records none', async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu } = await fixture.boot({ engine: scripted, channels: ['a', 'b', 'c'], env: { PARALLEL_REPLIES: '2' } });
+    const [a, b, c] = emu.channelIds as [string, string, string];
+    scripted.hold();
+    const running = [emu.sendUserMessage({ channelId: a, content: 'running in a' }), emu.sendUserMessage({ channelId: b, content: 'running in b' })];
+    await emu.waitFor(() => scripted.replied.length === 2);
+    const waiting = emu.sendUserMessage({ channelId: c, content: 'waiting in c' });
+    await emu.waitFor(() => emu.reactions(c, waiting.id).some((reaction) => reaction.emoji === '⏳'));
+    expect(bot.queue.running('reply')).toBe(2);
+
+    await bot.stop(); // what SIGTERM does
+
+    for (const message of [...running, waiting]) {
+      expect(repliesTo(emu, message.channel_id, message.id).map((reply) => reply.content)).toEqual([RESTART_NOTICE]);
+    }
+    expect(scripted.replied).toEqual(['running in a', 'running in b']);
+    const store = await KeyvHistoryStore.open({ url: bot.config.DATABASE_URL });
+    for (const id of [a, b, c]) expect(await store.load(id)).toEqual([]);
+    await store.dispose();
   });
 });
