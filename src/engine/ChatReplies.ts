@@ -32,6 +32,8 @@ export interface ReplyRequest {
   userText: string;
   /** The bot's own name as users see it: a reply starting "<botName>:" loses that prefix. */
   botName?: string;
+  /** Names of people seen recently in the channel's server, not in this prompt: a reply starting "<name>:" loses that prefix too. */
+  otherNames?: readonly string[];
   /** The channel's own system prompt (`/persona`); default the `systemPrompt` option. */
   systemPrompt?: string;
   signal?: AbortSignal;
@@ -106,7 +108,7 @@ export class ChatReplies {
     this.slots.forget(channelId);
   }
 
-  async reply({ channelId, turns, userName, userText, botName, systemPrompt = this.options.systemPrompt, signal, onText, onThinking }: ReplyRequest): Promise<ReplyResult> {
+  async reply({ channelId, turns, userName, userText, botName, otherNames = [], systemPrompt = this.options.systemPrompt, signal, onText, onThinking }: ReplyRequest): Promise<ReplyResult> {
     const { slot, cold } = this.slots.take(channelId);
     try {
       // A cold channel starts from an empty sequence: nothing of the previous channel stays behind.
@@ -124,8 +126,7 @@ export class ChatReplies {
       // Gemma's and Mistral's refuse two user turns in a row, so every wrapper gets them merged.
       const prompt = mergeUserTurns(history);
 
-      // Only names that speak in the prompt (and the bot's own): "Warning:" or "Step 1:" open a reply, they are no speakers.
-      const speakers = [...new Set([userName, ...window.map((turn) => turn.userName), ...(botName ? [botName] : [])].map(cleanName))];
+      const speakers = replySpeakers({ userName, window, otherNames, botName });
       const prefixFilter = new SpeakerPrefixFilter(speakers);
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;
@@ -261,4 +262,13 @@ function userLine(name: string, text: string): string {
 export function cleanName(name: string): string {
   const clean = name.replace(/[\s\u200b-\u200d\ufeff]+/g, ' ').replace(/:/g, '').trim().slice(0, MAX_NAME_LENGTH);
   return clean || 'user';
+}
+
+/**
+ * Whose "Name:" a reply may not open with: the names of people (in the prompt, seen lately in the
+ * server, the bot's own), as the prompt writes them. "Warning:" or "Step 1:" open a reply; they are
+ * nobody's name, so they stay.
+ */
+export function replySpeakers({ userName, window, otherNames = [], botName }: { userName: string; window: readonly HistoryTurn[]; otherNames?: readonly string[]; botName?: string }): string[] {
+  return [...new Set([userName, ...window.map((turn) => turn.userName), ...otherNames, ...(botName ? [botName] : [])].map(cleanName))];
 }
