@@ -10,6 +10,7 @@ import { EditBudget } from './EditBudget.js';
 import { unreadNotice } from './attachments.js';
 import { hasTextAttachment, incomingMessage, isAddressed } from './incomingMessage.js';
 import { PostOrder, type PostTurn } from './PostOrder.js';
+import { RecentSpeakers } from './RecentSpeakers.js';
 import { ActiveReplies, isStopButton } from './stopButton.js';
 
 export { CUT_MARKER, FAILED_MARKER, RESTART_NOTICE } from './answerMessage.js';
@@ -38,6 +39,7 @@ export class DiscordBot {
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly activeReplies = new ActiveReplies();
   private readonly postOrder = new PostOrder();
+  private readonly recentSpeakers = new RecentSpeakers();
   private stopping = false;
   private warnedNoContent = false;
 
@@ -135,6 +137,9 @@ export class DiscordBot {
     const { logger, config } = this.options;
     const log = { channelId: message.channelId, messageId: message.id };
     // Checked before anything is queued: a channel the bot cannot answer in must not cost a reply.
+    // Every human who writes in the server counts, answered or not: the model may borrow any of their names.
+    const place = message.guildId ?? message.channelId;
+    this.recentSpeakers.seen(place, message.member?.displayName ?? message.author.displayName);
     const access = channelAccess(message, this.client.user!);
     if (!access.send && !access.react) return logger.debug('message ignored: no permission to send or react', log);
     const botUser = this.client.user!;
@@ -160,6 +165,7 @@ export class DiscordBot {
     const incoming = incomingMessage(message, botUser, {
       attachmentMaxKb: config.ATTACHMENT_MAX_KB,
       attachmentTimeoutMs: this.options.attachmentTimeoutMs ?? 10_000,
+      otherNames: this.recentSpeakers.in(place),
       onUnread: async (unread) => {
         logger.info('attachments not read', { ...log, files: unread.length });
         if (answers) await noticeInTurn(message, access, unreadNotice(unread, config.ATTACHMENT_MAX_KB), deps);

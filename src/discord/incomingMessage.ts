@@ -9,6 +9,8 @@ export interface IncomingOptions {
   attachmentTimeoutMs: number;
   /** Told, inside the turn, which text files could not be read; it must not throw. */
   onUnread?(files: string[]): Promise<void>;
+  /** Names of people seen recently in the message's server (see RecentSpeakers). */
+  otherNames?: readonly string[];
 }
 
 /**
@@ -31,6 +33,7 @@ export function incomingMessage(message: Message, botUser: User, options: Incomi
     userName: message.member?.displayName ?? message.author.displayName,
     text: message.content.replace(new RegExp(`<@!?${botUser.id}>`, 'g'), `@${botUser.displayName}`),
     botName: message.guild?.members.me?.displayName ?? botUser.displayName,
+    ...(options.otherNames && options.otherNames.length > 0 ? { otherNames: options.otherNames } : {}),
     ...(files.length > 0 ? { readAttachments } : {}),
   };
 }

@@ -33,6 +33,8 @@ export interface ReplyRequest {
   userText: string;
   /** The bot's own name as users see it: a reply starting "<botName>:" loses that prefix. */
   botName?: string;
+  /** Names of people seen recently in the channel's server, not in this prompt: a reply starting "<name>:" loses that prefix too. */
+  otherNames?: readonly string[];
   /** The channel's own system prompt (`/persona`); default the `systemPrompt` option. */
   systemPrompt?: string;
   signal?: AbortSignal;
@@ -105,7 +107,7 @@ export class ChatReplies {
     this.slots.forget(channelId);
   }
 
-  async reply({ channelId, turns, userName, userText, botName, systemPrompt = this.options.systemPrompt, signal, onText, onThinking }: ReplyRequest): Promise<ReplyResult> {
+  async reply({ channelId, turns, userName, userText, botName, otherNames = [], systemPrompt = this.options.systemPrompt, signal, onText, onThinking }: ReplyRequest): Promise<ReplyResult> {
     const { slot, cold } = this.slots.take(channelId);
     try {
       // A cold channel starts from an empty sequence: nothing of the previous channel stays behind.
@@ -115,7 +117,7 @@ export class ChatReplies {
       // Mentions mode leaves unanswered messages as user turns of their own; templates such as
       // Gemma's and Mistral's refuse two user turns in a row, so every wrapper gets them merged.
       const prompt = replyChatHistory(systemPrompt, window, userName, message.userText);
-      const speakers = replySpeakers(userName, window, botName);
+      const speakers = replySpeakers({ userName, window, otherNames, botName });
       const prefixFilter = new SpeakerPrefixFilter(speakers);
       const meter = slot.chat.sequence.tokenMeter;
       const before = meter.usedInputTokens;
@@ -242,4 +244,4 @@ function emit(onText: (delta: string) => void, text: string): void {
   if (text) onText(text);
 }
 
-export { cleanName } from './replyPrompt.js';
+export { cleanName, replySpeakers } from './replyPrompt.js';

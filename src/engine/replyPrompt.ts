@@ -35,9 +35,13 @@ export function replyChatHistory(systemPrompt: string, window: readonly HistoryT
   return mergeUserTurns(history);
 }
 
-/** Only names that speak in the prompt (and the bot's own): "Warning:" or "Step 1:" open a reply, they are no speakers. */
-export function replySpeakers(userName: string, window: readonly HistoryTurn[], botName?: string): string[] {
-  return [...new Set([userName, ...window.map((turn) => turn.userName), ...(botName ? [botName] : [])].map(cleanName))];
+/**
+ * Whose "Name:" a reply may not open with: the names of people (in the prompt, seen lately in the
+ * server, the bot's own), as the prompt writes them. "Warning:" or "Step 1:" open a reply; they are
+ * nobody's name, so they stay.
+ */
+export function replySpeakers({ userName, window, otherNames = [], botName }: { userName: string; window: readonly HistoryTurn[]; otherNames?: readonly string[]; botName?: string }): string[] {
+  return [...new Set([userName, ...window.map((turn) => turn.userName), ...otherNames, ...(botName ? [botName] : [])].map(cleanName))];
 }
 
 /** The history's token budget: HISTORY_MAX_TOKENS, or less when the context has no more room beside the reply and `fixedTokens` (message, persona). */

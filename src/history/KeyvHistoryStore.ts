@@ -20,8 +20,13 @@ export interface KeyvHistoryStoreOptions {
   moodRetentionDays?: number;
   /** The clock retention reads, in epoch ms. Default Date.now. */
   now?: () => number;
-  /** SQLite: how long a write waits for another process's lock before failing, in ms. Default 5000. */
+  /** SQLite and PostgreSQL: how long a write waits for another process's lock before failing, in ms. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * PostgreSQL: how long one statement may run before the server cancels it, in ms: a stalled
+   * statement fails its operation instead of holding the store's queue (every channel) up. Default 15000.
+   */
+  statementTimeoutMs?: number;
   /** Redis and PostgreSQL: how long connecting may take before the start fails, in ms. Default 5000. */
   connectTimeoutMs?: number;
   /**
@@ -179,11 +184,11 @@ export class KeyvHistoryStore implements HistoryStore {
 }
 
 /** The backend a URL names, opened and probed (see KeyvHistoryStore.open). */
-export function openHistoryBackend({ url, busyTimeoutMs = 5000, connectTimeoutMs = 5000 }: KeyvHistoryStoreOptions): Promise<HistoryBackend> {
+export function openHistoryBackend({ url, busyTimeoutMs = 5000, connectTimeoutMs = 5000, statementTimeoutMs = 15_000 }: KeyvHistoryStoreOptions): Promise<HistoryBackend> {
   const scheme = /^([a-z]+):\/\//.exec(url)?.[1];
   if (scheme === 'sqlite') return openSqliteBackend(url, busyTimeoutMs);
   if (scheme === 'redis') return openRedisBackend(url, connectTimeoutMs);
-  if (scheme === 'postgres' || scheme === 'postgresql') return openPostgresBackend(url, connectTimeoutMs);
+  if (scheme === 'postgres' || scheme === 'postgresql') return openPostgresBackend(url, { connectTimeoutMs, lockTimeoutMs: busyTimeoutMs, statementTimeoutMs });
   return Promise.reject(new UserError('DATABASE_URL must start with sqlite://, redis://, postgres:// or postgresql://.'));
 }
 

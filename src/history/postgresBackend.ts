@@ -23,15 +23,33 @@ class OwnConnectionPostgres extends KeyvPostgres {
   }
 }
 
+/** PostgreSQL's limits, in ms. */
+export interface PostgresTimeouts {
+  /** Connecting at start. */
+  connectTimeoutMs: number;
+  /** Waiting for a lock (another process's channel lock, a row another session holds): the server's lock_timeout. */
+  lockTimeoutMs: number;
+  /** One statement: the server's statement_timeout. */
+  statementTimeoutMs: number;
+}
+
 /**
  * Opens the history on PostgreSQL and proves it usable: an unreachable server, a refused password
  * or a missing database fails within `connectTimeoutMs` with a UserError naming the host.
  * A write is one transaction holding the channel's advisory lock, so appends from several processes
- * queue up instead of overwriting each other; a read is one REPEATABLE READ snapshot.
+ * queue up instead of overwriting each other; a read is one REPEATABLE READ snapshot. The server
+ * cancels a statement past its lock or statement timeout, so one stalled statement fails its own
+ * operation and the store's queue (every channel's history) moves on.
  */
-export async function openPostgresBackend(url: string, connectTimeoutMs: number): Promise<HistoryBackend> {
+export async function openPostgresBackend(url: string, { connectTimeoutMs, lockTimeoutMs, statementTimeoutMs }: PostgresTimeouts): Promise<HistoryBackend> {
   const where = describeServer(url);
-  const adapter = new OwnConnectionPostgres({ uri: url, connectionTimeoutMillis: connectTimeoutMs });
+  const adapter = new OwnConnectionPostgres({
+    uri: url,
+    connectionTimeoutMillis: connectTimeoutMs,
+    // Session settings node-postgres sends at connect; pg_advisory_xact_lock waits count as lock waits.
+    lock_timeout: lockTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+  } as ConstructorParameters<typeof KeyvPostgres>[0]);
   // The table is created in the background and its failure emitted; the probe below reports it.
   adapter.on('error', () => {});
   const keyv = new Keyv({ store: adapter, namespace: 'history', throwOnErrors: true });

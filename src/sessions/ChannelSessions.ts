@@ -149,7 +149,18 @@ export class ChannelSessions {
           streamed += delta;
           hooks.onText?.(delta);
         };
-        const reply = await this.options.engine.reply({ channelId, turns, userName, userText: text, botName: message.botName, systemPrompt, signal, onText, onThinking: () => hooks.onThinking?.() });
+        const reply = await this.options.engine.reply({
+          channelId,
+          turns,
+          userName,
+          userText: text,
+          botName: message.botName,
+          otherNames: message.otherNames,
+          systemPrompt,
+          signal,
+          onText,
+          onThinking: () => hooks.onThinking?.(),
+        });
         const ms = performance.now() - begun;
         this.observer.replyDone?.({ ttftMs: firstTextMs, ms, generatedTokens: reply.generatedTokens });
         this.logger.debug('reply done', { channelId, ms: Math.round(ms), evaluatedTokens: reply.evaluatedTokens, chars: reply.text.length });

@@ -17,6 +17,8 @@ export interface IncomingMessage {
   readAttachments?: () => Promise<string | undefined>;
   /** The bot's own name as users see it: a reply starting "<botName>:" loses that prefix. */
   botName?: string;
+  /** Names of people seen recently where it was sent (its server): a reply starting "<name>:" loses that prefix too. */
+  otherNames?: readonly string[];
 }
 
 /** Callbacks a front end (Discord, terminal) gets while a message is handled. */

@@ -165,3 +165,21 @@ describe('replies at the Discord edge', () => {
     expect(repliesTo(emu, quiet, question.id).map((reply) => reply.content)).toEqual([ScriptedEngine.replyTo('still there?')]);
   }, 60_000);
 });
+
+describe('names of people the model may borrow', () => {
+  it("gives the reply the names of everyone seen lately in this server (any channel), and none from another server", async () => {
+    const scripted = new ScriptedEngine();
+    const { bot, emu, channelId } = await boot({ engine: scripted, channels: ['general', 'random'] });
+    const random = emu.channelIds[1]!;
+    const other = emu.addGuild('Second Guild', ['lobby']);
+    await emu.waitFor(() => bot.bot.client.channels.cache.get(other.channelIds[0]!));
+    await whenAnswered(emu, bot, emu.sendUserMessage({ channelId: random, content: 'hi from random', author: { username: 'person2', globalName: 'person2' } }).id);
+    await whenAnswered(emu, bot, emu.sendUserMessage({ channelId: other.channelIds[0]!, content: 'hi from elsewhere', author: { username: 'outsider', globalName: 'outsider' } }).id);
+
+    await whenAnswered(emu, bot, emu.sendUserMessage({ channelId, content: 'tell me about your cat', author: { username: 'person1', globalName: 'person1' } }).id);
+
+    const names = scripted.otherNamesSeen.at(-1)!;
+    expect(names).toEqual(expect.arrayContaining(['person2', 'person1']));
+    expect(names).not.toContain('outsider');
+  });
+});

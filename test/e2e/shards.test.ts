@@ -7,6 +7,9 @@
  * fails the start.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
@@ -43,6 +46,30 @@ describe('npm start with SHARDS=auto', () => {
     expect(output).toContain("Error: A shard did not start (Shard 0's process exited before its Client became ready); its own error is above. Every shard was stopped.");
     expect(output).not.toContain('hunter2-pw');
   }, 60_000);
+});
+
+describe('npm start with SHARDS=2 and an hf: model', () => {
+  it('fetches the model once, in the manager, before any shard starts: a download that fails is told once and starts no shard', async () => {
+    const emu = await DiscordEmulator.start({ shards: 2 });
+    const models = mkdtempSync(join(tmpdir(), 'shards-hf-'));
+    // No route to Hugging Face here (and no such repository): the download fails after its stall timeout.
+    const uri = 'hf:no-such-user-0000/no-such-model-GGUF/model-q8_0.gguf';
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, SHARDS: '2', DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiUrl, DATABASE_URL: `sqlite://${join(models, 'h.sqlite')}`, MODEL: uri, MODELS_DIR: models, THREADS: '1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    await emu.stop();
+    rmSync(models, { recursive: true, force: true });
+
+    expect(code).toBe(1);
+    expect(output).toContain('"message":"downloading the model once for every shard","shard":"manager"');
+    expect(output.split(`Could not download the model ${uri}`)).toHaveLength(2);
+    expect(output).not.toContain('"message":"shard started"');
+  }, 90_000);
 });
 
 if (!redisUrl) {

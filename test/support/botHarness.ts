@@ -137,6 +137,8 @@ export class ScriptedEngine implements ModelEngine {
   readonly replied: string[] = [];
   /** For every reply call, the userText of each history turn it was given. */
   readonly historySeen: string[][] = [];
+  /** For every reply call, the names of people seen recently in the server it was given. */
+  readonly otherNamesSeen: string[][] = [];
   private held?: { promise: Promise<void>; release(): void };
 
   constructor(private readonly options: ScriptedEngineOptions = {}) {}
@@ -151,9 +153,10 @@ export class ScriptedEngine implements ModelEngine {
     return this.options.label?.(text) ?? { label: 'neutral', confidence: 0.6 };
   }
 
-  async reply({ userText, turns, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+  async reply({ userText, turns, otherNames = [], signal, onText }: ReplyRequest): Promise<ReplyResult> {
     this.replied.push(userText);
     this.historySeen.push(turns.map((turn) => turn.userText));
+    this.otherNamesSeen.push([...otherNames]);
     if (this.held) await abortable(this.held.promise, signal);
     const pieces = this.options.script?.(userText) ?? [ScriptedEngine.replyTo(userText)];
     for (const piece of pieces) {

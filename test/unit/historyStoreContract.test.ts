@@ -312,3 +312,58 @@ for (const backend of storeBackends()) {
     }, 120_000);
   });
 }
+
+describe('PostgreSQL history store under a stalled server', () => {
+  const url = process.env.TEST_POSTGRES_URL;
+  if (!url) {
+    it.skip('skipped: TEST_POSTGRES_URL is not set; start one with `source .ci/test-servers.sh && start_test_servers`', () => {});
+    return;
+  }
+
+  /** Another session that holds, until released, the channel's advisory lock or one row's lock: a stalled writer. */
+  async function stalledSession(sql: string, params: unknown[]): Promise<{ release(): Promise<void> }> {
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query('BEGIN');
+    await client.query(sql, params);
+    return {
+      async release() {
+        await client.query('ROLLBACK');
+        await client.end();
+      },
+    };
+  }
+
+  it("fails a write that waits longer than the lock timeout for another session's channel lock, and serves the next channel", async () => {
+    const store = await openStore({ url, busyTimeoutMs: 300, moodSweepIntervalMs: 0 });
+    const [stuck, free] = [freshChannel('pglock'), freshChannel('pgfree')];
+    const stall = await stalledSession('SELECT pg_advisory_xact_lock(hashtext($1))', [`mood-bot history:${stuck}`]);
+    try {
+      const started = performance.now();
+      await expect(store.append(stuck, turn(1))).rejects.toThrow(/lock timeout/);
+      expect(performance.now() - started).toBeLessThan(5000);
+      await store.append(free, turn(2));
+      expect(await store.load(free)).toEqual([turn(2)]);
+    } finally {
+      await stall.release();
+    }
+    await store.append(stuck, turn(3));
+    expect(await store.load(stuck)).toEqual([turn(3)]);
+  });
+
+  it('fails a statement that runs longer than the statement timeout (a row held by another session), and serves the next channel', async () => {
+    const store = await openStore({ url, busyTimeoutMs: 60_000, statementTimeoutMs: 300, moodSweepIntervalMs: 0 });
+    const [stuck, free] = [freshChannel('pgrow'), freshChannel('pgfree')];
+    await store.append(stuck, turn(1));
+    const stall = await stalledSession('SELECT value FROM keyv WHERE key = $1 FOR UPDATE', [`history:${stuck}`]);
+    try {
+      await expect(store.append(stuck, turn(2))).rejects.toThrow(/statement timeout/);
+      await store.append(free, turn(3));
+      expect(await store.load(free)).toEqual([turn(3)]);
+    } finally {
+      await stall.release();
+    }
+    expect(await store.load(stuck)).toEqual([turn(1)]);
+  });
+});

@@ -346,14 +346,14 @@ export class ServerEngine implements ModelEngine {
     return { prompt, window, message };
   }
 
-  async reply({ channelId, turns, userName, userText, botName, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+  async reply({ channelId, turns, userName, userText, botName, otherNames = [], systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
     const connected = await this.use();
     const { slot, cold } = connected.slots.take(channelId);
     try {
       const from = !cold && slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
       const { prompt, window, message } = await this.buildReply(connected, { turns, userName, userText, systemPrompt }, from);
       slot.windowFirst = turns[window.start];
-      const speakers = replySpeakers(userName, window.turns, botName);
+      const speakers = replySpeakers({ userName, window: window.turns, otherNames, botName });
       const filter = new SpeakerPrefixFilter(speakers);
       let response = '';
       let end: { evaluatedTokens?: number; generatedTokens?: number; endedByModel: boolean } | undefined;
