@@ -17,13 +17,15 @@ import { startBotProcess, type BotProcess } from '../support/botProcess.js';
 import type { BotMessageRecord } from '../support/DiscordEmulator.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { freePort, HOW_TO_GET_LLAMA_SERVER, llamaServerAvailable, startLlamaServer, type RunningLlamaServer } from '../support/llamaServer.js';
-import { HOW_TO_GET_A_REAL_MODEL, REAL_MODEL_PATH } from '../support/realModel.js';
+import { HOW_TO_GET_A_REAL_MODEL, REAL_MODEL_PATH, REAL_MODELS } from '../support/realModel.js';
+import { MODELS_DIR } from '../support/testModels.js';
 import { tempDirs } from '../support/tempDir.js';
 
 const ready = llamaServerAvailable() && existsSync(REAL_MODEL_PATH);
 if (!ready) console.warn(existsSync(REAL_MODEL_PATH) ? HOW_TO_GET_LLAMA_SERVER : HOW_TO_GET_A_REAL_MODEL);
 
 const SLOW = 240_000;
+const QWEN_PATH = path.join(MODELS_DIR, REAL_MODELS.qwen);
 const dirs = tempDirs('bot-server-');
 /** Replies in flight on the server; it has one slot more, for the sentiment calls. */
 const PARALLEL = 2;
@@ -138,32 +140,6 @@ describe.skipIf(!ready)('the bot on a real llama-server (SmolLM2-135M), no model
     expect(bot.output()).not.toContain('Model file not found');
   }, SLOW);
 
-  it('recalls a told fact far more often with the channel history than in a channel that was never told', async () => {
-    const FACTS = [
-      { fact: 'My cat is called Biscuit.', question: 'What is my cat called?', answer: 'biscuit' },
-      { fact: 'My sister is called Priya.', question: "What is my sister's name?", answer: 'priya' },
-      { fact: 'I live in Lisbon.', question: 'Which city do I live in?', answer: 'lisbon' },
-      { fact: 'My favourite colour is teal.', question: 'What is my favourite colour?', answer: 'teal' },
-      { fact: 'My dog is named Rocket.', question: "What is my dog's name?", answer: 'rocket' },
-      { fact: 'I work as a baker.', question: 'What is my job?', answer: 'baker' },
-      { fact: 'My best friend is Tomasz.', question: "What is my best friend's name?", answer: 'tomasz' },
-      { fact: 'My brother is called Mateo.', question: "What is my brother's name?", answer: 'mateo' },
-    ];
-    const { emu } = await bootBot(server!.url, { REPLY_MAX_TOKENS: '32' });
-    const hits = { told: 0, neverTold: 0 };
-    for (const [i, { fact, question, answer }] of FACTS.entries()) {
-      const told = emu.addChannel(`told-${i}`);
-      const neverTold = emu.addChannel(`never-told-${i}`);
-      await say(told, fact);
-      if ((await say(told, question)).toLowerCase().includes(answer)) hits.told++;
-      if ((await say(neverTold, question)).toLowerCase().includes(answer)) hits.neverTold++;
-    }
-    console.log(`recall through llama-server: ${hits.told}/${FACTS.length} with the history, ${hits.neverTold}/${FACTS.length} without`);
-    // SmolLM2-135M in process recalls about a third (test/real/realModel.test.ts); the floor sits lower.
-    expect(hits.told).toBeGreaterThanOrEqual(2);
-    expect(hits.told - hits.neverTold).toBeGreaterThanOrEqual(1);
-  }, 2 * SLOW);
-
   it('Stop ends the reply with the text so far and the server stops generating; the channel answers its next message', async () => {
     const { emu, databaseFile } = await bootBot(server!.url);
     const channelId = emu.defaultChannelId;
@@ -243,6 +219,47 @@ describe.skipIf(!ready)('the bot on a real llama-server (SmolLM2-135M), no model
     expect(reply!.content.trim().length).toBeGreaterThan(0);
     expect(reply!.content).not.toMatch(/unavailable/i);
     expect(bot.output()).not.toContain('Model file not found');
+  }, 2 * SLOW);
+});
+
+describe.skipIf(!ready || !existsSync(QWEN_PATH))('recall through a llama-server running the Qwen-class model (the default\'s architecture)', () => {
+  let qwen: RunningLlamaServer | undefined;
+  beforeAll(async () => {
+    qwen = await startLlamaServer({ modelPath: QWEN_PATH, parallel: PARALLEL + 1, contextSize: (PARALLEL + 1) * 1024, threads: 1 });
+  }, SLOW);
+  afterAll(async () => {
+    await qwen?.stop();
+  });
+
+  it('recalls a told fact far more often with the channel history than in a channel that was never told', async () => {
+    const FACTS = [
+      { fact: 'My cat is called Biscuit.', question: 'What is my cat called?', answer: 'biscuit' },
+      { fact: 'My sister is called Priya.', question: "What is my sister's name?", answer: 'priya' },
+      { fact: 'I live in Lisbon.', question: 'Which city do I live in?', answer: 'lisbon' },
+      { fact: 'My favourite colour is teal.', question: 'What is my favourite colour?', answer: 'teal' },
+      { fact: 'My dog is named Rocket.', question: "What is my dog's name?", answer: 'rocket' },
+      { fact: 'I work as a baker.', question: 'What is my job?', answer: 'baker' },
+      { fact: 'My best friend is Tomasz.', question: "What is my best friend's name?", answer: 'tomasz' },
+      { fact: 'My brother is called Mateo.', question: "What is my brother's name?", answer: 'mateo' },
+      { fact: 'My car is a red Volvo.', question: 'What car do I drive?', answer: 'volvo' },
+      { fact: 'I was born in Nairobi.', question: 'Where was I born?', answer: 'nairobi' },
+      { fact: 'My favourite food is ramen.', question: 'What is my favourite food?', answer: 'ramen' },
+      { fact: 'My parrot is called Kiwi.', question: "What is my parrot's name?", answer: 'kiwi' },
+    ];
+    const { emu } = await bootBot(qwen!.url, { REPLY_MAX_TOKENS: '32' });
+    const hits = { told: 0, neverTold: 0 };
+    for (const [i, { fact, question, answer }] of FACTS.entries()) {
+      const told = emu.addChannel(`told-${i}`);
+      const neverTold = emu.addChannel(`never-told-${i}`);
+      await say(told, fact);
+      if ((await say(told, question)).toLowerCase().includes(answer)) hits.told++;
+      if ((await say(neverTold, question)).toLowerCase().includes(answer)) hits.neverTold++;
+    }
+    console.log(`recall through llama-server: ${hits.told}/${FACTS.length} with the history, ${hits.neverTold}/${FACTS.length} without`);
+    // Measured 9/12 with the history and 0/12 without (2026-12-07); the floors sit at a quarter, so the model's
+    // sampling fails them by chance well under 1 run in 100.
+    expect(hits.told).toBeGreaterThanOrEqual(3);
+    expect(hits.told - hits.neverTold).toBeGreaterThanOrEqual(3);
   }, 2 * SLOW);
 });
 
