@@ -27,6 +27,11 @@ export interface ServerEngineOptions {
   model?: string;
   /** Replies in flight at once (INFERENCE_PARALLEL): llama-server slots 0..parallel-1 carry replies, the next the classifier. */
   parallel: number;
+  /**
+   * llama-server: the first reply slot of this process. Shards give theirs shard × parallel, so
+   * shards on one server do not evict each other's warm channels. Default 0.
+   */
+  slotOffset?: number;
   /** INFERENCE_TIMEOUT_MS: a whole request, a reply's stream included. */
   timeoutMs: number;
   /** A reply stream that sends nothing this long is given up. Default: `timeoutMs`. */
@@ -219,11 +224,16 @@ export class ServerEngine implements ModelEngine {
     return { info, backend, template, stop: end ? [end] : [], classifierPrefix: parts.slice(0, at), classifierSuffix: parts.slice(at + 1), slots: this.connected?.slots ?? new SlotLru(slotIds), classifierSlot };
   }
 
-  /** llama-server's reply slots: INFERENCE_PARALLEL of them, one fewer than the server has (the last is the classifier's). */
+  /**
+   * llama-server's reply slots: INFERENCE_PARALLEL of them from `slotOffset`, below the last slot (the
+   * classifier's). A server with too few slots for the offset gets this process's replies on its first slots.
+   */
   private replySlotIds(info: ServerInfo): number[] {
     const total = info.slots ?? 1;
-    const count = Math.max(1, Math.min(this.options.parallel, total > 1 ? total - 1 : 1));
-    return Array.from({ length: count }, (_, id) => id);
+    const usable = total > 1 ? total - 1 : 1;
+    const offset = (this.options.slotOffset ?? 0) + this.options.parallel <= usable ? (this.options.slotOffset ?? 0) : 0;
+    const count = Math.max(1, Math.min(this.options.parallel, usable));
+    return Array.from({ length: count }, (_, index) => offset + index);
   }
 
   /** The connection, or ModelUnavailableError when the server was never reached. A lost server is still tried: it may be back. */
