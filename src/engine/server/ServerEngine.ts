@@ -10,7 +10,7 @@ import { TEMPLATE_TOKENS_PER_TURN, historyBudget, replyChatHistory, replySpeaker
 import { CONTENT_FREE_INPUTS, classifierChatHistory, pickLabel, type SentimentResult } from '../SentimentClassifier.js';
 import { meanPrior, type Calibration, type ContentFreeCalibration } from '../sentimentCalibration.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from '../speakerPrefix.js';
-import type { SentimentLabel } from '../../domain.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../../domain.js';
 import { backendFor, detectApi, type Backend, type InferenceApi, type ServerInfo } from './backends.js';
 import { ServerHttp } from './http.js';
 import { labelProbabilitiesFromTop } from './labelScores.js';
@@ -159,6 +159,7 @@ export class ServerEngine implements ModelEngine {
           contextSize: this.contextSize(),
           slots: info.slots ?? 'not reported',
           replySlots: info.api === 'llama-server' ? this.replySlotIds(info).length : 'n/a',
+          ...(wasConnected ? {} : { labelTokens: await this.labelTokenCounts(connected) }),
         });
         if (!wasConnected) {
           this.resolveFirst(info);
@@ -200,9 +201,20 @@ export class ServerEngine implements ModelEngine {
   }
 
   private async handshake(): Promise<Connected> {
-    const api = this.options.api ?? (await detectApi(this.http));
-    const backend = backendFor(api, this.http);
-    const info = await backend.info(this.options.model);
+    let api: InferenceApi;
+    let backend: Backend;
+    let info: ServerInfo;
+    try {
+      api = this.options.api ?? (await detectApi(this.http));
+      backend = backendFor(api, this.http);
+      info = await backend.info(this.options.model);
+    } catch (error) {
+      // A refused key does not get better by waiting: the operator must fix it.
+      if (error instanceof ModelUnavailableError && /HTTP 40[13]\b/.test(error.detail)) {
+        throw new UserError(`INFERENCE_URL=${this.http.shownUrl} refused the bot (${error.detail}). Set INFERENCE_API_KEY to a key the server accepts.`);
+      }
+      throw error;
+    }
     const source = this.options.chatTemplate ?? info.chatTemplate;
     if (!source) {
       throw new UserError(
@@ -222,6 +234,23 @@ export class ServerEngine implements ModelEngine {
       this.logger.warn('llama-server has no slot left for the sentiment classifier; a sentiment call may wait behind a reply. Start it with --parallel INFERENCE_PARALLEL + 1', { slots: total, replySlots: slotIds.length });
     }
     return { info, backend, template, stop: end ? [end] : [], classifierPrefix: parts.slice(0, at), classifierSuffix: parts.slice(at + 1), slots: this.connected?.slots ?? new SlotLru(slotIds), classifierSlot };
+  }
+
+  /**
+   * How many tokens each label's word takes under the server's tokenizer (llama-server): a label read
+   * from the first token is best when each is one token of its own. Where a label's first token is a
+   * start shared with another ("ne"), that token cannot be credited: said once in a warning.
+   */
+  private async labelTokenCounts({ backend }: Connected): Promise<Record<string, number> | 'unknown'> {
+    if (!backend.tokenize) return 'unknown';
+    try {
+      const tokens = await Promise.all(SENTIMENT_LABELS.map((label) => backend.tokenize!(label, false)));
+      const counts = Object.fromEntries(SENTIMENT_LABELS.map((label, index) => [label, tokens[index]!.length]));
+      if (new Set(tokens.map((ids) => ids[0])).size < tokens.length) this.logger.warn('two sentiment labels start with the same token under this model; that token is not counted for either', { labelTokens: counts });
+      return counts;
+    } catch {
+      return 'unknown';
+    }
   }
 
   /**
