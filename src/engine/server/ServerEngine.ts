@@ -54,8 +54,9 @@ export interface ServerEngineOptions {
   retryMs?: number;
 }
 
-/** Candidate first tokens asked of a server beyond which a missing label gets the floor. */
+/** Stands for the message while the classifier's prompt is rendered once, to split it into prefix and suffix. */
 const MESSAGE_SLOT = '\u0000MESSAGE\u0000';
+/** Tokens of a message the classifier reads, as in process (SentimentClassifier's maxMessageTokens). */
 const MAX_MESSAGE_TOKENS = 256;
 /** Characters per token where a server cannot count tokens (OpenAI-compatible, Ollama): a cautious guess. */
 const CHARS_PER_TOKEN = 3;
@@ -92,7 +93,7 @@ export class ServerEngine implements ModelEngine {
   private calibration: Calibration | undefined;
   private calibrating: Promise<void> = Promise.resolve();
   private floors = 0;
-  /** Called once with the first connection (tests and the start log). */
+  /** Resolves with what the server said at the first connection (never, while it cannot be reached). */
   readonly firstConnect: Promise<ServerInfo>;
   private resolveFirst!: (info: ServerInfo) => void;
   private readonly logger: Logger;
