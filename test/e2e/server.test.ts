@@ -10,19 +10,22 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ComponentType, type APIButtonComponentWithCustomId } from 'discord.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MODEL_GONE_MARKER, MODEL_UNAVAILABLE_NOTICE } from '../../src/discord/answerMessage.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { STOPPED_MARKER } from '../../src/sessions/ChannelSessions.js';
 import { startBotProcess, type BotProcess } from '../support/botProcess.js';
 import type { BotMessageRecord } from '../support/DiscordEmulator.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { freePort, HOW_TO_GET_LLAMA_SERVER, llamaServerAvailable, startLlamaServer, type RunningLlamaServer } from '../support/llamaServer.js';
-import { HOW_TO_GET_A_REAL_MODEL, REAL_MODEL_PATH } from '../support/realModel.js';
+import { HOW_TO_GET_A_REAL_MODEL, REAL_MODEL_PATH, REAL_MODELS } from '../support/realModel.js';
+import { MODELS_DIR } from '../support/testModels.js';
 import { tempDirs } from '../support/tempDir.js';
 
 const ready = llamaServerAvailable() && existsSync(REAL_MODEL_PATH);
 if (!ready) console.warn(existsSync(REAL_MODEL_PATH) ? HOW_TO_GET_LLAMA_SERVER : HOW_TO_GET_A_REAL_MODEL);
 
 const SLOW = 240_000;
+const QWEN_PATH = path.join(MODELS_DIR, REAL_MODELS.qwen);
 const dirs = tempDirs('bot-server-');
 /** Replies in flight on the server; it has one slot more, for the sentiment calls. */
 const PARALLEL = 2;
@@ -137,32 +140,6 @@ describe.skipIf(!ready)('the bot on a real llama-server (SmolLM2-135M), no model
     expect(bot.output()).not.toContain('Model file not found');
   }, SLOW);
 
-  it('recalls a told fact far more often with the channel history than in a channel that was never told', async () => {
-    const FACTS = [
-      { fact: 'My cat is called Biscuit.', question: 'What is my cat called?', answer: 'biscuit' },
-      { fact: 'My sister is called Priya.', question: "What is my sister's name?", answer: 'priya' },
-      { fact: 'I live in Lisbon.', question: 'Which city do I live in?', answer: 'lisbon' },
-      { fact: 'My favourite colour is teal.', question: 'What is my favourite colour?', answer: 'teal' },
-      { fact: 'My dog is named Rocket.', question: "What is my dog's name?", answer: 'rocket' },
-      { fact: 'I work as a baker.', question: 'What is my job?', answer: 'baker' },
-      { fact: 'My best friend is Tomasz.', question: "What is my best friend's name?", answer: 'tomasz' },
-      { fact: 'My brother is called Mateo.', question: "What is my brother's name?", answer: 'mateo' },
-    ];
-    const { emu } = await bootBot(server!.url, { REPLY_MAX_TOKENS: '32' });
-    const hits = { told: 0, neverTold: 0 };
-    for (const [i, { fact, question, answer }] of FACTS.entries()) {
-      const told = emu.addChannel(`told-${i}`);
-      const neverTold = emu.addChannel(`never-told-${i}`);
-      await say(told, fact);
-      if ((await say(told, question)).toLowerCase().includes(answer)) hits.told++;
-      if ((await say(neverTold, question)).toLowerCase().includes(answer)) hits.neverTold++;
-    }
-    console.log(`recall through llama-server: ${hits.told}/${FACTS.length} with the history, ${hits.neverTold}/${FACTS.length} without`);
-    // SmolLM2-135M in process recalls about a third (test/real/realModel.test.ts); the floor sits lower.
-    expect(hits.told).toBeGreaterThanOrEqual(2);
-    expect(hits.told - hits.neverTold).toBeGreaterThanOrEqual(1);
-  }, 2 * SLOW);
-
   it('Stop ends the reply with the text so far and the server stops generating; the channel answers its next message', async () => {
     const { emu, databaseFile } = await bootBot(server!.url);
     const channelId = emu.defaultChannelId;
@@ -219,20 +196,21 @@ describe.skipIf(!ready)('the bot on a real llama-server (SmolLM2-135M), no model
     });
     const shown = streaming.content.replace(/…$/, '').trim();
     await server!.kill();
-    await answered(message.id);
-    const [cut] = repliesTo(channelId, message.id);
-    // The text already shown stays, and a notice follows it.
-    expect(cut!.content.startsWith(shown.slice(0, 30))).toBe(true);
-    expect(cut!.content.length).toBeGreaterThan(shown.length);
+    const cut = await emu.waitFor(() => repliesTo(channelId, message.id).find((posted) => posted.content.endsWith(MODEL_GONE_MARKER.trim())), {
+      timeoutMs: 60_000,
+      description: 'the cut reply marked',
+    });
+    // The text already shown stays, and the notice follows it.
+    expect(cut.content.startsWith(shown.slice(0, 30))).toBe(true);
+    expect(cut.content.length).toBeGreaterThan(shown.length);
     expect(stopButtonOf(cut)).toBeUndefined();
 
     // While it is down a message gets a notice, not silence.
     const meanwhile = emu.sendUserMessage({ channelId, content: 'Are you there?' });
-    const notice = await emu.waitFor(() => repliesTo(channelId, meanwhile.id).find((posted) => /unavailable|not reachable|down/i.test(posted.content)), {
+    await emu.waitFor(() => repliesTo(channelId, meanwhile.id).find((posted) => posted.content === MODEL_UNAVAILABLE_NOTICE), {
       timeoutMs: 120_000,
-      description: 'a notice that the model server is unavailable',
+      description: 'the model-server-unavailable notice',
     });
-    expect(notice.content.length).toBeLessThan(300);
 
     await server!.restart();
     const back = emu.sendUserMessage({ channelId, content: 'Hello again! How are you?' });
@@ -244,6 +222,47 @@ describe.skipIf(!ready)('the bot on a real llama-server (SmolLM2-135M), no model
   }, 2 * SLOW);
 });
 
+describe.skipIf(!ready || !existsSync(QWEN_PATH))('recall through a llama-server running the Qwen-class model (the default\'s architecture)', () => {
+  let qwen: RunningLlamaServer | undefined;
+  beforeAll(async () => {
+    qwen = await startLlamaServer({ modelPath: QWEN_PATH, parallel: PARALLEL + 1, contextSize: (PARALLEL + 1) * 1024, threads: 1 });
+  }, SLOW);
+  afterAll(async () => {
+    await qwen?.stop();
+  });
+
+  it('recalls a told fact far more often with the channel history than in a channel that was never told', async () => {
+    const FACTS = [
+      { fact: 'My cat is called Biscuit.', question: 'What is my cat called?', answer: 'biscuit' },
+      { fact: 'My sister is called Priya.', question: "What is my sister's name?", answer: 'priya' },
+      { fact: 'I live in Lisbon.', question: 'Which city do I live in?', answer: 'lisbon' },
+      { fact: 'My favourite colour is teal.', question: 'What is my favourite colour?', answer: 'teal' },
+      { fact: 'My dog is named Rocket.', question: "What is my dog's name?", answer: 'rocket' },
+      { fact: 'I work as a baker.', question: 'What is my job?', answer: 'baker' },
+      { fact: 'My best friend is Tomasz.', question: "What is my best friend's name?", answer: 'tomasz' },
+      { fact: 'My brother is called Mateo.', question: "What is my brother's name?", answer: 'mateo' },
+      { fact: 'My car is a red Volvo.', question: 'What car do I drive?', answer: 'volvo' },
+      { fact: 'I was born in Nairobi.', question: 'Where was I born?', answer: 'nairobi' },
+      { fact: 'My favourite food is ramen.', question: 'What is my favourite food?', answer: 'ramen' },
+      { fact: 'My parrot is called Kiwi.', question: "What is my parrot's name?", answer: 'kiwi' },
+    ];
+    const { emu } = await bootBot(qwen!.url, { REPLY_MAX_TOKENS: '32' });
+    const hits = { told: 0, neverTold: 0 };
+    for (const [i, { fact, question, answer }] of FACTS.entries()) {
+      const told = emu.addChannel(`told-${i}`);
+      const neverTold = emu.addChannel(`never-told-${i}`);
+      await say(told, fact);
+      if ((await say(told, question)).toLowerCase().includes(answer)) hits.told++;
+      if ((await say(neverTold, question)).toLowerCase().includes(answer)) hits.neverTold++;
+    }
+    console.log(`recall through llama-server: ${hits.told}/${FACTS.length} with the history, ${hits.neverTold}/${FACTS.length} without`);
+    // Measured 9/12 with the history and 0/12 without (2026-12-07); the floors sit at a quarter, so the model's
+    // sampling fails them by chance well under 1 run in 100.
+    expect(hits.told).toBeGreaterThanOrEqual(3);
+    expect(hits.told - hits.neverTold).toBeGreaterThanOrEqual(3);
+  }, 2 * SLOW);
+});
+
 describe.skipIf(!ready)('the bot when its llama-server is not there at start', () => {
   it('starts anyway, logs one line naming the URL (never the key), answers with a notice, and replies once the server is up', async () => {
     const port = await freePort();
@@ -251,11 +270,10 @@ describe.skipIf(!ready)('the bot when its llama-server is not there at start', (
     const { emu, bot } = await bootBot(url, { INFERENCE_API_KEY: 'sk-never-printed-12345', REPLY_MAX_TOKENS: '32' });
     const channelId = emu.defaultChannelId;
     const early = emu.sendUserMessage({ channelId, content: 'Hello, anyone home?' });
-    const notice = await emu.waitFor(() => repliesTo(channelId, early.id).find((posted) => /unavailable/i.test(posted.content)), {
+    await emu.waitFor(() => repliesTo(channelId, early.id).find((posted) => posted.content === MODEL_UNAVAILABLE_NOTICE), {
       timeoutMs: 60_000,
-      description: 'a notice that the model server is unavailable',
+      description: 'the model-server-unavailable notice',
     });
-    expect(notice.content.length).toBeLessThan(300);
     const mentions = bot.lines().filter((line) => JSON.stringify(line).includes(`127.0.0.1:${port}`) && line.level !== 'debug');
     expect(mentions.length).toBeGreaterThanOrEqual(1);
 

@@ -145,4 +145,35 @@ describe.skipIf(!ready)('ServerEngine on a real llama-server (SmolLM2-135M) agai
       await long.dispose();
     }
   });
+
+  describe('through the OpenAI-compatible path (/v1/completions with a rendered string prompt) on the same server', () => {
+    let openai: ServerEngine;
+    beforeAll(async () => {
+      openai = await ServerEngine.start({ url: server.url, api: 'openai', parallel: REPLY_SLOTS, timeoutMs: 120_000, contextSize: 4096, ...SETTINGS });
+    });
+    afterAll(async () => {
+      await openai?.dispose();
+    });
+
+    it('says what it found: an OpenAI-compatible server, the model, the context from /v1/models or /props', () => {
+      expect(openai.status()).toMatchObject({ ready: true, runsOn: `${server.url} (openai)`, contextSize: SLOT_CONTEXT });
+    });
+
+    it("reads the same label probabilities from the top 20 logprobs as the native path does from n_probs", async () => {
+      for (const text of TEXTS.slice(0, 4)) {
+        const viaOpenAi = await openai.labelProbabilities(text);
+        const native = await remote.labelProbabilities(text);
+        for (const label of ['positive', 'neutral', 'negative'] as const) expect(Math.abs(viaOpenAi[label] - native[label]), `${label} of ${text}`).toBeLessThan(0.02);
+      }
+    });
+
+    it('streams a reply, and a warm channel re-evaluates little of its prompt (append-only prompts hit the prefix cache)', async () => {
+      const pieces: string[] = [];
+      const first = await openai.reply({ channelId: 'oa', turns: [], userName: 'Ann', userText: 'hello, how are you today?', onText: (piece) => pieces.push(piece) });
+      expect(pieces.length).toBeGreaterThan(1);
+      expect(pieces.join('').trim()).toBe(first.text);
+      const second = await openai.reply({ channelId: 'oa', turns: [turn('Ann', 'hello, how are you today?', first.text)], userName: 'Ann', userText: 'nice' });
+      expect(second.evaluatedTokens).toBeLessThan(first.evaluatedTokens);
+    });
+  });
 });

@@ -25,10 +25,12 @@ export interface BotProcess {
   stop(): Promise<void>;
 }
 
-/** Keys the bot reads that a developer's shell or .env could set: cleared unless the test sets them. */
+/** Keys the bot reads that a developer's shell or .env could set: cleared unless the test sets them (blank is unset). Not
+ * SHARDS: discord.js parses it as JSON in every client, so it is only ever set to a real value. */
 const CLEARED = [
   'GUILD_ID', 'CHANNEL_IDS', 'REPLY_MODE', 'ATTACHMENT_MAX_KB', 'METRICS_PORT', 'METRICS_HOST', 'MOOD_RETENTION_DAYS',
-  'INFERENCE_URL', 'INFERENCE_API', 'INFERENCE_API_KEY', 'INFERENCE_PARALLEL', 'INFERENCE_TIMEOUT_MS', 'SHARDS',
+  'INFERENCE_URL', 'INFERENCE_API', 'INFERENCE_API_KEY', 'INFERENCE_MODEL', 'INFERENCE_PARALLEL', 'INFERENCE_TIMEOUT_MS',
+  'INFERENCE_IDLE_TIMEOUT_MS',
   'SYSTEM_PROMPT', 'CHAT_TEMPLATE_FILE', 'THINKING',
 ];
 

@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServerHttp } from '../../src/engine/server/http.js';
-import { ModelUnavailableError } from '../../src/errors.js';
+import { ServerEngine } from '../../src/engine/server/ServerEngine.js';
+import { ModelUnavailableError, UserError } from '../../src/errors.js';
 
 let server: Server | undefined;
 const seen: Array<{ at: number; path: string; authorization?: string }> = [];
@@ -100,5 +101,13 @@ describe('ServerHttp', () => {
     expect(error).toBeInstanceOf(ModelUnavailableError);
     expect(http.shownUrl).toBe('http://***@127.0.0.1:9');
     expect(String((error as Error).message)).not.toMatch(/hunter2|sk-very/);
+  });
+
+  it('stops the start with a UserError when the server refuses the key (401), naming INFERENCE_API_KEY but not the key', async () => {
+    const url = await fake((_request, response) => response.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":401,"message":"Invalid API Key"}}'));
+    const error = await ServerEngine.start({ url, apiKey: KEY, parallel: 1, timeoutMs: 5000, contextSize: 2048, historyMaxTokens: 256, replyMaxTokens: 16, systemPrompt: 'x' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toMatch(/refused the bot .*HTTP 401.*Set INFERENCE_API_KEY/);
+    expect((error as Error).message).not.toContain(KEY);
   });
 });
