@@ -25,8 +25,8 @@ export interface Core {
 /** INFERENCE_PARALLEL when neither it nor the server's slots say. */
 const DEFAULT_INFERENCE_PARALLEL = 4;
 
-/** `observer`: told about timings and store failures (the metrics). */
-export async function createCore(config: Config, logger: Logger, observer?: SessionObserver): Promise<Core> {
+/** `observer`: told about timings and store failures (the metrics). `shard`: this process's shard id, when sharded. */
+export async function createCore(config: Config, logger: Logger, observer?: SessionObserver, shard?: number): Promise<Core> {
   // With INFERENCE_URL no weights are loaded here: no model file is looked for or downloaded.
   const modelPath =
     config.INFERENCE_URL === undefined
@@ -50,6 +50,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
         api: config.INFERENCE_API,
         model: config.INFERENCE_MODEL,
         parallel: config.INFERENCE_PARALLEL ?? DEFAULT_INFERENCE_PARALLEL,
+        slotOffset: shard === undefined || config.INFERENCE_PARALLEL === undefined ? 0 : shard * config.INFERENCE_PARALLEL,
         timeoutMs: config.INFERENCE_TIMEOUT_MS,
         idleTimeoutMs: config.INFERENCE_IDLE_TIMEOUT_MS,
         contextSize: config.CONTEXT_SIZE,

@@ -71,7 +71,7 @@ const schema = z.object({
   MOOD_RETENTION_DAYS: integer(1, 3650).default(30),
   // An inference server (llama-server, OpenAI-compatible, Ollama) instead of the weights in this
   // process: see docs/inference-server.md. Unset: the model runs in process (MODEL).
-  INFERENCE_URL: z.url({ message: 'must be an http(s) URL such as http://127.0.0.1:8080' }).optional(),
+  INFERENCE_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:8080' }).optional(),
   INFERENCE_API: z.enum(INFERENCE_APIS, { error: `must be one of ${INFERENCE_APIS.join(', ')} (or unset: detected)` }).optional(),
   INFERENCE_API_KEY: optionalText,
   INFERENCE_MODEL: optionalText,

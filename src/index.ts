@@ -38,7 +38,7 @@ runEntryPoint(async () => {
       ? undefined
       : await startMetricsServer({ metrics, port: config.METRICS_PORT, host: config.METRICS_HOST, healthy: () => core !== undefined && core.engine.status().ready && gatewayConnected(client), logger });
   try {
-    core = await createCore(config, logger, metrics);
+    core = await createCore(config, logger, metrics, shard);
   } catch (error) {
     await metricsServer?.dispose();
     throw error;

@@ -4,8 +4,15 @@
  * labeled set (test/fixtures/sentiment-eval.jsonl) and on human-rated snippets outside the
  * calibration set, beside the majority class and the AFINN word list, and how often a naive
  * in-chat classifier changes its label. `-- --limit N` classifies only N items of each split.
+ * `-- --server URL` runs the same table through an inference server (INFERENCE_API, INFERENCE_API_KEY,
+ * INFERENCE_MODEL and CHAT_TEMPLATE_FILE as configured), its calibration learned for that server and
+ * model, and says how many calls gave a label the floor (a label outside the server's top-N).
  */
-import { parseConfig } from '../../src/config.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseConfig, type Config } from '../../src/config.js';
+import { ServerEngine } from '../../src/engine/server/ServerEngine.js';
+import { createLogger } from '../../src/logger.js';
 import { Engine } from '../../src/engine/Engine.js';
 import { resolveModelPath } from '../../src/engine/loadModel.js';
 import { formatReport, loadEvalSet, type EvalItem } from './evalHarness.js';
@@ -27,6 +34,7 @@ async function main(): Promise<void> {
   };
   const heldOut = sample(heldOutSplit(loadEvalSet(EVAL_SET)).heldOut);
   const outside = sample(loadEvalSet(OUTSIDE_SET));
+  if (args.includes('--server')) return evalServer(args[args.indexOf('--server') + 1]!, config, heldOut, outside);
   const modelPath = args.includes('--model') ? args[args.indexOf('--model') + 1]! : await resolveModelPath({ model: config.MODEL, modelsDir: config.MODELS_DIR });
   const engine = await Engine.create({
     modelPath,
@@ -43,6 +51,50 @@ async function main(): Promise<void> {
     process.stderr.write(`classifying ${heldOut.length} + ${outside.length} messages with ${modelPath} (${config.THREADS} threads)\n`);
     const study = await studySentiment(engine, { heldOut, outside }, config.THREADS);
     process.stdout.write(`${modelPath}\n\n${formatReport(study.report)}\n\n${formatStudy(study)}\n`);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** The same study through an inference server: the classifier is the ServerEngine's, nothing loaded here. */
+async function evalServer(url: string, config: Config, heldOut: EvalItem[], outside: EvalItem[]): Promise<void> {
+  const chatTemplate = config.CHAT_TEMPLATE_FILE === undefined ? undefined : await readFile(config.CHAT_TEMPLATE_FILE, 'utf8');
+  const engine = await ServerEngine.start({
+    url,
+    api: config.INFERENCE_API,
+    apiKey: config.INFERENCE_API_KEY,
+    model: config.INFERENCE_MODEL,
+    parallel: 1,
+    timeoutMs: config.INFERENCE_TIMEOUT_MS,
+    contextSize: 1024,
+    historyMaxTokens: 256,
+    replyMaxTokens: 16,
+    systemPrompt: config.SYSTEM_PROMPT,
+    chatTemplate,
+    sentimentCalibration: 'learned',
+    calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
+    logger: createLogger('info'),
+  });
+  try {
+    if (!engine.status().ready) throw new Error(`${engine.shownUrl} cannot be reached`);
+    await engine.calibrationReady();
+    const { model } = engine.status();
+    const floorsBefore = engine.labelFloors;
+    process.stderr.write(`classifying ${heldOut.length} + ${outside.length} messages with ${model} on ${engine.shownUrl}\n`);
+    const classifier = {
+      get calibration() {
+        return engine.calibrationInUse;
+      },
+      contentFreeCalibration: () => engine.contentFreeCalibration(),
+      classifyWithScores: (text: string) => engine.classifyWithScores(text),
+      labelProbabilities: (text: string) => engine.labelProbabilities(text),
+    };
+    const study = await studySentiment({ classifier }, { heldOut, outside }, 1);
+    const floors = engine.labelFloors - floorsBefore;
+    process.stdout.write(
+      `${model} on ${engine.status().runsOn}\n\n${formatReport(study.report)}\n\n${formatStudy(study)}\n\n` +
+        `Label floors: ${floors} of the calls in this run had a label outside the server's top tokens and gave it the floor (the smallest probability returned).\n`,
+    );
   } finally {
     await engine.dispose();
   }

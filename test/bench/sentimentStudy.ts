@@ -8,8 +8,8 @@
 import { resolveChatWrapper } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/domain.js';
 import type { Engine } from '../../src/engine/Engine.js';
-import { pickLabel, SentimentClassifier } from '../../src/engine/SentimentClassifier.js';
-import { calibratedScores, meanPrior, type Calibration, type LabelProbabilities } from '../../src/engine/sentimentCalibration.js';
+import { pickLabel, SentimentClassifier, type SentimentResult } from '../../src/engine/SentimentClassifier.js';
+import { calibratedScores, meanPrior, type Calibration, type ContentFreeCalibration, type LabelProbabilities } from '../../src/engine/sentimentCalibration.js';
 import { lexiconBaseline, majorityBaseline, runEval, scoreLabels, type EvalItem, type EvalReport, type Label, type ScoreReport } from './evalHarness.js';
 
 /** A strongly worded earlier turn, of the opposite mood to the message that follows it. */
@@ -66,9 +66,20 @@ export interface SentimentStudy {
   interference: InterferenceReport;
 }
 
-/** `engine` must be created with sentimentCalibration: 'learned'. */
+/** The classifier a study reads: in process (engine.classifier) or through an inference server (ServerEngine). */
+export interface StudiedClassifier {
+  readonly calibration: Calibration | undefined;
+  contentFreeCalibration(): Promise<ContentFreeCalibration>;
+  classifyWithScores(text: string): Promise<{ result: SentimentResult; raw: LabelProbabilities }>;
+  labelProbabilities(text: string): Promise<LabelProbabilities>;
+}
+
+/**
+ * `engine` must be created with sentimentCalibration: 'learned'. A ServerEngine is studied as its
+ * classifier (`{ classifier }`); the naive in-chat comparison then is not measured (it needs the model in process).
+ */
 export async function studySentiment(
-  engine: Engine,
+  engine: Engine | { classifier: StudiedClassifier },
   splits: { heldOut: EvalItem[]; outside?: EvalItem[] },
   threads: number,
   interferenceItems = splits.heldOut,
@@ -110,7 +121,10 @@ export async function studySentiment(
     };
     return { items: items.length, variants, majority: majorityBaseline(gold), afinn };
   };
-  const interference = await measureInterference(engine, interferenceItems, threads, (text) => pickLabel(raw.get(text)!, learned).label, learned);
+  const interference =
+    'model' in engine
+      ? await measureInterference(engine, interferenceItems, threads, (text) => pickLabel(raw.get(text)!, learned).label, learned)
+      : { pairs: 0, naiveChanged: 0, naiveChangeRate: 0, examples: [] };
   return {
     labels,
     heldOut: study(splits.heldOut),
@@ -188,8 +202,12 @@ export function formatStudy(study: SentimentStudy): string {
     `Content-free prior: ${SENTIMENT_LABELS.map((label) => `${label} ${contentFreePrior[label].toFixed(3)}`).join(', ')}`,
     `Reaction latency (held-out split, one message at a time): p50 ${study.report.latencyMs.p50.toFixed(1)} ms, p95 ${study.report.latencyMs.p95.toFixed(1)} ms`,
     '',
-    `Context interference: an earlier turn of the opposite mood in front of the prompt (the naive in-chat classifier)`,
-    `  changed the label of ${interference.naiveChanged} of ${interference.pairs} messages (${pct(interference.naiveChangeRate)}); the product never shows a message any history.`,
+    ...(interference.pairs === 0
+      ? ['Context interference: not measured through an inference server (the naive in-chat classifier runs in process).']
+      : [
+          `Context interference: an earlier turn of the opposite mood in front of the prompt (the naive in-chat classifier)`,
+          `  changed the label of ${interference.naiveChanged} of ${interference.pairs} messages (${pct(interference.naiveChangeRate)}); the product never shows a message any history.`,
+        ]),
     ...interference.examples.map((e) => `  after ${JSON.stringify(e.earlier)}: ${JSON.stringify(e.text)} ${e.alone} -> ${e.naive}`),
   ].join('\n');
 }

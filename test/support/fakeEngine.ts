@@ -1,5 +1,6 @@
 import type { ReplyRequest, ReplyResult } from '../../src/engine/ChatReplies.js';
 import type { EngineStatus, ModelEngine } from '../../src/engine/Engine.js';
+import { ModelUnavailableError } from '../../src/errors.js';
 import type { SentimentResult } from '../../src/engine/SentimentClassifier.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 
@@ -34,6 +35,10 @@ export class FakeEngine implements ModelEngine {
   truncateMessages = false;
   /** How many of the next classify() calls fail. */
   failNextClassify = 0;
+  /** The model server is down: classify() and reply() fail with ModelUnavailableError. */
+  serverDown = false;
+  /** The model server dies during the next reply: `partialText` streams, then ModelUnavailableError. */
+  dieMidReply = false;
   disposed = false;
   private readonly held: Array<() => void> = [];
 
@@ -50,6 +55,7 @@ export class FakeEngine implements ModelEngine {
   async classify(text: string): Promise<SentimentResult> {
     this.classifyInputs.push(text);
     this.events.push(`classify:${text}`);
+    if (this.serverDown) throw new ModelUnavailableError('fake server down');
     if (this.failNextClassify > 0) {
       this.failNextClassify--;
       throw new Error('the classifier broke');
@@ -60,6 +66,12 @@ export class FakeEngine implements ModelEngine {
   async reply({ channelId, turns, userName, userText, botName, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
     this.replyCalls.push({ channelId, userName, userText, turns: [...turns], ...(systemPrompt === undefined ? {} : { systemPrompt }), ...(botName === undefined ? {} : { botName }) });
     this.events.push(`reply:${userText}`);
+    if (this.serverDown) throw new ModelUnavailableError('fake server down');
+    if (this.dieMidReply) {
+      this.dieMidReply = false;
+      onText?.(this.partialText);
+      throw new ModelUnavailableError('the reply stream ended before the server said it was done');
+    }
     if (this.holdReplies) {
       onText?.(this.partialText);
       await new Promise<void>((resolve, reject) => {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import sqlite3 from 'sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
-import { AbortedError, QueueFullError, UserError } from '../../src/errors.js';
+import { AbortedError, ModelUnavailableError, QueueFullError, UserError } from '../../src/errors.js';
 import type { HistoryStore, HistoryTurn, MoodRecord } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions, clampText, type TurnOutcome } from '../../src/sessions/ChannelSessions.js';
@@ -526,6 +526,25 @@ describe('ChannelSessions', () => {
 
     expect(queue.pending('reply')).toBe(0);
     expect(await say('a', 'second')).toMatchObject({ reply: 'reply to second', saved: true });
+  });
+
+  it('keeps a message the model server could not take (down at its sentiment call) as context, and the next reply sees it', async () => {
+    engine.serverDown = true;
+    await expect(say('a', 'my cat is called Tom')).rejects.toBeInstanceOf(ModelUnavailableError);
+    expect(await realStore.load('a')).toEqual([{ userName: 'ana', userText: 'my cat is called Tom', at: expect.any(Number) }]);
+    engine.serverDown = false;
+    await say('a', 'what is my cat called?');
+    expect(userTexts(engine.replyCalls[0]!.turns)).toEqual(['my cat is called Tom']);
+  });
+
+  it('keeps the message, not the cut reply, when the model server dies mid-reply', async () => {
+    engine.dieMidReply = true;
+    const streamed: string[] = [];
+    await expect(sessions.handleMessage({ channelId: 'a', userName: 'ana', text: 'tell me a story' }, { onText: (piece) => streamed.push(piece) })).rejects.toBeInstanceOf(ModelUnavailableError);
+    expect(streamed.join('')).toBe(engine.partialText);
+    expect(await realStore.load('a')).toEqual([{ userName: 'ana', userText: 'tell me a story', at: expect.any(Number) }]);
+    const outcome = await say('a', 'again please');
+    expect(outcome.reply).toBe('reply to again please');
   });
 
   it('keeps unsaved turns in the history when a channel is loaded again from the store', async () => {

@@ -48,6 +48,8 @@ describe('parseConfig', () => {
       METRICS_PORT: undefined,
       METRICS_HOST: '127.0.0.1',
       MOOD_RETENTION_DAYS: 30,
+      INFERENCE_TIMEOUT_MS: 120_000,
+      INFERENCE_IDLE_TIMEOUT_MS: 60_000,
     });
   });
 

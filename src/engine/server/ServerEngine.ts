@@ -7,10 +7,10 @@ import { learnCalibration, loadCalibrationSet } from '../learnCalibration.js';
 import { ChatTemplate, endOfAnswerText, templateMessages, type PromptPart } from '../OwnTemplateChatWrapper.js';
 import { windowTurns } from '../promptWindow.js';
 import { TEMPLATE_TOKENS_PER_TURN, historyBudget, replyChatHistory, replySpeakers, userLine } from '../replyPrompt.js';
-import { classifierChatHistory, pickLabel, type SentimentResult } from '../SentimentClassifier.js';
-import type { Calibration } from '../sentimentCalibration.js';
+import { CONTENT_FREE_INPUTS, classifierChatHistory, pickLabel, type SentimentResult } from '../SentimentClassifier.js';
+import { meanPrior, type Calibration, type ContentFreeCalibration } from '../sentimentCalibration.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from '../speakerPrefix.js';
-import type { SentimentLabel } from '../../domain.js';
+import { SENTIMENT_LABELS, type SentimentLabel } from '../../domain.js';
 import { backendFor, detectApi, type Backend, type InferenceApi, type ServerInfo } from './backends.js';
 import { ServerHttp } from './http.js';
 import { labelProbabilitiesFromTop } from './labelScores.js';
@@ -27,6 +27,11 @@ export interface ServerEngineOptions {
   model?: string;
   /** Replies in flight at once (INFERENCE_PARALLEL): llama-server slots 0..parallel-1 carry replies, the next the classifier. */
   parallel: number;
+  /**
+   * llama-server: the first reply slot of this process. Shards give theirs shard × parallel, so
+   * shards on one server do not evict each other's warm channels. Default 0.
+   */
+  slotOffset?: number;
   /** INFERENCE_TIMEOUT_MS: a whole request, a reply's stream included. */
   timeoutMs: number;
   /** A reply stream that sends nothing this long is given up. Default: `timeoutMs`. */
@@ -49,8 +54,9 @@ export interface ServerEngineOptions {
   retryMs?: number;
 }
 
-/** Candidate first tokens asked of a server beyond which a missing label gets the floor. */
+/** Stands for the message while the classifier's prompt is rendered once, to split it into prefix and suffix. */
 const MESSAGE_SLOT = '\u0000MESSAGE\u0000';
+/** Tokens of a message the classifier reads, as in process (SentimentClassifier's maxMessageTokens). */
 const MAX_MESSAGE_TOKENS = 256;
 /** Characters per token where a server cannot count tokens (OpenAI-compatible, Ollama): a cautious guess. */
 const CHARS_PER_TOKEN = 3;
@@ -85,8 +91,9 @@ export class ServerEngine implements ModelEngine {
   private retryTimer?: NodeJS.Timeout;
   private readonly today: Date;
   private calibration: Calibration | undefined;
+  private calibrating: Promise<void> = Promise.resolve();
   private floors = 0;
-  /** Called once with the first connection (tests and the start log). */
+  /** Resolves with what the server said at the first connection (never, while it cannot be reached). */
   readonly firstConnect: Promise<ServerInfo>;
   private resolveFirst!: (info: ServerInfo) => void;
   private readonly logger: Logger;
@@ -153,10 +160,11 @@ export class ServerEngine implements ModelEngine {
           contextSize: this.contextSize(),
           slots: info.slots ?? 'not reported',
           replySlots: info.api === 'llama-server' ? this.replySlotIds(info).length : 'n/a',
+          ...(wasConnected ? {} : { labelTokens: await this.labelTokenCounts(connected) }),
         });
         if (!wasConnected) {
           this.resolveFirst(info);
-          void this.learnCalibration();
+          this.calibrating = this.learnCalibration();
         }
         return connected;
       } catch (error) {
@@ -194,9 +202,20 @@ export class ServerEngine implements ModelEngine {
   }
 
   private async handshake(): Promise<Connected> {
-    const api = this.options.api ?? (await detectApi(this.http));
-    const backend = backendFor(api, this.http);
-    const info = await backend.info(this.options.model);
+    let api: InferenceApi;
+    let backend: Backend;
+    let info: ServerInfo;
+    try {
+      api = this.options.api ?? (await detectApi(this.http));
+      backend = backendFor(api, this.http);
+      info = await backend.info(this.options.model);
+    } catch (error) {
+      // A refused key does not get better by waiting: the operator must fix it.
+      if (error instanceof ModelUnavailableError && /HTTP 40[13]\b/.test(error.detail)) {
+        throw new UserError(`INFERENCE_URL=${this.http.shownUrl} refused the bot (${error.detail}). Set INFERENCE_API_KEY to a key the server accepts.`);
+      }
+      throw error;
+    }
     const source = this.options.chatTemplate ?? info.chatTemplate;
     if (!source) {
       throw new UserError(
@@ -218,11 +237,33 @@ export class ServerEngine implements ModelEngine {
     return { info, backend, template, stop: end ? [end] : [], classifierPrefix: parts.slice(0, at), classifierSuffix: parts.slice(at + 1), slots: this.connected?.slots ?? new SlotLru(slotIds), classifierSlot };
   }
 
-  /** llama-server's reply slots: INFERENCE_PARALLEL of them, one fewer than the server has (the last is the classifier's). */
+  /**
+   * How many tokens each label's word takes under the server's tokenizer (llama-server): a label read
+   * from the first token is best when each is one token of its own. Where a label's first token is a
+   * start shared with another ("ne"), that token cannot be credited: said once in a warning.
+   */
+  private async labelTokenCounts({ backend }: Connected): Promise<Record<string, number> | 'unknown'> {
+    if (!backend.tokenize) return 'unknown';
+    try {
+      const tokens = await Promise.all(SENTIMENT_LABELS.map((label) => backend.tokenize!(label, false)));
+      const counts = Object.fromEntries(SENTIMENT_LABELS.map((label, index) => [label, tokens[index]!.length]));
+      if (new Set(tokens.map((ids) => ids[0])).size < tokens.length) this.logger.warn('two sentiment labels start with the same token under this model; that token is not counted for either', { labelTokens: counts });
+      return counts;
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  /**
+   * llama-server's reply slots: INFERENCE_PARALLEL of them from `slotOffset`, below the last slot (the
+   * classifier's). A server with too few slots for the offset gets this process's replies on its first slots.
+   */
   private replySlotIds(info: ServerInfo): number[] {
     const total = info.slots ?? 1;
-    const count = Math.max(1, Math.min(this.options.parallel, total > 1 ? total - 1 : 1));
-    return Array.from({ length: count }, (_, id) => id);
+    const usable = total > 1 ? total - 1 : 1;
+    const offset = (this.options.slotOffset ?? 0) + this.options.parallel <= usable ? (this.options.slotOffset ?? 0) : 0;
+    const count = Math.max(1, Math.min(this.options.parallel, usable));
+    return Array.from({ length: count }, (_, index) => offset + index);
   }
 
   /** The connection, or ModelUnavailableError when the server was never reached. A lost server is still tried: it may be back. */
@@ -235,6 +276,30 @@ export class ServerEngine implements ModelEngine {
 
   async classify(text: string): Promise<SentimentResult> {
     return pickLabel(await this.labelProbabilities(text), this.calibration);
+  }
+
+  /** The result, and the label probabilities before calibration (for the eval). */
+  async classifyWithScores(text: string): Promise<{ result: SentimentResult; raw: Record<SentimentLabel, number> }> {
+    const raw = await this.labelProbabilities(text);
+    return { result: pickLabel(raw, this.calibration), raw };
+  }
+
+  /** The calibration in use: none until a learned one is ready (raw probabilities meanwhile). */
+  get calibrationInUse(): Calibration | undefined {
+    return this.calibration;
+  }
+
+  /** Resolves once the calibration is learned (or read from its cache) after the first connection; at once when there is none to learn. */
+  async calibrationReady(): Promise<void> {
+    await this.firstConnect;
+    await this.calibrating;
+  }
+
+  /** The labels' prior on content-free inputs (Zhao et al. 2021), through the server. */
+  async contentFreeCalibration(): Promise<ContentFreeCalibration> {
+    const probabilities = [];
+    for (const text of CONTENT_FREE_INPUTS) probabilities.push(await this.labelProbabilities(text));
+    return meanPrior(probabilities);
   }
 
   /** The three labels' probabilities at the answer position, from the server's top tokens there (a floor for a label outside them, counted). */
@@ -295,20 +360,37 @@ export class ServerEngine implements ModelEngine {
     return { userText: cut, truncated: true, tokenCount: await this.countTokens(connected, userLine(userName, cut)) };
   }
 
-  async reply({ channelId, turns, userName, userText, botName, systemPrompt = this.options.systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
+  /** The prompt a reply to this request on a cold channel sends, as the server gets it (tests compare it with the in-process render). */
+  async replyPrompt(request: Pick<ReplyRequest, 'turns' | 'userName' | 'userText' | 'systemPrompt'>): Promise<Array<string | number> | string> {
+    return (await this.buildReply(await this.use(), request, 0)).prompt;
+  }
+
+  /** The prompt a sentiment call for `text` sends, as the server gets it. */
+  async sentimentPrompt(text: string): Promise<Array<string | number> | string> {
+    const connected = await this.use();
+    return connected.backend.encode([...connected.classifierPrefix, await this.messagePart(connected, text), ...connected.classifierSuffix]);
+  }
+
+  /** The reply's prompt, with the history windowed as in process (promptWindow.ts) from the turn at `from`. */
+  private async buildReply(connected: Connected, { turns, userName, userText, systemPrompt = this.options.systemPrompt }: Pick<ReplyRequest, 'turns' | 'userName' | 'userText' | 'systemPrompt'>, from: number) {
+    const message = await this.fit(connected, userName, userText);
+    const fixedTokens = message.tokenCount + (await this.countTokens(connected, systemPrompt)) + TEMPLATE_TOKENS_PER_TURN;
+    const budget = historyBudget({ contextSize: this.contextSize(), replyMaxTokens: this.options.replyMaxTokens, fixedTokens, historyMaxTokens: this.options.historyMaxTokens });
+    const counts = new Map<HistoryTurn, number>();
+    await Promise.all(turns.map(async (turn) => counts.set(turn, await this.turnTokens(connected, turn))));
+    const window = windowTurns(turns, from, budget, (turn) => counts.get(turn)!);
+    const history = replyChatHistory(systemPrompt, window.turns, userName, message.userText);
+    const prompt = await connected.backend.encode(connected.template.renderParts(templateMessages(history), true));
+    return { prompt, window, message };
+  }
+
+  async reply({ channelId, turns, userName, userText, botName, systemPrompt, signal, onText }: ReplyRequest): Promise<ReplyResult> {
     const connected = await this.use();
     const { slot, cold } = connected.slots.take(channelId);
     try {
-      const message = await this.fit(connected, userName, userText);
-      const fixedTokens = message.tokenCount + (await this.countTokens(connected, systemPrompt)) + TEMPLATE_TOKENS_PER_TURN;
-      const budget = historyBudget({ contextSize: this.contextSize(), replyMaxTokens: this.options.replyMaxTokens, fixedTokens, historyMaxTokens: this.options.historyMaxTokens });
-      const counts = new Map<HistoryTurn, number>();
-      await Promise.all(turns.map(async (turn) => counts.set(turn, await this.turnTokens(connected, turn))));
       const from = !cold && slot.windowFirst ? Math.max(0, turns.indexOf(slot.windowFirst)) : 0;
-      const window = windowTurns(turns, from, budget, (turn) => counts.get(turn)!);
+      const { prompt, window, message } = await this.buildReply(connected, { turns, userName, userText, systemPrompt }, from);
       slot.windowFirst = turns[window.start];
-      const history = replyChatHistory(systemPrompt, window.turns, userName, message.userText);
-      const prompt = await connected.backend.encode(connected.template.renderParts(templateMessages(history), true));
       const speakers = replySpeakers(userName, window.turns, botName);
       const filter = new SpeakerPrefixFilter(speakers);
       let response = '';
@@ -367,11 +449,7 @@ export class ServerEngine implements ModelEngine {
     if (mode === 'off' || !connected) return;
     try {
       if (mode === 'content-free') {
-        const { meanPrior } = await import('../sentimentCalibration.js');
-        const { CONTENT_FREE_INPUTS } = await import('../SentimentClassifier.js');
-        const probabilities = [];
-        for (const text of CONTENT_FREE_INPUTS) probabilities.push(await this.labelProbabilities(text));
-        this.calibration = meanPrior(probabilities);
+        this.calibration = await this.contentFreeCalibration();
         return;
       }
       const promptKey = JSON.stringify([connected.classifierPrefix, connected.classifierSuffix, connected.backend.api]);

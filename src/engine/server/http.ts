@@ -45,9 +45,18 @@ export class ServerHttp {
   /** The URL without credentials, fit for logs and /status. */
   readonly shownUrl: string;
 
+  /** Authorization for every request: the API key as a bearer token, else the URL's user and password as basic auth. */
+  private readonly authorization?: string;
+
   constructor(private readonly options: ServerHttpOptions) {
-    this.baseUrl = options.url.replace(/\/+$/, '');
-    this.shownUrl = maskCredentials(this.baseUrl);
+    const url = new URL(options.url);
+    // fetch refuses URLs with credentials in them: they go as a header instead.
+    const basic = url.username || url.password ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}` : undefined;
+    this.authorization = options.apiKey ? `Bearer ${options.apiKey}` : basic;
+    this.shownUrl = maskCredentials(options.url.replace(/\/+$/, ''));
+    url.username = '';
+    url.password = '';
+    this.baseUrl = url.toString().replace(/\/+$/, '');
   }
 
   /** GET or POST JSON; resolves with the parsed body. `quiet404`: a 404 resolves undefined (probing what a server is). */
@@ -109,7 +118,7 @@ export class ServerHttp {
       try {
         response = await fetch(this.baseUrl + path, {
           method: body === undefined ? 'GET' : 'POST',
-          headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) },
+          headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(this.authorization ? { authorization: this.authorization } : {}) },
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: combined,
         });
