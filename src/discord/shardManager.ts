@@ -32,18 +32,22 @@ export async function runShardManager({ file, config, logger }: ShardManagerOpti
   const totalShards = config.SHARDS === 'auto' ? await recommendedShardCount(config) : config.SHARDS;
   // An hf: model is fetched here, once, before any shard starts: shards started together would each
   // download the same file into the same folder at once. Each shard then loads the file by its path.
-  const modelPath = await resolveModelPath({
-    model: config.MODEL,
-    modelsDir: config.MODELS_DIR,
-    onDownloadStart: () => logger.info('downloading the model once for every shard', { model: config.MODEL, modelsDir: config.MODELS_DIR }),
-  });
+  // With INFERENCE_URL the model runs on the server: nothing is fetched or loaded here.
+  const modelPath =
+    config.INFERENCE_URL === undefined
+      ? await resolveModelPath({
+          model: config.MODEL,
+          modelsDir: config.MODELS_DIR,
+          onDownloadStart: () => logger.info('downloading the model once for every shard', { model: config.MODEL, modelsDir: config.MODELS_DIR }),
+        })
+      : undefined;
   // Shards inherit this process's loader flags (tsx), so they run the same TypeScript entry point.
   const manager = new ShardingManager(file, { totalShards, token: config.DISCORD_TOKEN, execArgv: process.execArgv, respawn: false });
   let stopping = false;
   manager.on('shardCreate', (shard: Shard) => {
     // Each shard serves its own metrics, on a port of its own.
     if (config.METRICS_PORT) (shard.env as Record<string, string>).METRICS_PORT = String(config.METRICS_PORT + shard.id);
-    (shard.env as Record<string, string>).MODEL = modelPath;
+    if (modelPath !== undefined) (shard.env as Record<string, string>).MODEL = modelPath;
     shard.on('spawn', () => logger.info('shard started', { shard: shard.id, pid: shard.process?.pid }));
     shard.on('ready', () => logger.info('shard ready', { shard: shard.id }));
     shard.on('death', (child) => {
