@@ -2,6 +2,7 @@ import { LlamaText, type ChatHistoryItem, type ChatWrapper, type LlamaChatRespon
 import type { HistoryTurn } from '../domain.js';
 import { mergeUserTurns, textBefore } from './OwnTemplateChatWrapper.js';
 import { windowTurns } from './promptWindow.js';
+import { REPLY_EVALUATION_PRIORITY } from './sentimentFirstBatching.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';
 
@@ -163,7 +164,7 @@ export class ChatReplies {
           stopOnAbortSignal: reasoning,
           onTextChunk: onText && ((chunk) => emit(onText, prefixFilter.push(chunk))),
           onResponseChunk: reasoning ? onResponseChunk : undefined,
-          evaluationPriority: 3,
+          evaluationPriority: REPLY_EVALUATION_PRIORITY,
         }));
         if (stopReason === 'abort' && signal?.aborted) throw signal.reason;
       } finally {
