@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { commands } from '../commands/index.js';
 import { DiscordAPIError } from 'discord.js';
-import { createCore } from './app.js';
+import type { Core } from './app.js';
 import { checkDiscordToken, reasonOf, TOKEN_HELP } from './discord/checkToken.js';
 import { loadConfig } from './config.js';
 import { DiscordBot, createDiscordClient } from './discord/DiscordBot.js';
@@ -15,7 +14,7 @@ import { runEntryPoint } from './runEntryPoint.js';
 
 const SHUTDOWN_LIMIT_MS = 9000;
 
-// `npm start`: config -> model -> store -> sessions -> Discord client; SIGINT/SIGTERM undo it in reverse.
+// `npm start`: config -> token check -> store -> model -> sessions -> Discord client; SIGINT/SIGTERM undo it in reverse.
 runEntryPoint(async () => {
   const config = await loadConfig();
   if (!config.DISCORD_TOKEN) {
@@ -33,8 +32,10 @@ runEntryPoint(async () => {
     return runShardManager({ file: fileURLToPath(import.meta.url), config, logger: createLogger(config.LOG_LEVEL, undefined, { shard: 'manager' }) });
   }
   const logger = createLogger(config.LOG_LEVEL, undefined, shard === undefined ? {} : { shard });
+  // Loaded after the token check (and not by a shard manager): the model runtime and the commands' chart code take seconds to import.
+  const [{ createCore }, { commands }] = await Promise.all([import('./app.js'), import('../commands/index.js')]);
   // Metrics come first: a taken port fails the start at once, and /healthz says 503 while the model loads.
-  let core: Awaited<ReturnType<typeof createCore>> | undefined;
+  let core: Core | undefined;
   const client = createDiscordClient(config);
   const metrics = new BotMetrics({ queueDepth: (lane) => core?.queue.pending(lane) ?? 0, runningReplies: () => core?.queue.running('reply') ?? 0, warmChannels: () => core?.engine.status().warmChannels ?? 0 });
   const metricsServer =
