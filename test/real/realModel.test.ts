@@ -14,7 +14,7 @@ import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
 import { loadEvalSet, majorityBaseline, scoreLabels } from '../bench/evalHarness.js';
 import { heldOutSplit, studySentiment, type SentimentStudy } from '../bench/sentimentStudy.js';
-import { limitUnderLoad } from '../support/limitUnderLoad.js';
+import { limitUnderLoad, threadsUnderLoad } from '../support/limitUnderLoad.js';
 import { HOW_TO_GET_A_REAL_MODEL, realModelPath, realModelPaths } from '../support/realModel.js';
 import { runCalibrationDir } from '../support/runCalibrationDir.js';
 import { tempDirs } from '../support/tempDir.js';
@@ -22,8 +22,8 @@ import { tempDirs } from '../support/tempDir.js';
 const modelPath = realModelPath();
 if (!modelPath) console.warn(HOW_TO_GET_A_REAL_MODEL);
 
-// Test files run one after another, so this tier may use both cores.
-const THREADS = 2;
+// Test files run one after another, so this tier may use both cores, unless other work keeps them busy.
+const THREADS = threadsUnderLoad();
 const SEEDS = [11, 22];
 /**
  * Each test here runs dozens of real generations (recall: ~130 replies and 4 model loads; short

@@ -10,3 +10,13 @@ export function limitUnderLoad(ms: number, { load = os.loadavg()[0]!, cores = os
   const factor = Math.min(maxFactor, Math.max(1, load / cores));
   return Math.round(ms * factor);
 }
+
+/**
+ * Threads for a test that may use the whole machine (the real tier, its files run one at a time):
+ * every core when the machine is otherwise idle, else 1. On a busy 2-core machine (load 11-13) 2
+ * threads made 0.6 tokens/s against 17.7 with 1 (test/bench/threadsUnderLoad.ts): llama.cpp's threads
+ * wait for each other's turn on a core.
+ */
+export function threadsUnderLoad({ load = os.loadavg()[0]!, cores = os.availableParallelism() } = {}): number {
+  return load <= cores - 0.5 ? cores : 1;
+}
