@@ -5,6 +5,7 @@ import { Engine } from '../../src/engine/Engine.js';
 import { whenAnswered, repliesTo } from '../support/botHarness.js';
 import { useBotFixture } from '../support/e2eFixture.js';
 import { realModelPath } from '../support/realModel.js';
+import { runCalibrationDir } from '../support/runCalibrationDir.js';
 import { THINKING_PLACEHOLDER } from '../../src/discord/answerMessage.js';
 import { EMPTY_REPLY_PLACEHOLDER } from '../../src/discord/ReplyStreamer.js';
 import { ensureFamilyModel, ensureTwoByteMergesModel, FAMILY_SPECS, TEST_THREADS } from '../support/testModels.js';
@@ -23,6 +24,8 @@ async function engineOn(modelPath: string): Promise<Engine> {
     replyMaxTokens: 24,
     systemPrompt: 'You are a kind assistant in a Discord channel.',
     sentimentCalibration: 'learned',
+    // Learned in this run, once per model: the real tier's sentiment part reads the same fit.
+    calibrationCacheDir: runCalibrationDir(),
     seed: 3,
   });
 }

@@ -11,6 +11,7 @@ import type { HistoryTurn } from '../../src/domain.js';
 import { Engine } from '../../src/engine/Engine.js';
 import { modelChatWrapper, PROBE, render } from '../../src/engine/modelChatWrapper.js';
 import { realGemma3Path } from '../support/realModel.js';
+import { threadsUnderLoad } from '../support/limitUnderLoad.js';
 
 const modelPath = realGemma3Path();
 if (!modelPath) console.warn('the Gemma 3 part of the real tier is skipped: run `npm run fetch-test-model -- --only gemma3`');
@@ -28,7 +29,8 @@ async function engineWith(chatTemplate?: string): Promise<Engine> {
   await engine?.dispose();
   engine = await Engine.create({
     modelPath: modelPath!,
-    threads: 2,
+    // Both cores when the machine is otherwise idle; one on a busy one, where two wait for each other.
+    threads: threadsUnderLoad(),
     contextSize: 1024,
     warmChannels: 1,
     historyMaxTokens: 256,

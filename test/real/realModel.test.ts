@@ -14,17 +14,23 @@ import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
 import { loadEvalSet, majorityBaseline, scoreLabels } from '../bench/evalHarness.js';
 import { heldOutSplit, studySentiment, type SentimentStudy } from '../bench/sentimentStudy.js';
+import { limitUnderLoad, threadsUnderLoad } from '../support/limitUnderLoad.js';
 import { HOW_TO_GET_A_REAL_MODEL, realModelPath, realModelPaths } from '../support/realModel.js';
+import { runCalibrationDir } from '../support/runCalibrationDir.js';
 import { tempDirs } from '../support/tempDir.js';
 
 const modelPath = realModelPath();
 if (!modelPath) console.warn(HOW_TO_GET_A_REAL_MODEL);
 
-// Test files run one after another, so this tier may use both cores.
-const THREADS = 2;
+// Test files run one after another, so this tier may use both cores, unless other work keeps them busy.
+const THREADS = threadsUnderLoad();
 const SEEDS = [11, 22];
-/** Each test here runs dozens of real generations; on a busy 2-core machine that can take minutes. */
-const SLOW = 300_000;
+/**
+ * Each test here runs dozens of real generations (recall: ~130 replies and 4 model loads; short
+ * replies: 10 of up to 128 tokens), minutes on a quiet 2-core machine; on a busy one (load 6-14)
+ * they timed out at 600 s and 300 s by time alone, so the limits stretch with the load.
+ */
+const SLOW = limitUnderLoad(300_000);
 const SYSTEM_PROMPT = 'You are a friendly assistant in a Discord channel. Answer briefly.';
 /** Where the measured rates go, for the README and the closing note. */
 const REPORT_DIR = 'data/bench';
@@ -208,8 +214,9 @@ describe.skipIf(sentimentModels.length === 0).each(sentimentModels)('sentiment o
   const floor = FLOORS[name];
 
   beforeAll(async () => {
-    // The learned calibration is fitted on the shipped set at start (cached in a folder of this run, so it is really fitted).
-    engine = await Engine.create(engineOptions({ modelPath: path, warmChannels: 1, sentimentCalibration: 'learned', calibrationCacheDir: dirs.make() }));
+    // The learned calibration is fitted on the shipped set at start, in a folder of this test run: really
+    // fitted in every run, but once per model (the e2e tier's start on the real model shares it).
+    engine = await Engine.create(engineOptions({ modelPath: path, warmChannels: 1, sentimentCalibration: 'learned', calibrationCacheDir: runCalibrationDir() }));
     // The naive in-chat classifier on every third message: enough to measure, at a third of the cost.
     study = await studySentiment(engine, { heldOut, outside }, THREADS, heldOut.filter((_, i) => i % 3 === 0));
     const summary = (split: NonNullable<SentimentStudy['outside']>) => ({

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { limitUnderLoad, threadsUnderLoad } from '../support/limitUnderLoad.js';
+
+describe('limitUnderLoad', () => {
+  it('keeps the limit on a machine loaded up to its cores, stretches it by the load per core beyond, and caps the stretch', () => {
+    expect(limitUnderLoad(300_000, { load: 0.3, cores: 2 })).toBe(300_000);
+    expect(limitUnderLoad(300_000, { load: 2, cores: 2 })).toBe(300_000);
+    expect(limitUnderLoad(300_000, { load: 10, cores: 2 })).toBe(1_500_000);
+    expect(limitUnderLoad(300_000, { load: 14, cores: 2 })).toBe(2_100_000);
+    expect(limitUnderLoad(300_000, { load: 100, cores: 2 })).toBe(2_400_000);
+  });
+
+  it('uses every core for a test on an otherwise idle machine, and one thread on a busy one', () => {
+    expect(threadsUnderLoad({ load: 0.4, cores: 2 })).toBe(2);
+    expect(threadsUnderLoad({ load: 1.5, cores: 2 })).toBe(2);
+    expect(threadsUnderLoad({ load: 1.6, cores: 2 })).toBe(1);
+    expect(threadsUnderLoad({ load: 11, cores: 2 })).toBe(1);
+  });
+});
