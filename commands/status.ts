@@ -10,14 +10,14 @@ const STORE_PROBE_MS = 2000;
 export const statusCommand = {
   data: new SlashCommandBuilder().setName('status').setDescription('How I am doing: model, queue, speed, messages, storage.'),
 
-  async execute(interaction, { config, metrics, store, model }) {
+  async execute(interaction, { config, metrics, store, model, queue }) {
     const storeOk = await storeAnswers(() => store.getSetting('status', 'probe'));
     const snap = metrics.snapshot();
     const { outcomes } = snap;
     const lines = [
       `**Model** ${modelLine(model?.(), config)}`,
       `**Up** ${formatUptime(snap.uptimeSeconds)}`,
-      `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running; ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
+      `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running (${snap.runningReplies ?? '?'} of up to ${queue.slots('reply')} generating now); ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
       `**Messages since start** ${outcomes.answered} answered, ${outcomes.unanswered} kept as context, ${outcomes.reacted} reacted to, ${outcomes.stopped} stopped, ${outcomes.busy} told busy, ${outcomes.limited} rate-limited, ${outcomes.failed} failed`,
       `**Mood, last hour** ${moodLine(snap.lastHourLabels, config.SENTIMENT_EMOJIS)}`,

@@ -41,7 +41,7 @@ export async function createCore(config: Config, logger: Logger, observer?: Sess
   const chatTemplate = config.CHAT_TEMPLATE_FILE === undefined ? undefined : await readChatTemplate(config.CHAT_TEMPLATE_FILE);
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
   let engine: ModelEngine;
-  let parallelReplies = 1;
+  let parallelReplies = config.PARALLEL_REPLIES;
   try {
     if (modelPath === undefined) {
       const server = await ServerEngine.start({

@@ -32,7 +32,7 @@ runEntryPoint(async () => {
   // Metrics come first: a taken port fails the start at once, and /healthz says 503 while the model loads.
   let core: Awaited<ReturnType<typeof createCore>> | undefined;
   const client = createDiscordClient(config);
-  const metrics = new BotMetrics({ queueDepth: (lane) => core?.queue.pending(lane) ?? 0, warmChannels: () => core?.engine.status().warmChannels ?? 0 });
+  const metrics = new BotMetrics({ queueDepth: (lane) => core?.queue.pending(lane) ?? 0, runningReplies: () => core?.queue.running('reply') ?? 0, warmChannels: () => core?.engine.status().warmChannels ?? 0 });
   const metricsServer =
     config.METRICS_PORT === undefined
       ? undefined

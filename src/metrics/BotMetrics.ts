@@ -10,6 +10,8 @@ export type MessageOutcome = (typeof MESSAGE_OUTCOMES)[number];
 export interface BotMetricsOptions {
   /** Jobs waiting or running per queue lane. */
   queueDepth(lane: Lane): number;
+  /** Replies generating right now (at most PARALLEL_REPLIES). Default: not reported. */
+  runningReplies?(): number;
   /** Channels whose KV cache is warm now. Default: not reported. */
   warmChannels?(): number;
   /** The clock of the last hour's labels, epoch ms. Default Date.now. */
@@ -20,10 +22,12 @@ export interface BotMetricsOptions {
 export interface MetricsSnapshot {
   uptimeSeconds: number;
   queue: Record<Lane, number>;
+  /** Replies generating right now. */
+  runningReplies?: number;
   warmChannels?: number;
   /** Median of the last RECENT sentiment calls, in ms. */
   sentimentP50Ms?: number;
-  /** Generated tokens per second over the last RECENT replies. */
+  /** Generated tokens per second of one reply over the last RECENT replies (replies running together each count their own time). */
   replyTokensPerSecond?: number;
   outcomes: Record<MessageOutcome, number>;
   storeErrors: number;
@@ -96,6 +100,17 @@ export class BotMetrics implements SessionObserver {
         for (const lane of LANES) this.set({ lane }, options.queueDepth(lane));
       },
     });
+    if (options.runningReplies) {
+      const running = options.runningReplies;
+      new Gauge({
+        name: 'moodbot_replies_running',
+        help: 'Replies generating right now (at most PARALLEL_REPLIES).',
+        registers,
+        collect() {
+          this.set(running());
+        },
+      });
+    }
     if (options.warmChannels) {
       const warm = options.warmChannels;
       new Gauge({
@@ -145,6 +160,7 @@ export class BotMetrics implements SessionObserver {
     return {
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       queue: { sentiment: this.options.queueDepth('sentiment'), reply: this.options.queueDepth('reply') },
+      runningReplies: this.options.runningReplies?.(),
       warmChannels: this.options.warmChannels?.(),
       sentimentP50Ms: sorted.length > 0 ? sorted[Math.floor((sorted.length - 1) / 2)] : undefined,
       replyTokensPerSecond: this.tokensPerSecond(),

@@ -64,7 +64,7 @@ export class ChannelSessions {
     const { queue } = this.options;
     const { channelId } = message;
     if (!message.readAttachments) this.readable(message.text);
-    const waits = queue.isBusy('reply');
+    const waits = queue.isBusy('reply', channelId);
     const reply = queue.reserve('reply', channelId);
     let sentiment: Ticket;
     try {
@@ -328,7 +328,7 @@ export class ChannelSessions {
 interface TurnPlaces {
   sentiment: Ticket;
   reply: Ticket;
-  /** Other replies were queued or running: the front end shows that this one waits. */
+  /** The reply slots were full, or this channel already had a reply there: the front end shows that this one waits. */
   waits: boolean;
   /** The channel's previous turn; this reply reads the history only once it is done. */
   previous: Promise<void>;

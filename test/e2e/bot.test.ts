@@ -211,7 +211,8 @@ describe('the bot through the real discord.js client', () => {
 
   it('marks a message that waits behind another reply with ⏳, and removes it when its own reply starts', async () => {
     const scripted = new ScriptedEngine();
-    const bot = await boot({ engine: scripted });
+    // One reply at a time, so a reply in another channel makes this one wait.
+    const bot = await boot({ engine: scripted, env: { PARALLEL_REPLIES: '1' } });
     const [a, b] = [emulator.defaultChannelId, emulator.addChannel('waiting')];
     await emulator.waitFor(() => bot.bot.client.channels.cache.has(b));
     scripted.hold();

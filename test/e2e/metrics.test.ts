@@ -38,6 +38,7 @@ describe('metrics and health', () => {
     const body = metrics.body;
     expect(sample(body, 'moodbot_queue_depth{lane="reply"}')).toBe(0);
     expect(sample(body, 'moodbot_queue_depth{lane="sentiment"}')).toBe(0);
+    expect(sample(body, 'moodbot_replies_running')).toBe(0);
     expect(sample(body, 'moodbot_sentiment_seconds_count')).toBe(1);
     expect(sample(body, 'moodbot_reply_first_token_seconds_count')).toBe(1);
     expect(sample(body, 'moodbot_reply_tokens_total')).toBe(24); // the tiny engine's replyMaxTokens: it never stops early

@@ -22,7 +22,8 @@ const MESSAGE_PATH = /^\/channels\/\d+\/messages\/\d+$/;
 describe('replies at the Discord edge', () => {
   it('on shutdown, answers every message still waiting exactly once, takes its ⏳ back, and records none', async () => {
     const scripted = new ScriptedEngine();
-    const { bot, emu, channelId } = await boot({ engine: scripted, channels: ['general', 'other'] });
+    // One reply at a time, so the other channel's message waits too (several running: parallelReplies.test.ts).
+    const { bot, emu, channelId } = await boot({ engine: scripted, channels: ['general', 'other'], env: { PARALLEL_REPLIES: '1' } });
     const other = emu.channelIds[1]!;
     scripted.hold();
     const running = emu.sendUserMessage({ channelId, content: 'the running one' });

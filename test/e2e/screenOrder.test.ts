@@ -12,7 +12,8 @@ const fixture = useBotFixture({ tempPrefix: 'bot-screen-order-' });
 describe('replies on screen', () => {
   it('three channels of two messages each: in every channel the answers stand in message order, the second waiting under ⏳ until the first has posted', async () => {
     const scripted = new ScriptedEngine({ script: (text) => [`reply to ${text}`, ' (done)'], pauseMs: 30 });
-    const { bot, emu } = await fixture.boot({ engine: scripted, channels: ['a', 'b', 'c'] });
+    // One reply at a time: the first channel's held reply keeps the other channels' first replies waiting too.
+    const { bot, emu } = await fixture.boot({ engine: scripted, channels: ['a', 'b', 'c'], env: { PARALLEL_REPLIES: '1' } });
     const channels = emu.channelIds;
     scripted.hold();
     const firsts = channels.map((channelId) => emu.sendUserMessage({ channelId, content: `first in ${channelId}` }));

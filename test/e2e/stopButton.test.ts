@@ -82,7 +82,8 @@ describe('the Stop button', () => {
 
   it('stops a reply still waiting: its placeholder says so at once, the model never gets it, and the next message is answered', async () => {
     const scripted = new ScriptedEngine();
-    const { bot, emu, channelId } = await fixture.boot({ engine: scripted, channels: ['general', 'busy'] });
+    // One reply at a time, so this one waits for another channel's.
+    const { bot, emu, channelId } = await fixture.boot({ engine: scripted, channels: ['general', 'busy'], env: { PARALLEL_REPLIES: '1' } });
     // The reply it waits for is in another channel: in its own, a placeholder waits for the earlier reply's first post.
     const busy = emu.channelIds[1]!;
     scripted.hold();

@@ -63,8 +63,8 @@ export async function startBot({ emulator, engine, databaseFile, env = {}, editI
   const logger = createLogger(config.LOG_LEVEL, (line) => logs.push(line));
   const store = await KeyvHistoryStore.open({ url: config.DATABASE_URL, moodRetentionDays: config.MOOD_RETENTION_DAYS });
   const botStore = wrapStore?.(store) ?? store;
-  const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX });
-  const metrics = new BotMetrics({ queueDepth: (lane) => queue.pending(lane), warmChannels: engine instanceof Engine ? () => engine.replies.warmCount : undefined });
+  const queue = new GenerationQueue({ maxPending: config.QUEUE_MAX, parallelReplies: config.PARALLEL_REPLIES });
+  const metrics = new BotMetrics({ queueDepth: (lane) => queue.pending(lane), runningReplies: () => queue.running('reply'), warmChannels: engine instanceof Engine ? () => engine.replies.warmCount : undefined });
   const sessions = new ChannelSessions({ engine, queue, store: botStore, logger, messageMaxChars: config.MESSAGE_MAX_CHARS, defaultReplyMode: config.REPLY_MODE, observer: metrics });
   const client = createDiscordClient(config);
   const metricsServer =

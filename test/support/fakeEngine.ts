@@ -40,7 +40,10 @@ export class FakeEngine implements ModelEngine {
   /** The model server dies during the next reply: `partialText` streams, then ModelUnavailableError. */
   dieMidReply = false;
   disposed = false;
-  private readonly held: Array<() => void> = [];
+  /** Replies inside reply() now, and the most there were at once. */
+  replying = 0;
+  mostReplyingAtOnce = 0;
+  private readonly held: Array<{ channelId: string; release: () => void }> = [];
 
   constructor(
     private readonly label: (text: string) => SentimentResult = (text) =>
@@ -72,13 +75,19 @@ export class FakeEngine implements ModelEngine {
       onText?.(this.partialText);
       throw new ModelUnavailableError('the reply stream ended before the server said it was done');
     }
-    if (this.holdReplies) {
-      onText?.(this.partialText);
-      await new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) return reject(signal.reason);
-        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-        this.held.push(resolve);
-      });
+    this.replying++;
+    this.mostReplyingAtOnce = Math.max(this.mostReplyingAtOnce, this.replying);
+    try {
+      if (this.holdReplies) {
+        onText?.(this.partialText);
+        await new Promise<void>((resolve, reject) => {
+          if (signal?.aborted) return reject(signal.reason);
+          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+          this.held.push({ channelId, release: resolve });
+        });
+      }
+    } finally {
+      this.replying--;
     }
     const text = FakeEngine.replyTo(userText);
     onText?.(text);
@@ -106,7 +115,14 @@ export class FakeEngine implements ModelEngine {
   /** Lets every held reply finish, and stops holding new ones. */
   releaseReplies(): void {
     this.holdReplies = false;
-    for (const release of this.held.splice(0)) release();
+    for (const { release } of this.held.splice(0)) release();
+  }
+
+  /** Lets the held reply of one channel finish; new replies are still held. */
+  releaseReply(channelId: string): void {
+    const index = this.held.findIndex((held) => held.channelId === channelId);
+    if (index < 0) throw new Error(`no reply of channel ${channelId} is held`);
+    this.held.splice(index, 1)[0]!.release();
   }
 }
 

@@ -5,7 +5,7 @@ import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { AbortedError, ModelUnavailableError, QueueFullError, UserError } from '../../src/errors.js';
 import type { HistoryStore, HistoryTurn, MoodRecord } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
-import { ChannelSessions, clampText, type TurnOutcome } from '../../src/sessions/ChannelSessions.js';
+import { ChannelSessions, STOPPED_MARKER, clampText, type TurnOutcome } from '../../src/sessions/ChannelSessions.js';
 import { FakeEngine, letEventLoopTurn, until } from '../support/fakeEngine.js';
 import { tempDirs } from '../support/tempDir.js';
 
@@ -62,8 +62,8 @@ let realStore: KeyvHistoryStore;
 let store: FlakyStore;
 let sessions: ChannelSessions;
 
-function setUp(options: { maxPending?: number; messageMaxChars?: number; cachedChannels?: number } = {}): void {
-  queue = new GenerationQueue({ maxPending: options.maxPending });
+function setUp(options: { maxPending?: number; parallelReplies?: number; messageMaxChars?: number; cachedChannels?: number } = {}): void {
+  queue = new GenerationQueue({ maxPending: options.maxPending, parallelReplies: options.parallelReplies });
   sessions = new ChannelSessions({ engine, queue, store, messageMaxChars: options.messageMaxChars, cachedChannels: options.cachedChannels });
 }
 
@@ -626,6 +626,131 @@ describe('ChannelSessions', () => {
     expect((await outcome).saved).toBe(true);
     await closing;
     expect(userTexts(await realStore.load('a'))).toEqual(['hello']);
+  });
+});
+
+describe('ChannelSessions with several replies running at once (PARALLEL_REPLIES)', () => {
+  /** A message whose hooks note a waiting notice and keep the Stop switch. */
+  const send = (channelId: string, text: string, waited: string[] = [], stop?: AbortController) =>
+    sessions.handleMessage({ channelId, userName: 'ana', text }, { onWaiting: () => void waited.push(text), stopSignal: stop?.signal });
+  const started = () => engine.replyCalls.map((call) => call.userText);
+
+  it('replies in two channels at once; a third channel waits, is told so, and starts when a slot frees', async () => {
+    setUp({ parallelReplies: 2 });
+    engine.holdReplies = true;
+    const waited: string[] = [];
+    const a = send('a', 'a1', waited);
+    const b = send('b', 'b1', waited);
+    await until(() => engine.replyCalls.length === 2);
+    const c = send('c', 'c1', waited);
+    await letEventLoopTurn(20);
+
+    expect(started()).toEqual(['a1', 'b1']);
+    expect(engine.replying).toBe(2);
+    expect(queue.running('reply')).toBe(2);
+    expect(waited).toEqual(['c1']);
+
+    engine.releaseReply('b');
+    expect((await b).reply).toBe(FakeEngine.replyTo('b1'));
+    await until(() => engine.replyCalls.length === 3);
+    expect(started()).toEqual(['a1', 'b1', 'c1']);
+    engine.releaseReplies();
+    await Promise.all([a, c]);
+
+    expect(engine.mostReplyingAtOnce).toBe(2);
+    for (const channel of ['a', 'b', 'c']) expect(userTexts(await realStore.load(channel))).toEqual([`${channel}1`]);
+  });
+
+  it('never runs two replies of one channel at once, keeps their order, and tells the second it waits though slots are free', async () => {
+    setUp({ parallelReplies: 3 });
+    engine.holdReplies = true;
+    const waited: string[] = [];
+    const a1 = send('a', 'a1', waited);
+    const a2 = send('a', 'a2', waited);
+    const b1 = send('b', 'b1', waited);
+    await until(() => engine.replyCalls.length === 2);
+    await letEventLoopTurn(20);
+
+    expect(started()).toEqual(['a1', 'b1']);
+    expect(waited).toEqual(['a2']);
+
+    engine.releaseReply('a');
+    await a1;
+    await until(() => engine.replyCalls.length === 3);
+    expect(started()).toEqual(['a1', 'b1', 'a2']);
+    expect(userTexts(engine.replyCalls[2]!.turns)).toEqual(['a1']);
+    engine.releaseReplies();
+    await Promise.all([a2, b1]);
+    expect(userTexts(await realStore.load('a'))).toEqual(['a1', 'a2']);
+    expect(userTexts(await realStore.load('b'))).toEqual(['b1']);
+  });
+
+  it('gives each reply the earlier turns of its own channel only, in order, while channels run side by side', async () => {
+    setUp({ parallelReplies: 2 });
+    const turns = await Promise.all([send('a', 'a1'), send('b', 'b1'), send('a', 'a2'), send('b', 'b2'), send('a', 'a3')]);
+
+    expect(turns.map((turn) => turn.reply)).toEqual(['a1', 'b1', 'a2', 'b2', 'a3'].map(FakeEngine.replyTo));
+    const seen = Object.fromEntries(engine.replyCalls.map((call) => [call.userText, userTexts(call.turns)]));
+    expect(seen).toEqual({ a1: [], a2: ['a1'], a3: ['a1', 'a2'], b1: [], b2: ['b1'] });
+    expect(userTexts(await realStore.load('a'))).toEqual(['a1', 'a2', 'a3']);
+    expect(userTexts(await realStore.load('b'))).toEqual(['b1', 'b2']);
+  });
+
+  it('stops one of two running replies: it ends with its text so far, marked, and the other runs to its end', async () => {
+    setUp({ parallelReplies: 2 });
+    engine.holdReplies = true;
+    const stop = new AbortController();
+    const stopped = send('a', 'a1', [], stop);
+    const other = send('b', 'b1');
+    await until(() => engine.replyCalls.length === 2);
+
+    stop.abort();
+    const outcome = await stopped;
+
+    expect(outcome).toMatchObject({ reply: `partial${STOPPED_MARKER}`, stopped: true });
+    expect(engine.replying).toBe(1);
+    engine.releaseReply('b');
+    expect((await other).reply).toBe(FakeEngine.replyTo('b1'));
+    expect((await realStore.load('a')).map((turn) => turn.reply)).toEqual([`partial${STOPPED_MARKER}`]);
+    expect((await realStore.load('b')).map((turn) => turn.reply)).toEqual([FakeEngine.replyTo('b1')]);
+  });
+
+  it('drops the reply of a channel reset mid-stream and keeps the one running beside it', async () => {
+    setUp({ parallelReplies: 2 });
+    engine.holdReplies = true;
+    const reset = send('a', 'a1');
+    const kept = send('b', 'b1');
+    await until(() => engine.replyCalls.length === 2);
+
+    await sessions.reset('a');
+    engine.releaseReplies();
+    await Promise.all([reset, kept]);
+
+    expect(engine.forgotten).toEqual(['a']);
+    expect(await realStore.load('a')).toEqual([]);
+    expect(userTexts(await realStore.load('b'))).toEqual(['b1']);
+  });
+
+  it('close() aborts every running reply and the waiting one, and leaves no half turn of any of them', async () => {
+    setUp({ parallelReplies: 2 });
+    await send('a', 'before');
+    engine.holdReplies = true;
+    const outcomes = Promise.allSettled([send('a', 'a1'), send('b', 'b1'), send('c', 'c1')]);
+    await until(() => engine.replyCalls.length === 3);
+    await letEventLoopTurn(20);
+    expect(engine.replying).toBe(2);
+
+    await sessions.close();
+
+    for (const outcome of await outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(AbortedError);
+    }
+    expect(engine.replying).toBe(0);
+    expect(started()).toEqual(['before', 'a1', 'b1']);
+    expect(userTexts(await realStore.load('a'))).toEqual(['before']);
+    expect(await realStore.load('b')).toEqual([]);
+    expect(await realStore.load('c')).toEqual([]);
   });
 });
 

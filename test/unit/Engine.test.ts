@@ -324,6 +324,76 @@ describe('ChatReplies (through the engine)', () => {
   });
 });
 
+describe('several replies at once on the one context (PARALLEL_REPLIES)', () => {
+  it("generates three channels' replies together, each streaming its own text from a prompt that holds only its channel's words", async () => {
+    const markers = ['lynx-one', 'puffin-two', 'bison-three'];
+    const timeline: string[] = [];
+    const pieces = new Map<string, string[]>();
+    const replies = markers.map((marker) =>
+      engine
+        .reply({
+          channelId: `together-${marker}`,
+          turns: [],
+          userName: 'bob',
+          userText: `my word is ${marker}`,
+          onText: (delta) => {
+            if (!pieces.has(marker)) timeline.push(`first:${marker}`);
+            pieces.set(marker, [...(pieces.get(marker) ?? []), delta]);
+          },
+        })
+        .then((result) => (timeline.push(`end:${marker}`), result)),
+    );
+
+    const results = await Promise.all(replies);
+
+    for (const [index, marker] of markers.entries()) {
+      expect((pieces.get(marker) ?? []).join('').trim()).toBe(results[index]!.text);
+      expect(results[index]!.generatedTokens).toBeGreaterThan(0);
+      const text = engine.replies.contextText(`together-${marker}`);
+      expect(text).toContain(marker);
+      for (const other of markers.filter((m) => m !== marker)) expect(text).not.toContain(other);
+    }
+    // Decoded together: every reply had streamed its first text before the first of them ended.
+    const firstEnd = timeline.findIndex((event) => event.startsWith('end:'));
+    expect(timeline.slice(0, firstEnd).sort()).toEqual(markers.map((marker) => `first:${marker}`).sort());
+  });
+
+  it('answers a sentiment call between the decode steps of several running replies, before they end', async () => {
+    const ended: string[] = [];
+    const replies = ['x', 'y'].map((name) => engine.reply({ channelId: `busy-${name}`, turns: [], userName: 'bob', userText: 'a long answer please' }).then(() => void ended.push(name)));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+
+    const sentiment = await engine.classify('I love it');
+
+    expect(SENTIMENT_LABELS).toContain(sentiment.label);
+    expect(ended.length).toBeLessThan(2);
+    await Promise.all(replies);
+  });
+
+  it('gives a cold channel an idle warm sequence while others reply, never a busy one', async () => {
+    const small = await Engine.create(options({ warmChannels: 2, sentimentCalibration: 'off' }));
+    try {
+      await small.reply({ channelId: 'idle', turns: [], userName: 'bob', userText: 'my word is idle-kiwi' });
+      let busyStreaming!: () => void;
+      const streaming = new Promise<void>((resolve) => (busyStreaming = resolve));
+      const busy = small.reply({ channelId: 'busy', turns: [], userName: 'bob', userText: 'my word is busy-mango', onText: () => busyStreaming() });
+      await streaming;
+
+      const cold = await small.reply({ channelId: 'cold', turns: [], userName: 'bob', userText: 'my word is cold-lemon' });
+      const busyResult = await busy;
+
+      expect(small.replies.isWarm('idle')).toBe(false);
+      expect(small.replies.contextText('busy')).toContain('busy-mango');
+      expect(small.replies.contextText('busy')).toContain(busyResult.text);
+      expect(small.replies.contextText('cold')).toContain('cold-lemon');
+      expect(small.replies.contextText('cold')).not.toContain('busy-mango');
+      expect(tokens(cold.text)).toBeGreaterThan(0);
+    } finally {
+      await small.dispose();
+    }
+  });
+});
+
 describe('the chat template of the models users run', () => {
   it.each([
     ['Qwen2.5-Instruct', () => Promise.resolve(modelPath), 'Qwen'],

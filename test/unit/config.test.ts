@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config.js';
+import { DEFAULT_PARALLEL_REPLIES, parseConfig } from '../../src/config.js';
 import { UserError } from '../../src/errors.js';
 import { createLogger, maskCredentials } from '../../src/logger.js';
 
@@ -32,6 +32,7 @@ describe('parseConfig', () => {
       HISTORY_MAX_TOKENS: 1280,
       REPLY_MAX_TOKENS: 256,
       WARM_CHANNELS: 8,
+      PARALLEL_REPLIES: DEFAULT_PARALLEL_REPLIES,
       QUEUE_MAX: 64,
       MESSAGE_MAX_CHARS: 2000,
       RATE_LIMIT_MESSAGES: 5,
@@ -218,6 +219,30 @@ describe('parseConfig', () => {
     const config = parseConfig({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '668', REPLY_MAX_TOKENS: '100' });
 
     expect(config.HISTORY_MAX_TOKENS + config.REPLY_MAX_TOKENS + 256).toBe(1024);
+  });
+
+  it('takes PARALLEL_REPLIES from 1 to 64, and refuses more than WARM_CHANNELS naming both keys', () => {
+    expect(parseConfig({ PARALLEL_REPLIES: '1' }).PARALLEL_REPLIES).toBe(1);
+    expect(parseConfig({ PARALLEL_REPLIES: '3', WARM_CHANNELS: '3' }).PARALLEL_REPLIES).toBe(3);
+    expect(configError({ PARALLEL_REPLIES: '0' }).message).toContain('  PARALLEL_REPLIES: must be a whole number from 1 to 64 (got "0")');
+    expect(configError({ PARALLEL_REPLIES: 'two' }).message).toContain('  PARALLEL_REPLIES: must be a whole number from 1 to 64 (got "two")');
+
+    const error = configError({ PARALLEL_REPLIES: '6', WARM_CHANNELS: '4' });
+
+    expect(error.message).toContain(
+      '  PARALLEL_REPLIES: PARALLEL_REPLIES (6) must be at most WARM_CHANNELS (4), since each running reply needs a warm channel\'s sequence; lower PARALLEL_REPLIES or raise WARM_CHANNELS',
+    );
+  });
+
+  it('lowers the default PARALLEL_REPLIES to WARM_CHANNELS when fewer channels are warm, rather than refusing to start', () => {
+    expect(parseConfig({ WARM_CHANNELS: '1' }).PARALLEL_REPLIES).toBe(1);
+    expect(parseConfig({ WARM_CHANNELS: '64' }).PARALLEL_REPLIES).toBe(DEFAULT_PARALLEL_REPLIES);
+  });
+
+  it('lists a context that is too small and too many parallel replies in one error', () => {
+    const lines = configError({ CONTEXT_SIZE: '1024', HISTORY_MAX_TOKENS: '700', REPLY_MAX_TOKENS: '100', PARALLEL_REPLIES: '9' }).message.split('\n').slice(1);
+
+    expect(lines.map((line) => line.trim().split(':')[0])).toEqual(['HISTORY_MAX_TOKENS', 'PARALLEL_REPLIES']);
   });
 
   it('takes SHARDS as auto or a count, and ignores it in a shard process (where discord.js sets it to the shard id)', () => {
