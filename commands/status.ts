@@ -14,7 +14,7 @@ const STORE_PROBE_MS = 2000;
 export const statusCommand = {
   data: new SlashCommandBuilder().setName('status').setDescription('How I am doing: model, queue, speed, messages, storage.'),
 
-  async execute(interaction, { config, metrics, store, model, calibration }) {
+  async execute(interaction, { config, metrics, store, model, calibration, queue }) {
     const storeOk = await storeAnswers(() => store.getSetting('status', 'probe'));
     const { client, guildId, channelId } = interaction;
     const here = guildId
@@ -29,7 +29,7 @@ export const statusCommand = {
       `**Model** ${modelLine(model?.(), config)}`,
       ...(calibration ? [`**Sentiment calibration** ${calibrationLine(calibration())}`] : []),
       `**Up** ${formatUptime(snap.uptimeSeconds)}`,
-      `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running (${snap.runningReplies ?? '?'} of up to ${config.PARALLEL_REPLIES} generating now); ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
+      `**Queue** ${snap.queue.sentiment} sentiment, ${snap.queue.reply} replies waiting or running (${snap.runningReplies ?? '?'} of up to ${queue.slots('reply')} generating now); ${snap.warmChannels ?? '?'} of ${config.WARM_CHANNELS} warm channels`,
       `**Recent speed** sentiment p50 ${snap.sentimentP50Ms === undefined ? '–' : `${Math.round(snap.sentimentP50Ms)} ms`}, replies ${snap.replyTokensPerSecond === undefined ? '–' : `${snap.replyTokensPerSecond.toFixed(1)} tokens/s`}`,
       `**Messages since start** ${outcomes.answered} answered, ${outcomes.unanswered} kept as context, ${outcomes.reacted} reacted to, ${outcomes.stopped} stopped, ${outcomes.busy} told busy, ${outcomes.limited} rate-limited, ${outcomes.failed} failed`,
       `**Mood, last hour, ${guildId ? 'this server' : 'this conversation'}** ${moodLine(snap.lastHourLabels, config.SENTIMENT_EMOJIS)}`,

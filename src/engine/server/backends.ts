@@ -288,8 +288,9 @@ function streamEndedEarly(): Error {
  */
 export async function detectApi(http: ServerHttp): Promise<InferenceApi> {
   const props = await http.json<Json>('/props', undefined, { quiet404: true }).catch((error: unknown) => {
-    // A server that is not there at all is not "some other kind": that failure is the caller's to report.
-    if (error instanceof Error && /answered HTTP/.test(error.message)) return undefined;
+    // A server that has no such route says so (405, 400); one that is not there, still loading (503) or
+    // failing is not "some other kind": that is the caller's to report and try again.
+    if (error instanceof ModelUnavailableError && /answered HTTP (400|405)\b/.test(error.detail)) return undefined;
     throw error;
   });
   if (props && typeof props === 'object' && 'default_generation_settings' in props) return 'llama-server';
