@@ -6,32 +6,39 @@ export const SENTIMENT_EVALUATION_PRIORITY = 5;
 export const REPLY_EVALUATION_PRIORITY = 3;
 
 /**
- * How the one context fills a decode batch from the evaluations pending on its sequences: a
- * sentiment call goes in whole, and the replies share at most `replyTokens` of the batch (an even
- * share each, the rest to those still reading their prompt). A batch takes about as long as its
- * token count, and a sentiment call that arrives while one runs waits for it: capped, a reaction
- * never waits for several cold channels' prompts read in one 512-token batch (a burst with
- * PARALLEL_REPLIES), while every running reply still gets its decode step in each batch.
+ * How the one context fills a decode batch from the evaluations pending on its sequences. Without a
+ * sentiment call pending, every sequence gets an even share of the batch (the rest goes to those
+ * with more to read, higher priority first), as node-llama-cpp's `maximumParallelism` does. With
+ * one pending, it goes in whole and the others get at most `sideTokens` each: a batch costs about
+ * its token count, so the reaction never waits for several replies' prompts being read at once
+ * (a burst of cold channels), while each running reply still takes its decode step.
  */
-export function sentimentFirstBatching(replyTokens = 128): CustomBatchingPrioritizationStrategy {
+export function sentimentFirstBatching(sideTokens = 16): CustomBatchingPrioritizationStrategy {
   return ({ items, size }) => {
+    const urgent = items.filter((item) => item.evaluationPriority >= SENTIMENT_EVALUATION_PRIORITY);
+    if (urgent.length === 0) return evenShares(items, size);
     const chosen: PrioritizedBatchItem[] = [];
     let left = size;
-    for (const item of items) {
-      if (item.evaluationPriority < SENTIMENT_EVALUATION_PRIORITY || left <= 0) continue;
+    for (const item of urgent) {
       const processAmount = Math.min(item.tokens.length, left);
+      if (processAmount <= 0) break;
       chosen.push({ item, processAmount });
       left -= processAmount;
     }
-    const replies = items.filter((item) => item.evaluationPriority < SENTIMENT_EVALUATION_PRIORITY);
-    return [...chosen, ...evenShares(replies, Math.min(left, replyTokens))];
+    for (const item of items) {
+      if (left <= 0) break;
+      if (item.evaluationPriority >= SENTIMENT_EVALUATION_PRIORITY) continue;
+      const processAmount = Math.min(item.tokens.length, sideTokens, left);
+      chosen.push({ item, processAmount });
+      left -= processAmount;
+    }
+    return chosen;
   };
 }
 
 /** An even share each, then what is left to the items with more tokens, higher priority first. */
 function evenShares(items: readonly BatchItem[], size: number): PrioritizedBatchItem[] {
-  if (items.length === 0 || size <= 0) return [];
-  const share = Math.max(1, Math.floor(size / items.length));
+  const share = Math.max(1, Math.floor(size / Math.max(1, items.length)));
   let left = size;
   const chosen: PrioritizedBatchItem[] = [];
   for (const item of items) {

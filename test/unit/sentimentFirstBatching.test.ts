@@ -8,10 +8,9 @@ function item(count: number, evaluationPriority: number): BatchItem {
 }
 
 describe('sentimentFirstBatching', () => {
-  const strategy = sentimentFirstBatching(128);
-  const amounts = (batch: ReturnType<typeof strategy>) => batch.map((entry) => entry.processAmount);
+  const strategy = sentimentFirstBatching(16);
 
-  it('puts a pending sentiment call in whole, first, and lets the replies share at most 128 tokens beside it', () => {
+  it('puts a pending sentiment call in whole and gives each reply at most a small slice, so the batch stays small', () => {
     const coldA = item(480, REPLY_EVALUATION_PRIORITY);
     const coldB = item(480, REPLY_EVALUATION_PRIORITY);
     const decoding = item(1, REPLY_EVALUATION_PRIORITY);
@@ -19,26 +18,26 @@ describe('sentimentFirstBatching', () => {
 
     const batch = strategy({ items: [coldA, coldB, decoding, sentiment], size: 512 });
 
-    expect(batch.map((entry) => entry.item)).toEqual([sentiment, coldA, coldB, decoding]);
-    expect(amounts(batch)).toEqual([40, 85, 42, 1]);
+    expect(batch.map((entry) => [entry.item, entry.processAmount])).toEqual([
+      [sentiment, 40],
+      [coldA, 16],
+      [coldB, 16],
+      [decoding, 1],
+    ]);
   });
 
-  it('gives every running reply its decode step in each batch, however many prompts are being read', () => {
-    const cold = [item(480, REPLY_EVALUATION_PRIORITY), item(480, REPLY_EVALUATION_PRIORITY), item(480, REPLY_EVALUATION_PRIORITY)];
-    const decoding = [item(1, REPLY_EVALUATION_PRIORITY), item(1, REPLY_EVALUATION_PRIORITY)];
+  it('without a sentiment call, shares the batch evenly and gives what is left to the replies still reading their prompt', () => {
+    const coldA = item(480, REPLY_EVALUATION_PRIORITY);
+    const coldB = item(300, REPLY_EVALUATION_PRIORITY);
+    const decoding = item(1, REPLY_EVALUATION_PRIORITY);
 
-    const batch = strategy({ items: [...cold, ...decoding], size: 512 });
+    const batch = strategy({ items: [coldA, coldB, decoding], size: 512 });
 
-    expect(batch).toHaveLength(5);
-    expect(amounts(batch).slice(3)).toEqual([1, 1]);
-    expect(amounts(batch).reduce((sum, amount) => sum + amount, 0)).toBe(128);
-  });
-
-  it('reads a lone prompt 128 tokens a batch, so a sentiment call arriving meanwhile waits for no more than that', () => {
-    const reply = item(700, REPLY_EVALUATION_PRIORITY);
-
-    expect(amounts(strategy({ items: [reply], size: 512 }))).toEqual([128]);
-    expect(amounts(strategy({ items: [item(20, REPLY_EVALUATION_PRIORITY)], size: 512 }))).toEqual([20]);
+    const amounts = batch.map((entry) => entry.processAmount);
+    expect(amounts.reduce((sum, amount) => sum + amount, 0)).toBe(512);
+    expect(amounts[2]).toBe(1);
+    expect(amounts[0]).toBeGreaterThanOrEqual(170);
+    expect(amounts[1]).toBeGreaterThanOrEqual(170);
   });
 
   it('never puts more than the batch size in, even for a sentiment call longer than the batch', () => {
@@ -48,5 +47,11 @@ describe('sentimentFirstBatching', () => {
     const batch = strategy({ items: [reply, sentiment], size: 512 });
 
     expect(batch.map((entry) => [entry.item, entry.processAmount])).toEqual([[sentiment, 512]]);
+  });
+
+  it('takes every token of a lone reply, up to the batch size', () => {
+    const reply = item(700, REPLY_EVALUATION_PRIORITY);
+
+    expect(strategy({ items: [reply], size: 512 }).map((entry) => entry.processAmount)).toEqual([512]);
   });
 });
