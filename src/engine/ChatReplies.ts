@@ -2,7 +2,6 @@ import { LlamaText, type ChatHistoryItem, type ChatWrapper, type LlamaChatRespon
 import type { HistoryTurn } from '../domain.js';
 import { mergeUserTurns, textBefore } from './OwnTemplateChatWrapper.js';
 import { windowTurns } from './promptWindow.js';
-import { REPLY_EVALUATION_PRIORITY } from './sentimentFirstBatching.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';
 
@@ -164,7 +163,7 @@ export class ChatReplies {
           stopOnAbortSignal: reasoning,
           onTextChunk: onText && ((chunk) => emit(onText, prefixFilter.push(chunk))),
           onResponseChunk: reasoning ? onResponseChunk : undefined,
-          evaluationPriority: REPLY_EVALUATION_PRIORITY,
+          evaluationPriority: 3,
         }));
         if (stopReason === 'abort' && signal?.aborted) throw signal.reason;
       } finally {

@@ -7,7 +7,6 @@ import type { Calibration } from './sentimentCalibration.js';
 import { learnCalibration, loadCalibrationSet } from './learnCalibration.js';
 import { loadModelFile } from './loadModel.js';
 import { modelChatWrapper } from './modelChatWrapper.js';
-import { sentimentFirstBatching } from './sentimentFirstBatching.js';
 
 /** Read once: every prompt of this process prints this date, whatever the clock says later. */
 const PROCESS_START = new Date();
@@ -57,9 +56,8 @@ export interface EngineOptions {
 
 /**
  * The one shared model: a single context whose sequences are the classifier's (one) and the warm
- * channels' (one each). Sequences of one context are decoded together, one decode at a time: the
- * replies running at once (PARALLEL_REPLIES, each on its channel's sequence) share each decode
- * step, and a sentiment call slips in between two of them.
+ * channels' (one each). Sequences of one context are decoded together, one decode at a time, so a
+ * sentiment call slips in between two decode steps of a running reply.
  */
 export class Engine implements ModelEngine {
   private constructor(
@@ -80,8 +78,6 @@ export class Engine implements ModelEngine {
         contextSize: options.contextSize,
         threads: options.threads,
         batchSize: Math.min(512, options.contextSize),
-        // Several replies may be reading their prompts at once (PARALLEL_REPLIES): a reaction must not wait for that.
-        batching: { itemPrioritizationStrategy: sentimentFirstBatching() },
       });
       const today = options.today ?? PROCESS_START;
       const { chatTemplate } = options;
