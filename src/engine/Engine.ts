@@ -56,8 +56,9 @@ export interface EngineOptions {
 
 /**
  * The one shared model: a single context whose sequences are the classifier's (one) and the warm
- * channels' (one each). Sequences of one context are decoded together, one decode at a time, so a
- * sentiment call slips in between two decode steps of a running reply.
+ * channels' (one each). Sequences of one context are decoded together, one decode at a time: the
+ * replies running at once (PARALLEL_REPLIES, each on its channel's sequence) share each decode
+ * step, and a sentiment call slips in between two of them.
  */
 export class Engine implements ModelEngine {
   private constructor(
