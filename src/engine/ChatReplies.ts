@@ -3,7 +3,6 @@ import type { HistoryTurn } from '../domain.js';
 import { textBefore } from './OwnTemplateChatWrapper.js';
 import { windowTurns } from './promptWindow.js';
 import { TEMPLATE_TOKENS_PER_TURN, historyBudget, replyChatHistory, replySpeakers, userLine } from './replyPrompt.js';
-import { REPLY_EVALUATION_PRIORITY } from './sentimentFirstBatching.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from './speakerPrefix.js';
 import { WarmSlots, type WarmSlot } from './WarmSlots.js';
 
@@ -156,7 +155,7 @@ export class ChatReplies {
           stopOnAbortSignal: reasoning,
           onTextChunk: onText && ((chunk) => emit(onText, prefixFilter.push(chunk))),
           onResponseChunk: reasoning ? onResponseChunk : undefined,
-          evaluationPriority: REPLY_EVALUATION_PRIORITY,
+          evaluationPriority: 3,
         }));
         if (stopReason === 'abort' && signal?.aborted) throw signal.reason;
       } finally {

@@ -7,7 +7,6 @@ import type { Calibration } from './sentimentCalibration.js';
 import { learnCalibration, loadCalibrationSet, readCachedCalibration, type LearnCalibrationOptions } from './learnCalibration.js';
 import { loadModelFile } from './loadModel.js';
 import { modelChatWrapper } from './modelChatWrapper.js';
-import { sentimentFirstBatching } from './sentimentFirstBatching.js';
 
 /** Read once: every prompt of this process prints this date, whatever the clock says later. */
 const PROCESS_START = new Date();
@@ -146,8 +145,6 @@ export class Engine implements ModelEngine {
         contextSize: options.contextSize,
         threads: options.threads,
         batchSize: Math.min(512, options.contextSize),
-        // Several replies may be reading their prompts at once (PARALLEL_REPLIES): a reaction must not wait for that.
-        batching: { itemPrioritizationStrategy: sentimentFirstBatching() },
       });
       const today = options.today ?? PROCESS_START;
       const { chatTemplate } = options;

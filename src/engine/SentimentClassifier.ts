@@ -1,7 +1,6 @@
 import { LlamaText, SpecialTokensText, TokenBias, type ChatHistoryItem, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
 import { calibratedScores, meanPrior, type Calibration, type ContentFreeCalibration, type LabelProbabilities } from './sentimentCalibration.js';
-import { SENTIMENT_EVALUATION_PRIORITY } from './sentimentFirstBatching.js';
 
 export interface SentimentResult {
   label: SentimentLabel;
@@ -175,7 +174,7 @@ export class SentimentClassifier {
     const options = { temperature: 1, topK: node.children.size, topP: 1, minP: 0, tokenBias: node.bias! };
     const results = await this.sequence.controlledEvaluate(
       input.map((token, index) => (index === last ? ([token, { generateNext: { probabilities: true, options } }] as const) : token)),
-      { evaluationPriority: SENTIMENT_EVALUATION_PRIORITY },
+      { evaluationPriority: 5 },
     );
     this.steps++;
     const probabilities = results[last]?.next.probabilities;
