@@ -136,7 +136,9 @@ describe.skipIf(!ready)('the bot on a real llama-server (SmolLM2-135M), no model
     const versions = reply!.history.map((version) => version.content ?? '').filter((content) => content.trim().length > 0);
     expect(versions.length).toBeGreaterThanOrEqual(2);
     expect(versions.at(-1)!.length).toBeGreaterThan(versions[0]!.length);
-    // It said at start what it found on the server, and never loaded a model file.
+    // It said at start what it found on the server (model, context per slot, slots), and never loaded a model file.
+    const found = bot.lines().find((line) => line.message === 'inference server found');
+    expect(found).toMatchObject({ api: 'llama-server', model: REAL_MODEL_PATH, contextSize: 1024, slots: PARALLEL + 1 });
     expect(bot.output()).not.toContain('Model file not found');
   }, SLOW);
 
