@@ -24,6 +24,14 @@ export function isAbort(error: unknown): boolean {
 }
 
 /** A user stopped the reply (the Stop button); not a failure and not a shutdown. */
+/** A /reset stopped the channel's running reply: what was shown stays, nothing of the turn is kept. */
+export class ChannelResetError extends Error {
+  override name = 'ChannelResetError';
+  constructor() {
+    super('The channel was reset.');
+  }
+}
+
 export class StoppedError extends Error {
   override name = 'StoppedError';
   constructor() {

@@ -173,6 +173,11 @@ export class GenerationQueue {
     });
   }
 
+  /** Stops the channel's running job in the lane, if it has one (a /reset): the job gets `reason` through its signal. */
+  abortRunning(lane: Lane, channelId: string, reason: Error): void {
+    this.lanes[lane].running.get(channelId)?.controller.abort(reason);
+  }
+
   /** Reserves and runs at once. */
   run<T>(lane: Lane, channelId: string, job: Job<T>): Promise<T> {
     return this.reserve(lane, channelId).run(job);

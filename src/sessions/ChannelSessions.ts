@@ -2,7 +2,7 @@ import type { ModelEngine } from '../engine/Engine.js';
 import type { GenerationQueue, Ticket } from '../engine/GenerationQueue.js';
 import type { SentimentResult } from '../engine/SentimentClassifier.js';
 import type { HistoryTurn, ReplyMode } from '../domain.js';
-import { ModelUnavailableError, StoppedError, UserError } from '../errors.js';
+import { ChannelResetError, ModelUnavailableError, StoppedError, UserError } from '../errors.js';
 import type { HistoryStore } from '../history/HistoryStore.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { hasReadableText } from '../text.js';
@@ -136,9 +136,11 @@ export class ChannelSessions {
     const { channelId, userName } = message;
     let streamed = '';
     let started = false;
+    let jobSignal: AbortSignal | undefined;
     try {
       const result = await place.run(async (signal) => {
         started = true;
+        jobSignal = signal;
         this.notify(channelId, 'onReplyStart', () => hooks.onReplyStart?.());
         const turns = await this.histories.turns(channelId);
         const systemPrompt = await this.personaOrDefault(channelId);
@@ -168,7 +170,8 @@ export class ChannelSessions {
       });
       return { reply: result.text, userText: result.userText ?? text, truncated: result.messageTruncated, stopped: false };
     } catch (error) {
-      if (!hooks.stopSignal?.aborted) throw error;
+      // A Stop or a /reset ends the reply where it was; the reset's epoch then keeps the turn out of the history.
+      if (!hooks.stopSignal?.aborted && !(jobSignal?.reason instanceof ChannelResetError)) throw error;
       if (!started) throw new StoppedError();
       const fitted = await this.options.engine.fitMessage(userName, text);
       return { reply: streamed.trim() + STOPPED_MARKER, userText: fitted.userText, truncated: fitted.truncated, stopped: true };
@@ -325,10 +328,12 @@ export class ChannelSessions {
 
   /**
    * Clears one channel's history: store, memory and the model's warm cache. A reply running in the
-   * channel finishes (the engine drops its warm state once it ends) and is not recorded. With `mood`
+   * channel stops where it is (its text so far stays on screen, marked stopped) and is not recorded. With `mood`
    * its mood log is cleared too, and no message that arrived before adds a record to it afterwards.
    */
   async reset(channelId: string, { mood = false }: { mood?: boolean } = {}): Promise<void> {
+    // A reply running in the channel stops now (in process: its decoding; on a server: its request).
+    this.options.queue.abortRunning('reply', channelId, new ChannelResetError());
     this.options.engine.forget(channelId);
     if (mood) this.moodEpochs.set(channelId, this.moodEpoch(channelId) + 1);
     await this.histories.reset(channelId);

@@ -455,6 +455,21 @@ describe('ChannelSessions', () => {
     expect(await sessions.history('a')).toEqual([]);
   });
 
+  it('stops the reply running in a channel at /reset (the model stops at once) and keeps nothing of that turn', async () => {
+    engine.holdReplies = true;
+    const running = say('a', 'in flight');
+    await until(() => engine.replying === 1);
+
+    await sessions.reset('a');
+    const outcome = await running;
+
+    expect(engine.replying).toBe(0);
+    expect(outcome.stopped).toBe(true);
+    expect(outcome.reply).toBe(engine.partialText.trim() + STOPPED_MARKER);
+    expect(await realStore.load('a')).toEqual([]);
+    expect(await sessions.history('a')).toEqual([]);
+  });
+
   it('drops a message that arrived before a /reset even when its reply starts after it', async () => {
     engine.holdReplies = true;
     const running = say('a', 'first');
