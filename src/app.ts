@@ -126,12 +126,12 @@ async function loadLocalEngine(config: Config, logger: Logger, chatTemplate: str
 function learnCalibrationInBackground(engine: Engine, queue: GenerationQueue, logger: Logger): void {
   const started = performance.now();
   const running = engine.learnCalibrationInBackground((job) => queue.runWhenIdle('sentiment', job));
-  if (engine.calibrationStatus.learning) {
-    logger.info('answering now with the raw sentiment probabilities; learning the calibration for this model in the background', { total: engine.calibrationStatus.learning.total });
-  }
+  // Set at once when there is something to learn; absent when the fit came from the cache.
+  const { learning } = engine.calibrationStatus;
+  if (learning) logger.info('answering now with the raw sentiment probabilities; learning the calibration for this model in the background', { total: learning.total });
   running.then(
     () => {
-      if (engine.calibrationStatus.inUse === 'learned') logger.info('sentiment calibration learned; in use from now on', { ms: Math.round(performance.now() - started) });
+      if (learning && engine.calibrationStatus.inUse === 'learned') logger.info('sentiment calibration learned; in use from now on', { ms: Math.round(performance.now() - started) });
     },
     (error: unknown) => {
       if (error instanceof AbortedError) return;
