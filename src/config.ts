@@ -9,10 +9,11 @@ const DEFAULT_SYSTEM_PROMPT =
   "each user message starts with the speaker's name. Reply briefly and kindly, in the language the user writes in.";
 
 /**
- * Replies decoded together when several channels talk at once. On 2 cores decoding is bound by
- * reading the weights, so a batch of replies costs little more than one (docs/parallel-replies.md).
+ * Replies generating at once. 1: with more, a sentiment call can wait until the running replies
+ * end (node-llama-cpp's decode loop keeps the context's lock while any of them has a token queued,
+ * and the classifier must take it to rewind its sequence): see docs/parallel-replies.md.
  */
-export const DEFAULT_PARALLEL_REPLIES = 4;
+export const DEFAULT_PARALLEL_REPLIES = 1;
 
 /** THINKING=on: a thought of up to this many tokens (about a minute of a 0.5B model on 2 cores). */
 const DEFAULT_THOUGHT_TOKENS = 512;
@@ -49,8 +50,7 @@ const schema = z.object({
   HISTORY_MAX_TOKENS: integer(64, 32768).default(1280),
   REPLY_MAX_TOKENS: integer(1, 4096).default(256),
   WARM_CHANNELS: integer(1, 64).default(8),
-  // Unset: DEFAULT_PARALLEL_REPLIES, or WARM_CHANNELS when that is fewer (see parseConfig).
-  PARALLEL_REPLIES: integer(1, 64).optional(),
+  PARALLEL_REPLIES: integer(1, 64).default(DEFAULT_PARALLEL_REPLIES),
   QUEUE_MAX: integer(1, 100_000).default(64),
   MESSAGE_MAX_CHARS: integer(1, 100_000).default(2000),
   RATE_LIMIT_MESSAGES: integer(0, 1000).default(5),
@@ -96,10 +96,8 @@ const schema = z.object({
 });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'SENTIMENT_EMOJIS' | 'PARALLEL_REPLIES'> & {
+  Omit<z.infer<typeof schema>, 'SENTIMENT_EMOJIS'> & {
     SENTIMENT_EMOJIS: Readonly<Record<SentimentLabel, string>>;
-    /** Replies generating at once (each on its channel's warm sequence); at most WARM_CHANNELS. */
-    PARALLEL_REPLIES: number;
   }
 >;
 
@@ -124,7 +122,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     });
     throw new UserError(`Invalid configuration; fix these keys in .env or the environment (see .env.example):\n${lines.join('\n')}`);
   }
-  const { SENTIMENT_EMOJIS: emojis, PARALLEL_REPLIES: parallelReplies, ...rest } = result.data;
+  const { SENTIMENT_EMOJIS: emojis, ...rest } = result.data;
   const budgetErrors: string[] = [];
   if (rest.HISTORY_MAX_TOKENS + rest.REPLY_MAX_TOKENS + PROMPT_ROOM > rest.CONTEXT_SIZE) {
     budgetErrors.push(
@@ -139,20 +137,16 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     );
   }
   // Each running reply needs a warm sequence of its own: a cold channel may never take a busy one.
-  if (parallelReplies !== undefined && parallelReplies > rest.WARM_CHANNELS) {
+  if (rest.PARALLEL_REPLIES > rest.WARM_CHANNELS) {
     budgetErrors.push(
-      `  PARALLEL_REPLIES: PARALLEL_REPLIES (${parallelReplies}) must be at most WARM_CHANNELS (${rest.WARM_CHANNELS}), since each running reply needs a warm channel's sequence; lower PARALLEL_REPLIES or raise WARM_CHANNELS`,
+      `  PARALLEL_REPLIES: PARALLEL_REPLIES (${rest.PARALLEL_REPLIES}) must be at most WARM_CHANNELS (${rest.WARM_CHANNELS}), since each running reply needs a warm channel's sequence; lower PARALLEL_REPLIES or raise WARM_CHANNELS`,
     );
   }
   if (budgetErrors.length > 0) {
     throw new UserError(`Invalid configuration; fix these keys in .env or the environment (see .env.example):\n${budgetErrors.join('\n')}`);
   }
   const [positive, neutral, negative] = emojis as [string, string, string];
-  return Object.freeze({
-    ...rest,
-    PARALLEL_REPLIES: parallelReplies ?? Math.min(DEFAULT_PARALLEL_REPLIES, rest.WARM_CHANNELS),
-    SENTIMENT_EMOJIS: Object.freeze({ positive, neutral, negative }),
-  });
+  return Object.freeze({ ...rest, SENTIMENT_EMOJIS: Object.freeze({ positive, neutral, negative }) });
 }
 
 /** Loads `.env` (values already in the environment win) and parses it. */

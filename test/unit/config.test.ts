@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PARALLEL_REPLIES, parseConfig } from '../../src/config.js';
+import { parseConfig } from '../../src/config.js';
 import { UserError } from '../../src/errors.js';
 import { createLogger, maskCredentials } from '../../src/logger.js';
 
@@ -32,7 +32,7 @@ describe('parseConfig', () => {
       HISTORY_MAX_TOKENS: 1280,
       REPLY_MAX_TOKENS: 256,
       WARM_CHANNELS: 8,
-      PARALLEL_REPLIES: DEFAULT_PARALLEL_REPLIES,
+      PARALLEL_REPLIES: 1,
       QUEUE_MAX: 64,
       MESSAGE_MAX_CHARS: 2000,
       RATE_LIMIT_MESSAGES: 5,
@@ -247,11 +247,6 @@ describe('parseConfig', () => {
     expect(error.message).toContain(
       '  PARALLEL_REPLIES: PARALLEL_REPLIES (6) must be at most WARM_CHANNELS (4), since each running reply needs a warm channel\'s sequence; lower PARALLEL_REPLIES or raise WARM_CHANNELS',
     );
-  });
-
-  it('lowers the default PARALLEL_REPLIES to WARM_CHANNELS when fewer channels are warm, rather than refusing to start', () => {
-    expect(parseConfig({ WARM_CHANNELS: '1' }).PARALLEL_REPLIES).toBe(1);
-    expect(parseConfig({ WARM_CHANNELS: '64' }).PARALLEL_REPLIES).toBe(DEFAULT_PARALLEL_REPLIES);
   });
 
   it('lists a context that is too small and too many parallel replies in one error', () => {
