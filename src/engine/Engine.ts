@@ -114,13 +114,10 @@ export interface EngineOptions {
 }
 
 /**
- * The one shared model with two contexts: the warm channels' (one sequence each) and the
- * classifier's. Sequences of one context are decoded together, one decode at a time: the replies
- * running at once (PARALLEL_REPLIES, each on its channel's sequence) share each decode step. The
- * classifier has a context of its own because rewinding its sequence after each call takes its
- * context's lock, which node-llama-cpp's decode loop holds for as long as any decode is queued:
- * with several replies generating, that is until they all end. The two contexts split THREADS
- * between them while both decode, so a sentiment call slips in beside the replies.
+ * The one shared model: a single context whose sequences are the classifier's (one) and the warm
+ * channels' (one each). Sequences of one context are decoded together, one decode at a time: the
+ * replies running at once (PARALLEL_REPLIES, each on its channel's sequence) share each decode
+ * step, and a sentiment call slips in between two of them.
  */
 export class Engine implements ModelEngine {
   private calibration: CalibrationStatus;
@@ -130,7 +127,6 @@ export class Engine implements ModelEngine {
     readonly llama: Llama,
     readonly model: LlamaModel,
     readonly context: LlamaContext,
-    private readonly classifierContext: LlamaContext,
     readonly classifier: SentimentClassifier,
     readonly replies: ChatReplies,
     /** How prompts are rendered: the model's own chat template (see modelChatWrapper). */
@@ -143,23 +139,24 @@ export class Engine implements ModelEngine {
 
   static async create(options: EngineOptions): Promise<Engine> {
     const { llama, model } = await loadModelFile({ modelPath: options.modelPath });
-    // Both contexts together use THREADS: more threads than cores spin against each other.
-    llama.maxThreads = options.threads;
     try {
-      const contextOptions = { contextSize: options.contextSize, threads: { ideal: options.threads, min: 1 }, batchSize: Math.min(512, options.contextSize) };
-      const context = await model.createContext({ ...contextOptions, sequences: options.warmChannels });
-      const classifierContext = await model.createContext({ ...contextOptions, sequences: 1 });
+      const context = await model.createContext({
+        sequences: options.warmChannels + 1,
+        contextSize: options.contextSize,
+        threads: options.threads,
+        batchSize: Math.min(512, options.contextSize),
+      });
       const today = options.today ?? PROCESS_START;
       const { chatTemplate } = options;
       const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: options.thoughtTokens !== undefined, today, chatTemplate });
       // The classifier reads its label right after the prompt, so reasoning is always off for it.
       const classifierWrapper = options.thoughtTokens === undefined ? chatWrapper : modelChatWrapper(model, { thinking: false, today, chatTemplate }).wrapper;
-      const classifier = await SentimentClassifier.create({ model, sequence: classifierContext.getSequence(), chatWrapper: classifierWrapper });
+      const classifier = await SentimentClassifier.create({ model, sequence: context.getSequence(), chatWrapper: classifierWrapper });
       // The fit depends on the prompt, not on the day it was rendered.
       const promptKey = classifierPromptKey(model, modelChatWrapper(model, { thinking: false, today: CALIBRATION_KEY_DATE, chatTemplate }).wrapper);
       const calibration = await startingCalibration(classifier, promptKey, options);
       const replies = new ChatReplies({ ...options, model, context, chatWrapper });
-      return new Engine(llama, model, context, classifierContext, classifier, replies, chatWrapper, calibration);
+      return new Engine(llama, model, context, classifier, replies, chatWrapper, calibration);
     } catch (error) {
       await model.dispose();
       await llama.dispose();
@@ -227,7 +224,6 @@ export class Engine implements ModelEngine {
 
   async dispose(): Promise<void> {
     this.replies.dispose();
-    await this.classifierContext.dispose();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();
