@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { whenAnswered } from '../support/botHarness.js';
+import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { useBotFixture } from '../support/e2eFixture.js';
 import { ensureTinyModel } from '../support/testModels.js';
 
@@ -65,13 +66,15 @@ describe('metrics and health', () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as AddressInfo;
+    // A Discord that accepts the token: the start gets past the token check to the metrics port.
+    const emulator = await DiscordEmulator.start();
     try {
       const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
         env: {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
-          DISCORD_TOKEN: 'MTk4NjIyNDgzNDcxOTI1MjQ4.Gh7Ykp.fake-token-never-to-be-printed-0123456789',
-          DISCORD_API_URL: 'http://127.0.0.1:9/api',
+          DISCORD_TOKEN: emulator.token,
+          DISCORD_API_URL: emulator.apiUrl,
           MODEL: await ensureTinyModel(),
           DATABASE_URL: 'sqlite://:memory:',
           THREADS: '1',
@@ -88,6 +91,7 @@ describe('metrics and health', () => {
       expect(Date.now() - started).toBeLessThan(15_000);
     } finally {
       blocker.close();
+      await emulator.stop();
     }
   });
 });
