@@ -1,14 +1,14 @@
 // Learns the sentiment calibration for the loaded model at start: the classifier reads every text
 // of a small labeled set that ships with the project (test-free data: our own chat messages and
-// human-rated snippets from the MIT-licensed VADER corpus), and a logistic regression is fitted
-// on its label probabilities. The result is kept in a small JSON file named by the model file's
+// human-rated snippets and tweets from the MIT-licensed VADER corpus), and a logistic regression
+// is fitted on the probabilities of its label words (see LABEL_WORDS in SentimentClassifier). The result is kept in a small JSON file named by the model file's
 // hash, the prompt and the set, so a restart with the same model costs one hash of the file.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
-import { fitCalibration, type LabelProbabilities, type LearnedCalibration } from './sentimentCalibration.js';
+import { fitCalibration, type CalibrationFeatures, type LabelProbabilities, type LearnedCalibration } from './sentimentCalibration.js';
 
 export interface LabeledText {
   text: string;
@@ -40,7 +40,10 @@ export interface LearnCalibrationOptions {
 }
 
 /** Bumped whenever the fit or its features change, so an old cache is not read as a new one. */
-const FIT_VERSION = 1;
+const FIT_VERSION = 2;
+
+/** What the learned calibration reads (issue 26 measured both; see docs/evaluation-chat.md). */
+export const CALIBRATION_FEATURES: CalibrationFeatures = 'words';
 
 export async function learnCalibration(options: LearnCalibrationOptions): Promise<{ calibration: LearnedCalibration; cached: boolean }> {
   const { modelPath, cacheDir, promptKey, set, labelProbabilities, onProgress } = options;
@@ -56,7 +59,7 @@ export async function learnCalibration(options: LearnCalibrationOptions): Promis
     samples.push({ probabilities: await labelProbabilities(item.text), label: item.label });
     if ((index + 1) % 25 === 0 || index + 1 === set.length) onProgress?.(index + 1, set.length);
   }
-  const calibration = fitCalibration(samples);
+  const calibration = fitCalibration(samples, { features: CALIBRATION_FEATURES });
   await mkdir(cacheDir, { recursive: true });
   // Written whole under a name of its own, then renamed: a crash mid-write never leaves a half file
   // that looks like a fit, and shards learning the same model at once never write into one file.
@@ -69,8 +72,10 @@ export async function learnCalibration(options: LearnCalibrationOptions): Promis
 async function readCached(file: string): Promise<LearnedCalibration | undefined> {
   try {
     const value = JSON.parse(await readFile(file, 'utf8')) as LearnedCalibration;
-    const finite = (xs: unknown) => Array.isArray(xs) && xs.length === SENTIMENT_LABELS.length && xs.every((x) => typeof x === 'number' && Number.isFinite(x));
-    if (value.kind === 'learned' && finite(value.bias) && Array.isArray(value.weights) && value.weights.length === 3 && value.weights.every(finite)) return value;
+    const finite = (xs: unknown, length: number) => Array.isArray(xs) && xs.length === length && xs.every((x) => typeof x === 'number' && Number.isFinite(x));
+    const width = Array.isArray(value.weights?.[0]) ? value.weights[0].length : 0;
+    const fitsFeatures = value.features === CALIBRATION_FEATURES || (value.features === undefined && CALIBRATION_FEATURES === 'labels');
+    if (value.kind === 'learned' && fitsFeatures && width > 0 && finite(value.bias, 3) && Array.isArray(value.weights) && value.weights.length === 3 && value.weights.every((row) => finite(row, width))) return value;
   } catch {
     // No cache yet, or an unreadable one: learn again.
   }
