@@ -37,6 +37,11 @@ export interface LearnCalibrationOptions {
   labelProbabilities(text: string): Promise<LabelProbabilities>;
   /** Told every few texts while the set is classified (a first start with a new model). */
   onProgress?(done: number, total: number): void;
+  /**
+   * What the fit reads. Default CALIBRATION_FEATURES ('words'); a reader that gives the three labels
+   * alone (no `words`, e.g. from a server's few top log-probabilities) passes 'labels'.
+   */
+  features?: CalibrationFeatures;
 }
 
 /** Bumped whenever the fit or its features change, so an old cache is not read as a new one. */
@@ -46,20 +51,20 @@ const FIT_VERSION = 2;
 export const CALIBRATION_FEATURES: CalibrationFeatures = 'words';
 
 export async function learnCalibration(options: LearnCalibrationOptions): Promise<{ calibration: LearnedCalibration; cached: boolean }> {
-  const { modelPath, cacheDir, promptKey, set, labelProbabilities, onProgress } = options;
+  const { modelPath, cacheDir, promptKey, set, labelProbabilities, onProgress, features = CALIBRATION_FEATURES } = options;
   const key = createHash('sha256')
-    .update(JSON.stringify({ version: FIT_VERSION, model: await fileSha256(modelPath), promptKey, set }))
+    .update(JSON.stringify({ version: FIT_VERSION, model: await fileSha256(modelPath), promptKey, set, features }))
     .digest('hex')
     .slice(0, 32);
   const cacheFile = join(cacheDir, `sentiment-calibration-${key}.json`);
-  const cached = await readCached(cacheFile);
+  const cached = await readCached(cacheFile, features);
   if (cached) return { calibration: cached, cached: true };
   const samples = [];
   for (const [index, item] of set.entries()) {
     samples.push({ probabilities: await labelProbabilities(item.text), label: item.label });
     if ((index + 1) % 25 === 0 || index + 1 === set.length) onProgress?.(index + 1, set.length);
   }
-  const calibration = fitCalibration(samples, { features: CALIBRATION_FEATURES });
+  const calibration = fitCalibration(samples, { features });
   await mkdir(cacheDir, { recursive: true });
   // Written whole under a name of its own, then renamed: a crash mid-write never leaves a half file
   // that looks like a fit, and shards learning the same model at once never write into one file.
@@ -69,12 +74,12 @@ export async function learnCalibration(options: LearnCalibrationOptions): Promis
   return { calibration, cached: false };
 }
 
-async function readCached(file: string): Promise<LearnedCalibration | undefined> {
+async function readCached(file: string, features: CalibrationFeatures): Promise<LearnedCalibration | undefined> {
   try {
     const value = JSON.parse(await readFile(file, 'utf8')) as LearnedCalibration;
     const finite = (xs: unknown, length: number) => Array.isArray(xs) && xs.length === length && xs.every((x) => typeof x === 'number' && Number.isFinite(x));
     const width = Array.isArray(value.weights?.[0]) ? value.weights[0].length : 0;
-    const fitsFeatures = value.features === CALIBRATION_FEATURES || (value.features === undefined && CALIBRATION_FEATURES === 'labels');
+    const fitsFeatures = (value.features ?? 'labels') === features;
     if (value.kind === 'learned' && fitsFeatures && width > 0 && finite(value.bias, 3) && Array.isArray(value.weights) && value.weights.length === 3 && value.weights.every((row) => finite(row, width))) return value;
   } catch {
     // No cache yet, or an unreadable one: learn again.

@@ -105,6 +105,24 @@ describe('learnCalibration (cached by the model file hash)', () => {
     expect(readdirSync(cacheDir).filter((file) => file.endsWith('.part'))).toEqual([]);
   });
 
+  it('fits on the three labels alone when the reader gives no label words (a server path), and keeps that fit apart from the words fit', async () => {
+    const dir = dirs.make();
+    const modelPath = join(dir, 'model.gguf');
+    writeFileSync(modelPath, 'weights v1');
+    const cacheDir = join(dir, 'cache');
+    const labelsOnly = async (text: string) => {
+      const { positive, neutral, negative } = probabilitiesOf(text);
+      return { positive, neutral, negative };
+    };
+    const fit = await learnCalibration({ modelPath, cacheDir, promptKey: 'prompt', set, labelProbabilities: labelsOnly, features: 'labels' });
+    expect(fit.calibration.features).toBe('labels');
+    expect(fit.calibration.weights.map((row) => row.length)).toEqual([3, 3, 3]);
+    expect(pickLabel({ positive: 0.7, neutral: 0.2, negative: 0.1 }, fit.calibration).label).toBeDefined();
+    const words = await learnCalibration({ modelPath, cacheDir, promptKey: 'prompt', set, labelProbabilities: async (text) => probabilitiesOf(text) });
+    expect(words.cached).toBe(false);
+    expect(words.calibration.features).toBe('words');
+  });
+
   it('learns again for another model file, another prompt, or an unreadable cache file', async () => {
     const dir = dirs.make();
     const modelPath = join(dir, 'model.gguf');
