@@ -24,6 +24,8 @@ export interface SentimentClassifierOptions {
   instruction?: string;
   /** Worked examples shown as earlier turns. Default SENTIMENT_EXAMPLES. */
   examples?: ReadonlyArray<{ text: string; label: SentimentLabel }>;
+  /** Read the label words (LABEL_WORDS) with the labels. Default true; false only to measure the classifier without them. */
+  labelWords?: boolean;
 }
 
 /**
@@ -61,6 +63,18 @@ export const SENTIMENT_EXAMPLES: ReadonlyArray<{ text: string; label: SentimentL
   { text: 'moving the call to 4pm', label: 'neutral' },
 ];
 
+/**
+ * Several words per label, read at the answer position in the same decode step as the labels
+ * (label-word ensembles). Each label's own word comes first. Told to answer with a label, a model
+ * gives these words little probability, but how little still says something about the message;
+ * a calibration fitted on them (features 'words') reads all fifteen.
+ */
+export const LABEL_WORDS: Readonly<Record<SentimentLabel, readonly string[]>> = {
+  positive: ['positive', 'good', 'happy', 'great', 'love'],
+  neutral: ['neutral', 'none', 'okay', 'normal', 'calm'],
+  negative: ['negative', 'bad', 'sad', 'angry', 'annoyed'],
+};
+
 // Placeholder where the message goes when rendering the chat template once.
 const MESSAGE_SLOT = '\u0000MESSAGE\u0000';
 
@@ -88,14 +102,22 @@ export class SentimentClassifier {
     private readonly prefix: Token[],
     private readonly suffix: Token[],
     private readonly trie: LabelTrieNode,
+    /** The first decode step's bias: the labels' first tokens and the label words' (see LABEL_WORDS). */
+    private readonly rootBias: { bias: TokenBias; size: number },
+    /** Which label word (index into LABEL_WORDS, flattened) each first token spells. */
+    private readonly wordTokens: Map<Token, number>,
     private readonly maxMessageTokens: number,
     /** The rendered prompt around the message, as text: what a learned calibration depends on. */
     readonly promptKey: string,
   ) {}
 
   static async create(options: SentimentClassifierOptions): Promise<SentimentClassifier> {
-    const { model, sequence, chatWrapper, maxMessageTokens = 256, precedingTurns = [], instruction, examples } = options;
+    const { model, sequence, chatWrapper, maxMessageTokens = 256, precedingTurns = [], instruction, examples, labelWords = true } = options;
     const trie = buildLabelTrie(model);
+    const wordTokens = labelWords ? labelWordTokens(model) : new Map<Token, number>();
+    const rootTokens = new Set([...trie.children.keys(), ...wordTokens.keys()]);
+    const rootBias = new TokenBias(model.tokenizer);
+    for (const token of rootTokens) rootBias.set(token, { logit: 1000 });
     const [before, after] = renderAroundMessage(chatWrapper, precedingTurns, instruction, examples);
     const prefix = before.tokenize(model.tokenizer);
     const suffix = after.tokenize(model.tokenizer, 'trimLeadingSpace');
@@ -108,7 +130,7 @@ export class SentimentClassifier {
     }
     await sequence.clearHistory();
     await sequence.evaluateWithoutGeneratingNewTokens(prefix);
-    return new SentimentClassifier(model, sequence, prefix, suffix, trie, Math.min(maxMessageTokens, room), prefixKeyOf(model, before, after));
+    return new SentimentClassifier(model, sequence, prefix, suffix, trie, { bias: rootBias, size: rootTokens.size }, wordTokens, Math.min(maxMessageTokens, room), prefixKeyOf(model, before, after));
   }
 
   /** Token counts of the cached prefix; what each call adds is message + suffix. */
@@ -153,25 +175,39 @@ export class SentimentClassifier {
 
   /**
    * Each label's probability as a sequence of tokens after the prompt, restricted to the labels'
-   * spellings (a label's spellings add up). Sums to 1 unless the model gave no usable numbers.
+   * spellings (a label's spellings add up), summing to 1 unless the model gave no usable numbers;
+   * and, read in the same first decode step, each label word's share among the label words' first
+   * tokens (`words`, LABEL_WORDS order).
    */
-  async labelProbabilities(text: string): Promise<Record<SentimentLabel, number>> {
+  async labelProbabilities(text: string): Promise<LabelProbabilities & { words: number[] }> {
     const scores = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
+    const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label].map(() => 0));
     this.steps = 0;
     try {
-      await this.scoreBranch([...this.messageTokens(text), ...this.suffix], this.trie, 1, scores);
+      const first = await this.scoreBranch([...this.messageTokens(text), ...this.suffix], this.trie, 1, scores, this.rootBias);
+      for (const [token, word] of this.wordTokens) words[word]! += first?.get(token) ?? 0;
     } finally {
       // Back to the bare prefix, so no message ever sees another.
       await this.sequence.eraseContextTokenRanges([{ start: this.prefix.length, end: this.sequence.nextTokenIndex }]);
     }
-    return scores;
+    const total = words.reduce((sum, p) => sum + p, 0);
+    return { ...scores, words: words.map((p) => (total > 0 ? p / total : 0)) };
   }
 
-  /** Evaluates `input`, reads the odds of `node`'s children in one decode step, and goes down where labels part. */
-  private async scoreBranch(input: Token[], node: LabelTrieNode, mass: number, scores: Record<SentimentLabel, number>): Promise<void> {
+  /**
+   * Evaluates `input`, reads the odds of `node`'s children in one decode step, and goes down where
+   * labels part. Returns that step's probabilities (under `bias`, which may let more tokens in).
+   */
+  private async scoreBranch(
+    input: Token[],
+    node: LabelTrieNode,
+    mass: number,
+    scores: Record<SentimentLabel, number>,
+    bias = { bias: node.bias!, size: node.children.size },
+  ): Promise<Map<Token, number> | undefined> {
     const forkStart = this.sequence.nextTokenIndex + input.length;
     const last = input.length - 1;
-    const options = { temperature: 1, topK: node.children.size, topP: 1, minP: 0, tokenBias: node.bias! };
+    const options = { temperature: 1, topK: bias.size, topP: 1, minP: 0, tokenBias: bias.bias };
     const results = await this.sequence.controlledEvaluate(
       input.map((token, index) => (index === last ? ([token, { generateNext: { probabilities: true, options } }] as const) : token)),
       { evaluationPriority: 5 },
@@ -180,7 +216,7 @@ export class SentimentClassifier {
     const probabilities = results[last]?.next.probabilities;
     let total = 0;
     for (const token of node.children.keys()) total += probabilities?.get(token) ?? 0;
-    if (total <= 0) return;
+    if (total <= 0) return probabilities;
     for (const [token, child] of node.children) {
       const share = (mass * (probabilities?.get(token) ?? 0)) / total;
       if (share <= 0) continue;
@@ -193,6 +229,7 @@ export class SentimentClassifier {
       await this.scoreBranch(path, fork, share, scores);
       await this.sequence.eraseContextTokenRanges([{ start: forkStart, end: this.sequence.nextTokenIndex }]);
     }
+    return probabilities;
   }
 
   /** The labels' prior on content-free inputs (Zhao et al. 2021), for the content-free calibration. */
@@ -254,7 +291,7 @@ export interface LabelTrieNode {
 }
 
 /** How a model may write each label: as asked, capitalized, and either of those after a space. */
-export function labelSpellings(label: SentimentLabel): string[] {
+export function labelSpellings(label: string): string[] {
   const capitalized = label[0]!.toUpperCase() + label.slice(1);
   return [label, capitalized, ` ${label}`, ` ${capitalized}`];
 }
@@ -293,6 +330,26 @@ export function buildLabelTrie(model: LlamaModel): LabelTrieNode {
   };
   addBias(root);
   return root;
+}
+
+/**
+ * The first token of every spelling of every label word, and which word (LABEL_WORDS order,
+ * flattened) it spells. A first token that two words share says nothing about either: left out.
+ */
+export function labelWordTokens(model: LlamaModel): Map<Token, number> {
+  const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label]);
+  const tokens = new Map<Token, number>();
+  const shared = new Set<Token>();
+  words.forEach((word, index) => {
+    for (const spelling of labelSpellings(word)) {
+      const token = (spelling.startsWith(' ') ? model.tokenize(spelling, false) : model.tokenize(spelling, false, 'trimLeadingSpace'))[0];
+      if (token === undefined) continue;
+      if (tokens.has(token) && tokens.get(token) !== index) shared.add(token);
+      tokens.set(token, index);
+    }
+  });
+  for (const token of shared) tokens.delete(token);
+  return tokens;
 }
 
 /** From a child shared by several labels, the tokens down to the next node where spellings part. */

@@ -1,14 +1,15 @@
-// Learns the sentiment calibration for the loaded model: the classifier reads every text of a
-// small labeled set that ships with the project (test-free data: our own chat messages and
-// human-rated snippets from the MIT-licensed VADER corpus), and a logistic regression is fitted
-// on its label probabilities. The result is kept in a small JSON file named by the model file's
+// Learns the sentiment calibration for the loaded model at start: the classifier reads every text
+// of a small labeled set that ships with the project (test-free data: our own chat messages and
+// human-rated snippets and tweets from the MIT-licensed VADER corpus), and a logistic regression
+// is fitted on the probabilities of its label words (see LABEL_WORDS in SentimentClassifier). The
+// result is kept in a small JSON file named by the model file's
 // hash, the prompt and the set, so a restart with the same model costs one hash of the file.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
-import { fitCalibration, type LabelProbabilities, type LearnedCalibration } from './sentimentCalibration.js';
+import { fitCalibration, type CalibrationFeatures, type LabelProbabilities, type LearnedCalibration } from './sentimentCalibration.js';
 
 export interface LabeledText {
   text: string;
@@ -43,6 +44,11 @@ export interface CalibrationCacheOptions {
    */
   promptKey: string;
   set: ReadonlyArray<LabeledText>;
+  /**
+   * What the fit reads. Default CALIBRATION_FEATURES ('words'); a reader that gives the three labels
+   * alone (no `words`, e.g. from a server's few top log-probabilities) passes 'labels'.
+   */
+  features?: CalibrationFeatures;
 }
 
 export interface LearnCalibrationOptions extends CalibrationCacheOptions {
@@ -55,7 +61,10 @@ export interface LearnCalibrationOptions extends CalibrationCacheOptions {
 }
 
 /** Bumped whenever the fit or its features change, so an old cache is not read as a new one. */
-const FIT_VERSION = 1;
+const FIT_VERSION = 2;
+
+/** What the learned calibration reads (issue 26 measured both; see docs/evaluation-chat.md). */
+export const CALIBRATION_FEATURES: CalibrationFeatures = 'words';
 
 /** A `.part` file older than this was left by a crash (a write takes milliseconds). */
 const STALE_PART_MS = 10 * 60_000;
@@ -72,21 +81,21 @@ interface StoredFit extends LearnedCalibration {
 /** The cached fit for this model and prompt, when there is one; never classifies anything. */
 export async function readCachedCalibration(options: CalibrationCacheOptions): Promise<LearnedCalibration | undefined> {
   const { cacheFile } = await cacheFileOf(options);
-  return readCached(cacheFile);
+  return readCached(cacheFile, options.features ?? CALIBRATION_FEATURES);
 }
 
 export async function learnCalibration(options: LearnCalibrationOptions): Promise<{ calibration: LearnedCalibration; cached: boolean; saved: boolean }> {
-  const { cacheDir, set, labelProbabilities, onProgress, onSaveFailed } = options;
+  const { cacheDir, set, labelProbabilities, onProgress, onSaveFailed, features = CALIBRATION_FEATURES } = options;
   const { cacheFile, modelSha256 } = await cacheFileOf(options);
   const { identity } = options;
-  const cached = await readCached(cacheFile);
+  const cached = await readCached(cacheFile, features);
   if (cached) return { calibration: cached, cached: true, saved: true };
   const samples = [];
   for (const [index, item] of set.entries()) {
     samples.push({ probabilities: await labelProbabilities(item.text), label: item.label });
     if ((index + 1) % 25 === 0 || index + 1 === set.length) onProgress?.(index + 1, set.length);
   }
-  const calibration = fitCalibration(samples);
+  const calibration = fitCalibration(samples, { features });
   const stored: StoredFit = identity !== undefined ? { ...calibration, identity } : { ...calibration, modelPath: options.modelPath, modelSha256 };
   // Written whole under a name of its own, then renamed: a crash mid-write never leaves a half file
   // that looks like a fit, and shards learning the same model at once never write into one file.
@@ -105,11 +114,11 @@ export async function learnCalibration(options: LearnCalibrationOptions): Promis
   return { calibration, cached: false, saved: true };
 }
 
-async function cacheFileOf({ modelPath, identity, cacheDir, promptKey, set }: CalibrationCacheOptions): Promise<{ cacheFile: string; modelSha256?: string }> {
+async function cacheFileOf({ modelPath, identity, cacheDir, promptKey, set, features = CALIBRATION_FEATURES }: CalibrationCacheOptions): Promise<{ cacheFile: string; modelSha256?: string }> {
   if (identity === undefined && modelPath === undefined) throw new Error('learnCalibration needs a modelPath or an identity.');
   const modelSha256 = identity === undefined ? await fileSha256(modelPath!) : undefined;
   const model = identity !== undefined ? `identity:${identity}` : modelSha256;
-  const key = createHash('sha256').update(JSON.stringify({ version: FIT_VERSION, model, promptKey, set })).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(JSON.stringify({ version: FIT_VERSION, model, promptKey, set, features })).digest('hex').slice(0, 32);
   return { cacheFile: join(cacheDir, `sentiment-calibration-${key}.json`), modelSha256 };
 }
 
@@ -154,12 +163,14 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-async function readCached(file: string): Promise<LearnedCalibration | undefined> {
+async function readCached(file: string, features: CalibrationFeatures): Promise<LearnedCalibration | undefined> {
   try {
     const value = JSON.parse(await readFile(file, 'utf8')) as StoredFit;
-    const finite = (xs: unknown) => Array.isArray(xs) && xs.length === SENTIMENT_LABELS.length && xs.every((x) => typeof x === 'number' && Number.isFinite(x));
-    if (value.kind === 'learned' && finite(value.bias) && Array.isArray(value.weights) && value.weights.length === 3 && value.weights.every(finite)) {
-      return { kind: 'learned', weights: value.weights, bias: value.bias };
+    const finite = (xs: unknown, length: number) => Array.isArray(xs) && xs.length === length && xs.every((x) => typeof x === 'number' && Number.isFinite(x));
+    const width = Array.isArray(value.weights?.[0]) ? value.weights[0].length : 0;
+    const fitsFeatures = (value.features ?? 'labels') === features;
+    if (value.kind === 'learned' && fitsFeatures && width > 0 && finite(value.bias, 3) && Array.isArray(value.weights) && value.weights.length === 3 && value.weights.every((row) => finite(row, width))) {
+      return { kind: 'learned', weights: value.weights, bias: value.bias, ...(value.features === undefined ? {} : { features: value.features }) };
     }
   } catch {
     // No cache yet, or an unreadable one: learn again.

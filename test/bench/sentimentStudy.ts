@@ -34,7 +34,7 @@ export const VARIANT_NOTES: Record<Variant, string> = {
   raw: 'largest label probability',
   'content-free': "prior on 'N/A'-like inputs divided out (Zhao 2021)",
   batch: "mean over the split's own inputs divided out (Zhou 2024)",
-  learned: 'logistic regression fitted at start on the shipped set (the default)',
+  learned: 'logistic regression on the label words, fitted at start on the shipped set (the default)',
   'learned+batch': 'learned, then batch',
 };
 

@@ -79,14 +79,15 @@ describe.skipIf(!ready)('ServerEngine on a real llama-server (SmolLM2-135M) agai
   });
 
   it('gives the in-process labels, with label probabilities within a few points of them', async () => {
+    const LABELS = ['positive', 'neutral', 'negative'] as const;
     let agree = 0;
     let worst = 0;
     for (const text of TEXTS) {
       const there = await remote.labelProbabilities(text);
       const here = await local.classifier.labelProbabilities(text);
-      const best = (p: Record<string, number>) => Object.entries(p).sort((a, b) => b[1] - a[1])[0]![0];
+      const best = (p: Record<(typeof LABELS)[number], number>) => [...LABELS].sort((a, b) => p[b] - p[a])[0];
       if (best(there) === best(here)) agree++;
-      for (const label of ['positive', 'neutral', 'negative'] as const) worst = Math.max(worst, Math.abs(there[label] - here[label]));
+      for (const label of LABELS) worst = Math.max(worst, Math.abs(there[label] - here[label]));
     }
     console.log(`server vs in-process sentiment: ${agree}/${TEXTS.length} labels agree, largest probability gap ${worst.toFixed(3)}, floors used ${remote.labelFloors}`);
     expect(agree).toBe(TEXTS.length);

@@ -7,8 +7,8 @@
  * or above, negative at -1.0 or below, neutral within ±0.3; the rest is left out). Each label's
  * tweets are ordered by the sha256 of their id, a fixed order nobody chose: the first 100 of each
  * label are the held-out chat split (test/fixtures/sentiment-vader-tweets.jsonl, never fitted
- * on), the next 40 go to the calibration set (src/engine/calibration-set.jsonl, source
- * "vader-tweets"). The two never share a tweet.
+ * on), the next 40 are written to calibration-tweets.jsonl in the current folder: those are the
+ * lines of src/engine/calibration-set.jsonl whose source is "vader-tweets". The two never share a tweet.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -50,8 +50,8 @@ function main(): void {
     }
   }
   writeFileSync('test/fixtures/sentiment-vader-tweets.jsonl', `${evalLines.join('\n')}\n`);
-  writeFileSync('/tmp/vader-tweets-calibration.jsonl', `${calibrationLines.join('\n')}\n`);
-  process.stdout.write(`${evalLines.length} held-out tweets, ${calibrationLines.length} for the calibration set (in /tmp/vader-tweets-calibration.jsonl)\n`);
+  writeFileSync('calibration-tweets.jsonl', `${calibrationLines.join('\n')}\n`);
+  process.stdout.write(`${evalLines.length} held-out tweets, ${calibrationLines.length} for the calibration set (in calibration-tweets.jsonl)\n`);
 }
 
 main();

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LlamaContext, Token } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../../src/domain.js';
 import { Engine } from '../../src/engine/Engine.js';
-import { buildLabelTrie, labelSpellings, SentimentClassifier, type LabelTrieNode } from '../../src/engine/SentimentClassifier.js';
+import { buildLabelTrie, labelSpellings, labelWordTokens, SentimentClassifier, type LabelTrieNode } from '../../src/engine/SentimentClassifier.js';
 import { ensureTwoByteMergesModel, TEST_THREADS } from '../support/testModels.js';
 
 let engine: Engine;
@@ -107,6 +107,26 @@ describe('SentimentClassifier under a tokenizer whose labels share first tokens'
       const slow = await referenceProbabilities(text);
       for (const label of SENTIMENT_LABELS) expect(fast[label]).toBeCloseTo(slow[label], 4);
       expect(fast.positive + fast.neutral + fast.negative).toBeCloseTo(1, 6);
+    }
+  });
+
+  it('reads the label words in the same decode steps, and the label probabilities stay what they are without them', async () => {
+    const context = await engine.model.createContext({ contextSize: 1024, threads: TEST_THREADS });
+    try {
+      const without = await SentimentClassifier.create({ model: engine.model, sequence: context.getSequence(), chatWrapper: engine.chatWrapper, labelWords: false });
+      expect(labelWordTokens(engine.model).size).toBeGreaterThan(10);
+      for (const text of ['I love this server, you are all so kind', 'why does it keep crashing']) {
+        const withWords = await engine.classifier.labelProbabilities(text);
+        const stepsWith = engine.classifier.lastDecodeSteps;
+        const labelsOnly = await without.labelProbabilities(text);
+        expect(stepsWith).toBe(without.lastDecodeSteps);
+        for (const label of SENTIMENT_LABELS) expect(withWords[label]).toBeCloseTo(labelsOnly[label], 4);
+        expect(withWords.words).toHaveLength(15);
+        expect(withWords.words.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+        expect(labelsOnly.words.every((p) => p === 0)).toBe(true);
+      }
+    } finally {
+      await context.dispose();
     }
   });
 

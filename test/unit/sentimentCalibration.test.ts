@@ -17,7 +17,15 @@ function leaningModel(truth: SentimentLabel, jitter: number): LabelProbabilities
   share[truth] += 0.25 + jitter;
   share.positive += 0.5;
   const total = share.positive + share.neutral + share.negative;
-  return { positive: share.positive / total, neutral: share.neutral / total, negative: share.negative / total };
+  const p = { positive: share.positive / total, neutral: share.neutral / total, negative: share.negative / total };
+  return { ...p, words: wordsOf(p) };
+}
+
+/** Label words as a classifier reads them: each label's own word carries most of its share, the other words a little. */
+function wordsOf(p: Record<SentimentLabel, number>): number[] {
+  const words = SENTIMENT_LABELS.flatMap((label) => [0.9 * p[label], 0.04 * p[label], 0.03 * p[label], 0.02 * p[label], 0.01 * p[label]]);
+  const total = words.reduce((a, b) => a + b, 0);
+  return words.map((w) => w / total);
 }
 
 const samples = Array.from({ length: 90 }, (_, i) => {
@@ -26,6 +34,19 @@ const samples = Array.from({ length: 90 }, (_, i) => {
 });
 
 describe('fitCalibration', () => {
+  it('fits on the fifteen label words when asked, and reads the same lean through them', () => {
+    const calibration = fitCalibration(samples, { features: 'words' });
+    expect(calibration.features).toBe('words');
+    expect(calibration.weights.map((row) => row.length)).toEqual([15, 15, 15]);
+    const correct = samples.filter((s) => pickLabel(s.probabilities, calibration).label === s.label).length;
+    expect(correct / samples.length).toBeGreaterThan(0.9);
+  });
+
+  it('a words calibration given label probabilities without words says what is missing instead of guessing', () => {
+    const calibration = fitCalibration(samples, { features: 'words' });
+    expect(() => pickLabel({ positive: 0.5, neutral: 0.3, negative: 0.2 }, calibration)).toThrow(/label words/);
+  });
+
   it('given a model that says "positive" to everything, learns to read the label it leans toward underneath', () => {
     const raw = samples.map((s) => pickLabel(s.probabilities).label);
     expect(new Set(raw)).toEqual(new Set(['positive']));
@@ -74,6 +95,7 @@ describe('learnCalibration (cached by the model file hash)', () => {
     const options = { modelPath, cacheDir, promptKey: 'prompt', set, labelProbabilities: async (text: string) => (calls++, probabilitiesOf(text)), onProgress: (done: number) => progress.push(done) };
     const first = await learnCalibration(options);
     expect(first.cached).toBe(false);
+    expect(first.calibration.features).toBe('words');
     expect(calls).toBe(30);
     expect(progress).toEqual([25, 30]);
     const second = await learnCalibration(options);
@@ -81,6 +103,24 @@ describe('learnCalibration (cached by the model file hash)', () => {
     expect(calls).toBe(30);
     expect(second.calibration).toEqual(first.calibration);
     expect(readdirSync(cacheDir).filter((file) => file.endsWith('.part'))).toEqual([]);
+  });
+
+  it('fits on the three labels alone when the reader gives no label words (a server path), and keeps that fit apart from the words fit', async () => {
+    const dir = dirs.make();
+    const modelPath = join(dir, 'model.gguf');
+    writeFileSync(modelPath, 'weights v1');
+    const cacheDir = join(dir, 'cache');
+    const labelsOnly = async (text: string) => {
+      const { positive, neutral, negative } = probabilitiesOf(text);
+      return { positive, neutral, negative };
+    };
+    const fit = await learnCalibration({ modelPath, cacheDir, promptKey: 'prompt', set, labelProbabilities: labelsOnly, features: 'labels' });
+    expect(fit.calibration.features).toBe('labels');
+    expect(fit.calibration.weights.map((row) => row.length)).toEqual([3, 3, 3]);
+    expect(pickLabel({ positive: 0.7, neutral: 0.2, negative: 0.1 }, fit.calibration).label).toBeDefined();
+    const words = await learnCalibration({ modelPath, cacheDir, promptKey: 'prompt', set, labelProbabilities: async (text) => probabilitiesOf(text) });
+    expect(words.cached).toBe(false);
+    expect(words.calibration.features).toBe('words');
   });
 
   it('learns again for another model file, another prompt, or an unreadable cache file', async () => {

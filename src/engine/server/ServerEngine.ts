@@ -471,6 +471,8 @@ export class ServerEngine implements ModelEngine {
         cacheDir: this.options.calibrationCacheDir ?? 'data/models/calibration',
         promptKey,
         set,
+        // A server gives the labels' probabilities alone (its top-N), not the label words'.
+        features: 'labels',
         labelProbabilities: (text) => this.labelProbabilities(text),
         onProgress: (done, total) => {
           this.learning = { done, total, startedMs: this.learning?.startedMs ?? performance.now() };
