@@ -8,7 +8,7 @@ import { windowTurns } from '../../src/engine/promptWindow.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from '../../src/engine/speakerPrefix.js';
 import type { HistoryTurn } from '../../src/history/HistoryStore.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
-import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
+import { ChannelSessions, STOPPED_MARKER } from '../../src/sessions/ChannelSessions.js';
 import { tempDirs } from '../support/tempDir.js';
 import { ensureTinyModel, TEST_THREADS } from '../support/testModels.js';
 
@@ -57,7 +57,7 @@ describe('ChatReplies on the real engine', () => {
     engine.forget('rendering');
   });
 
-  it('lets a /reset during a streaming reply finish that reply; it is not recorded and the warm slot is dropped after it', async () => {
+  it('stops a streaming reply at /reset: the text shown so far stays, marked stopped; it is not recorded and the warm slot is dropped', async () => {
     const store = await KeyvHistoryStore.open({ url: `sqlite://${join(dirs.make(), 'h.sqlite')}` });
     const sessions = new ChannelSessions({ engine, queue: new GenerationQueue(), store });
     try {
@@ -72,7 +72,8 @@ describe('ChatReplies on the real engine', () => {
       await reset;
 
       expect(reset).toBeDefined();
-      expect(pieces.join('').trim()).toBe(during.reply);
+      expect(during.stopped).toBe(true);
+      expect(during.reply).toBe(pieces.join('').trim() + STOPPED_MARKER);
       expect(await store.load('r')).toEqual([]);
       expect(await sessions.history('r')).toEqual([]);
       expect(engine.replies.isWarm('r')).toBe(false);
