@@ -34,6 +34,8 @@ import { median, percentile } from './stats.js';
 const args = process.argv.slice(2);
 const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const quick = args.includes('--quick');
+/** Read before anything of this run starts. */
+const LOAD_AT_START = os.loadavg()[0]!;
 const modelPath = arg('--model') ?? path.join(MODELS_DIR, REAL_MODELS.qwen);
 const threads = Number(arg('--threads') ?? 1);
 const rounds = Number(arg('--rounds') ?? (quick ? 1 : 3));
@@ -56,7 +58,7 @@ interface BurstResult { answered: number; seconds: number; messages_per_min: num
 interface ServerBenchResult {
   model: string;
   threads: number;
-  machine: { cores: number; cpu: string; shared: string };
+  machine: { cores: number; cpu: string; /** The 1-minute load average when the run began: other work on the machine inflates every time. */ loadAtStart: number };
   server: { kind: string; slots: number; slot_context: number };
   reaction: { calls: number; local_ms_p50: number; local_ms_p95: number; server_ms_p50: number; server_ms_p95: number; ratio_p50: number };
   ttft: {
@@ -129,7 +131,7 @@ async function main(): Promise<void> {
     const result: ServerBenchResult = {
       model: path.basename(modelPath),
       threads,
-      machine: { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model.trim() ?? 'unknown', shared: 'yes: other jobs ran on the same 2 cores during this run' },
+      machine: { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model.trim() ?? 'unknown', loadAtStart: LOAD_AT_START },
       server: { kind: 'llama.cpp llama-server (xllamacpp 2026.10.11549 wheel)', slots: PARALLEL + 1, slot_context: SLOT_CONTEXT },
       reaction: {
         calls: reaction.local.length,
@@ -298,13 +300,13 @@ function formatServerTable(r: ServerBenchResult): string {
     [`burst ${r.burst.channels}×${r.burst.messages_per_channel}, INFERENCE_PARALLEL=4`, `${r.burst.parallel_4.messages_per_min} msg/min (${r.burst.parallel_4.seconds} s)`, ''],
     [`burst ${r.burst.channels}×${r.burst.messages_per_channel}, INFERENCE_PARALLEL=1`, `${r.burst.parallel_1.messages_per_min} msg/min (${r.burst.parallel_1.seconds} s)`, ''],
     ['burst speedup (4 / 1)', `${r.burst.speedup}×`, ''],
-    [`held-out macro-F1 (${r.macro_f1.items} items), in process / server`, `${r.macro_f1.local} / ${r.macro_f1.server}`, 'within 2 points'],
+    [`held-out macro-F1 (${r.macro_f1.items} items), in process (label words) / server (labels alone)`, `${r.macro_f1.local} / ${r.macro_f1.server}`, 'within 2 points'],
     ['  label floors used through the server', `${r.macro_f1.server_label_floors}`, ''],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
   const valueWidth = Math.max(...rows.map(([, value]) => value.length));
   return [
-    `model ${r.model}, ${r.threads} thread(s) each, ${r.machine.cores} cores (${r.machine.cpu}); machine shared with other jobs`,
+    `model ${r.model}, ${r.threads} thread(s) each, ${r.machine.cores} cores (${r.machine.cpu}); load average ${r.machine.loadAtStart.toFixed(1)} at the start`,
     ...rows.map(([name, value, target]) => `${name.padEnd(width)}  ${value.padStart(valueWidth)}  ${target}`),
   ].join('\n');
 }
