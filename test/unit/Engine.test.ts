@@ -8,6 +8,7 @@ import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
 import { buildLabelTrie, labelSpellings, SENTIMENT_INSTRUCTION } from '../../src/engine/SentimentClassifier.js';
 import { resolveChatWrapper } from 'node-llama-cpp';
 import { isAbort, UserError } from '../../src/errors.js';
+import { gatedErases } from '../../src/engine/eraseGate.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
@@ -368,6 +369,50 @@ describe('several replies at once on the one context (PARALLEL_REPLIES)', () => 
     expect(SENTIMENT_LABELS).toContain(sentiment.label);
     expect(ended.length).toBeLessThan(2);
     await Promise.all(replies);
+  });
+
+  it("rewinds the classifier's sequence between two decode steps of long replies, not after them", async () => {
+    // Long replies: node-llama-cpp's decode loop keeps the context's lock while two of them queue
+    // tokens, and the classifier's rewind needs that lock; without the erase gate the call below
+    // waits for the replies to end.
+    const long = await Engine.create(options({ replyMaxTokens: 400, sentimentCalibration: 'off' }));
+    try {
+      const stop = new AbortController();
+      const ended: string[] = [];
+      const streaming = new Set<string>();
+      let bothStreaming!: () => void;
+      const started = new Promise<void>((resolve) => (bothStreaming = resolve));
+      const replies = ['x', 'y'].map((name) =>
+        long
+          .reply({
+            channelId: `long-${name}`,
+            turns: [],
+            userName: 'bob',
+            userText: 'tell me a very long story',
+            signal: stop.signal,
+            onText: () => {
+              streaming.add(name);
+              if (streaming.size === 2) bothStreaming();
+            },
+          })
+          .catch((error: unknown) => {
+            if (!isAbort(error)) throw error;
+          })
+          .finally(() => void ended.push(name)),
+      );
+      await started;
+      const erasesBefore = gatedErases(long.context);
+
+      const sentiments = [await long.classify('I love it'), await long.classify('this is awful')];
+
+      expect(ended).toEqual([]);
+      expect(gatedErases(long.context)).toBeGreaterThan(erasesBefore);
+      for (const sentiment of sentiments) expect(SENTIMENT_LABELS).toContain(sentiment.label);
+      stop.abort();
+      await Promise.all(replies);
+    } finally {
+      await long.dispose();
+    }
   });
 
   it('gives a cold channel an idle warm sequence while others reply, never a busy one', async () => {
