@@ -5,7 +5,7 @@ import { ChatReplies, type ReplyRequest, type ReplyResult } from './ChatReplies.
 import { SentimentClassifier, classifierPromptKey, type SentimentResult } from './SentimentClassifier.js';
 import type { Calibration } from './sentimentCalibration.js';
 import { learnCalibration, loadCalibrationSet, readCachedCalibration, type LearnCalibrationOptions } from './learnCalibration.js';
-import { gateErases } from './eraseGate.js';
+import { scheduleDecodes } from './decodeScheduling.js';
 import { loadModelFile } from './loadModel.js';
 import { modelChatWrapper } from './modelChatWrapper.js';
 
@@ -147,8 +147,8 @@ export class Engine implements ModelEngine {
         threads: options.threads,
         batchSize: Math.min(512, options.contextSize),
       });
-      // Before any sequence is taken: a rewind must not wait for several running replies to end.
-      gateErases(context);
+      // Before any sequence is taken: replies step together, and a rewind gets in between two steps.
+      scheduleDecodes(context);
       const today = options.today ?? PROCESS_START;
       const { chatTemplate } = options;
       const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: options.thoughtTokens !== undefined, today, chatTemplate });

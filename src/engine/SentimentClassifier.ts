@@ -1,5 +1,6 @@
 import { LlamaText, SpecialTokensText, TokenBias, type ChatHistoryItem, type ChatWrapper, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../domain.js';
+import { decodeFirst } from './decodeScheduling.js';
 import { calibratedScores, meanPrior, type Calibration, type ContentFreeCalibration, type LabelProbabilities } from './sentimentCalibration.js';
 
 export interface SentimentResult {
@@ -179,7 +180,12 @@ export class SentimentClassifier {
    * and, read in the same first decode step, each label word's share among the label words' first
    * tokens (`words`, LABEL_WORDS order).
    */
-  async labelProbabilities(text: string): Promise<LabelProbabilities & { words: number[] }> {
+  labelProbabilities(text: string): Promise<LabelProbabilities & { words: number[] }> {
+    // The replies' next steps wait while this runs: a reaction waits one decode step, not one per reply.
+    return decodeFirst(this.sequence, () => this.scoreMessage(text));
+  }
+
+  private async scoreMessage(text: string): Promise<LabelProbabilities & { words: number[] }> {
     const scores = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
     const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label].map(() => 0));
     this.steps = 0;

@@ -8,7 +8,8 @@
  *
  * Options: `--model PATH` (default test/.models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf),
  * `--parallel 1,2,4` (the values to run), `--default N` (the one compared with 1; default the
- * config's DEFAULT_PARALLEL_REPLIES when more than 1, else the largest value run), `--warm` (each channel has replied once before the burst, so
+ * config's DEFAULT_PARALLEL_REPLIES when more than 1, else the largest value run), `--repeat N`
+ * (N rounds, each running every value in turn; the table shows each measure's median), `--warm` (each channel has replied once before the burst, so
  * its history sits in its warm sequence: an active server; default cold, as after a restart).
  * THREADS (default 2) and REPLY_MAX_TOKENS (default 256) come from the environment, as for the bot.
  */
@@ -73,13 +74,18 @@ async function main(): Promise<void> {
   // Compared with 1: the bot's default when it is more, else the largest value run.
   const chosen = Number(arg('--default') ?? (DEFAULT_PARALLEL_REPLIES > 1 ? DEFAULT_PARALLEL_REPLIES : Math.max(...values)));
   const outPath = arg('--out') ?? 'data/bench/burst.json';
-  const runs: RunResult[] = [];
-  for (const parallel of values) {
-    log(`PARALLEL_REPLIES=${parallel}…`);
-    runs.push(await child(parallel));
-    const r = runs.at(-1)!;
-    log(`  ${r.messages_per_minute} msg/min, last channel first token ${r.last_channel_first_token_ms} ms, reaction p95 ${r.reaction_ms_p95} ms, per reply ${r.per_reply_decode_tok_s_p50} tok/s, RSS peak ${r.rss_peak_mb} MB`);
+  // Rounds run every value in turn, so a machine whose speed drifts (a shared VM) drifts for all of them alike.
+  const repeat = Math.max(1, Number(arg('--repeat') ?? 1));
+  const each = new Map<number, RunResult[]>(values.map((value) => [value, []]));
+  for (let round = 1; round <= repeat; round++) {
+    for (const parallel of values) {
+      log(`PARALLEL_REPLIES=${parallel}${repeat > 1 ? ` (round ${round} of ${repeat})` : ''}…`);
+      const r = await child(parallel);
+      each.get(parallel)!.push(r);
+      log(`  ${r.messages_per_minute} msg/min, last channel first token ${r.last_channel_first_token_ms} ms, reaction p95 ${r.reaction_ms_p95} ms, per reply ${r.per_reply_decode_tok_s_p50} tok/s, RSS peak ${r.rss_peak_mb} MB`);
+    }
   }
+  const runs = values.map((value) => medianRun(each.get(value)!));
   const one = runs.find((r) => r.parallel_replies === 1);
   const picked = runs.find((r) => r.parallel_replies === chosen);
   const ratio = (a: number | undefined, b: number | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : undefined);
@@ -95,13 +101,21 @@ async function main(): Promise<void> {
     throughput_ratio: ratio(picked?.messages_per_minute, one?.messages_per_minute),
     last_channel_first_token_ratio: ratio(one?.last_channel_first_token_ms, picked?.last_channel_first_token_ms),
     reaction_p95_ratio: ratio(picked?.reaction_ms_p95, one?.reaction_ms_p95),
+    rounds: repeat,
     curve: runs,
+    ...(repeat > 1 ? { every_round: Object.fromEntries(each) } : {}),
   };
   fs.mkdirSync(path.dirname(outPath), { recursive: true });
   fs.writeFileSync(outPath, JSON.stringify(result, null, 2) + '\n');
   log(`wrote ${outPath}`);
   process.stdout.write(formatTable(result.curve, chosen) + '\n');
   process.stdout.write(`${chosen} vs 1: throughput ×${result.throughput_ratio}, last channel's first token ×${result.last_channel_first_token_ratio} sooner, reaction p95 ×${result.reaction_p95_ratio}\n`);
+}
+
+/** Each measure's median over the rounds of one value (the table shows these). */
+function medianRun(rounds: RunResult[]): RunResult {
+  const keys = Object.keys(rounds[0]!) as Array<keyof RunResult>;
+  return Object.fromEntries(keys.map((key) => [key, Math.round(median(rounds.map((r) => r[key])) * 10) / 10])) as unknown as RunResult;
 }
 
 /** One PARALLEL_REPLIES value in a fresh process. */

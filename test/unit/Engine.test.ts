@@ -8,7 +8,7 @@ import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
 import { buildLabelTrie, labelSpellings, SENTIMENT_INSTRUCTION } from '../../src/engine/SentimentClassifier.js';
 import { resolveChatWrapper } from 'node-llama-cpp';
 import { isAbort, UserError } from '../../src/errors.js';
-import { gatedErases } from '../../src/engine/eraseGate.js';
+import { decodeStats } from '../../src/engine/decodeScheduling.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
@@ -328,6 +328,7 @@ describe('ChatReplies (through the engine)', () => {
 describe('several replies at once on the one context (PARALLEL_REPLIES)', () => {
   it("generates three channels' replies together, each streaming its own text from a prompt that holds only its channel's words", async () => {
     const markers = ['lynx-one', 'puffin-two', 'bison-three'];
+    const before = decodeStats(engine.context);
     const timeline: string[] = [];
     const pieces = new Map<string, string[]>();
     const replies = markers.map((marker) =>
@@ -357,6 +358,10 @@ describe('several replies at once on the one context (PARALLEL_REPLIES)', () => 
     // Decoded together: every reply had streamed its first text before the first of them ended.
     const firstEnd = timeline.findIndex((event) => event.startsWith('end:'));
     expect(timeline.slice(0, firstEnd).sort()).toEqual(markers.map((marker) => `first:${marker}`).sort());
+    // And their generation steps shared decodes: left to node-llama-cpp alone, replies fall out of
+    // step and nearly every decode holds one token.
+    const after = decodeStats(engine.context);
+    expect((after.steps - before.steps) / (after.stepBatches - before.stepBatches)).toBeGreaterThan(2);
   });
 
   it('answers a sentiment call between the decode steps of several running replies, before they end', async () => {
@@ -401,12 +406,12 @@ describe('several replies at once on the one context (PARALLEL_REPLIES)', () => 
           .finally(() => void ended.push(name)),
       );
       await started;
-      const erasesBefore = gatedErases(long.context);
+      const erasesBefore = decodeStats(long.context).erases;
 
       const sentiments = [await long.classify('I love it'), await long.classify('this is awful')];
 
       expect(ended).toEqual([]);
-      expect(gatedErases(long.context)).toBeGreaterThan(erasesBefore);
+      expect(decodeStats(long.context).erases).toBeGreaterThan(erasesBefore);
       for (const sentiment of sentiments) expect(SENTIMENT_LABELS).toContain(sentiment.label);
       stop.abort();
       await Promise.all(replies);
