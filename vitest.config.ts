@@ -1,13 +1,26 @@
 import { defineConfig } from 'vitest/config';
 
 // The suite's settings, here rather than in the npm script, so `npx vitest run <any path>` runs a
-// file the way `npm test` does: files one after another (they share 2 cores and the test servers)
-// and limits sized for real inference on a small machine.
+// file the way `npm test` does. Limits are sized for real inference on a small machine.
+//
+// Two groups, one after the other:
+// - unit, e2e and server: two files at a time. Every model they load runs on 1 thread (the tiny
+//   models, the bots they start, the llama-servers), and much of their time is spent waiting on
+//   processes, sockets and timers, so two files share 2 cores without slowing each other much.
+// - real: one file at a time, after the others, so a real model may take every core.
 export default defineConfig({
   test: {
-    dir: 'test',
-    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit+e2e+server', include: ['test/{unit,e2e,server}/**/*.test.ts'], maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: { name: 'real', include: ['test/real/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

@@ -13,7 +13,7 @@ const DEFAULT_SYSTEM_PROMPT =
  * end (node-llama-cpp's decode loop keeps the context's lock while any of them has a token queued,
  * and the classifier must take it to rewind its sequence): see docs/parallel-replies.md.
  */
-export const DEFAULT_PARALLEL_REPLIES = 1;
+export const DEFAULT_PARALLEL_REPLIES = 4;
 
 /** THINKING=on: a thought of up to this many tokens (about a minute of a 0.5B model on 2 cores). */
 const DEFAULT_THOUGHT_TOKENS = 512;

@@ -89,6 +89,8 @@ export interface EngineOptions {
   systemPrompt: string;
   /** Fixed sampling seed for replies (tests). */
   seed?: number;
+  /** Sampling temperature for replies; 0 is greedy (benchmarks that must generate the same replies). Default 0.7. */
+  temperature?: number;
   /** How sentiment probabilities become a label (see sentimentCalibration.ts). Default `off` (raw); the bot's config defaults to `learned`. */
   sentimentCalibration?: CalibrationMode;
   /** Where learned calibrations are kept, by model hash. Default: a `calibration` folder beside the model file. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { limitUnderLoad, threadsUnderLoad } from '../support/limitUnderLoad.js';
+import { busyCoresNow, limitUnderLoad, threadsUnderLoad } from '../support/limitUnderLoad.js';
 
 describe('limitUnderLoad', () => {
   it('keeps the limit on a machine loaded up to its cores, stretches it by the load per core beyond, and caps the stretch', () => {
@@ -11,9 +11,20 @@ describe('limitUnderLoad', () => {
   });
 
   it('uses every core for a test on an otherwise idle machine, and one thread on a busy one', () => {
-    expect(threadsUnderLoad({ load: 0.4, cores: 2 })).toBe(2);
-    expect(threadsUnderLoad({ load: 1.5, cores: 2 })).toBe(2);
-    expect(threadsUnderLoad({ load: 1.6, cores: 2 })).toBe(1);
-    expect(threadsUnderLoad({ load: 11, cores: 2 })).toBe(1);
+    expect(threadsUnderLoad({ busy: 0.1, cores: 2 })).toBe(2);
+    expect(threadsUnderLoad({ busy: 0.5, cores: 2 })).toBe(2);
+    expect(threadsUnderLoad({ busy: 0.6, cores: 2 })).toBe(1);
+    expect(threadsUnderLoad({ busy: 2, cores: 2 })).toBe(1);
+  });
+
+  it('counts the cores busy right now: a loop spinning beside it shows as about one', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const spinner = new Worker('const end = Date.now() + 3000; while (Date.now() < end);', { eval: true });
+    await new Promise((resolve) => spinner.once('online', resolve));
+    try {
+      expect(busyCoresNow(400)).toBeGreaterThan(0.6);
+    } finally {
+      await spinner.terminate();
+    }
   });
 });
