@@ -17,7 +17,7 @@ export interface GenerationQueueOptions {
   maxPending?: number;
   /**
    * Most reply jobs running at once, never two of one channel; the sentiment lane always runs one.
-   * Default 1 (one reply at a time).
+   * Default 1 (one reply at a time; the bot passes PARALLEL_REPLIES, default 4).
    */
   parallelReplies?: number;
 }

@@ -8,7 +8,7 @@
  *
  * Options: `--model PATH` (default test/.models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf),
  * `--parallel 1,2,4` (the values to run), `--default N` (the one compared with 1; default the
- * config's DEFAULT_PARALLEL_REPLIES when more than 1, else the largest value run), `--repeat N`
+ * config's DEFAULT_PARALLEL_REPLIES when it is run and more than 1, else the largest value run), `--repeat N`
  * (N rounds, each running every value in turn; the table shows each measure's median), `--warm` (each channel has replied once before the burst, so
  * its history sits in its warm sequence: an active server; default cold, as after a restart).
  * THREADS (default 2) and REPLY_MAX_TOKENS (default 256) come from the environment, as for the bot.
@@ -71,8 +71,8 @@ if (args[0] === '--child') {
 
 async function main(): Promise<void> {
   const values = (arg('--parallel') ?? '1,2,4').split(',').map(Number);
-  // Compared with 1: the bot's default when it is more, else the largest value run.
-  const chosen = Number(arg('--default') ?? (DEFAULT_PARALLEL_REPLIES > 1 ? DEFAULT_PARALLEL_REPLIES : Math.max(...values)));
+  // Compared with 1: the bot's default when it is run and more than 1, else the largest value run.
+  const chosen = Number(arg('--default') ?? (DEFAULT_PARALLEL_REPLIES > 1 && values.includes(DEFAULT_PARALLEL_REPLIES) ? DEFAULT_PARALLEL_REPLIES : Math.max(...values)));
   const outPath = arg('--out') ?? 'data/bench/burst.json';
   // Rounds run every value in turn, so a machine whose speed drifts (a shared VM) drifts for all of them alike.
   const repeat = Math.max(1, Number(arg('--repeat') ?? 1));

@@ -82,7 +82,7 @@ describe('/status', () => {
     const lines = status.content!.split('\n');
     expect(lines[0]).toMatch(/^\*\*Model\*\* tiny-qwen2\.gguf \(\d+ KB\); 1 threads, context 2048 tokens$/);
     expect(lines[1]).toMatch(/^\*\*Up\*\* \d+ min \d+ s$/);
-    expect(lines[2]).toBe('**Queue** 0 sentiment, 0 replies waiting or running (0 of up to 1 generating now); 1 of 8 warm channels');
+    expect(lines[2]).toBe('**Queue** 0 sentiment, 0 replies waiting or running (0 of up to 4 generating now); 1 of 8 warm channels');
     expect(lines[3]).toMatch(/^\*\*Recent speed\*\* sentiment p50 \d+ ms, replies \d+\.\d tokens\/s$/);
     expect(lines[4]).toBe('**Messages since start** 1 answered, 0 kept as context, 0 reacted to, 0 stopped, 0 told busy, 0 rate-limited, 0 failed');
     expect(lines[5]).toMatch(/^\*\*Mood, last hour, this server\*\* 😄 (100|0)% · 😐 (100|0)% · 😢 (100|0)% of 1 message$/);

@@ -49,9 +49,9 @@ describe('npm run eval', () => {
 });
 
 describe('npm run bench:burst', () => {
-  it('runs the burst once per PARALLEL_REPLIES value on the tiny model, answers all 12 messages in order each time, and writes the ratios and the curve', async () => {
+  it('runs the burst for each PARALLEL_REPLIES value in rounds on the tiny model, answers all 12 messages in order each time, and writes the ratios and the curve', async () => {
     const out = join(dirs.make(), 'burst.json');
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/bench/burstBench.ts', '--model', await ensureTinyModel(), '--parallel', '1,2', '--out', out], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/bench/burstBench.ts', '--model', await ensureTinyModel(), '--parallel', '1,2', '--repeat', '2', '--out', out], {
       timeout: 240_000,
       env: { ...process.env, THREADS: '1', REPLY_MAX_TOKENS: '8' },
     });
@@ -59,6 +59,9 @@ describe('npm run bench:burst', () => {
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(report).toMatchObject({ model: 'tiny-qwen2.gguf', threads: 1, reply_max_tokens: 8, compared_parallel_replies: 2, burst: { channels: 4, messages_per_channel: 3 } });
     expect(report.curve.map((r: { parallel_replies: number }) => r.parallel_replies)).toEqual([1, 2]);
+    // Two rounds of each value; the curve holds each measure's median over them.
+    expect(Object.keys(report.every_round)).toEqual(['1', '2']);
+    for (const rounds of Object.values(report.every_round) as Array<Array<{ answered: number }>>) expect(rounds.map((r) => r.answered)).toEqual([12, 12]);
     for (const r of report.curve) {
       expect(r).toMatchObject({ answered: 12, order_violations: 0 });
       for (const key of ['messages_per_minute', 'last_channel_first_token_ms', 'reaction_ms_p95', 'per_reply_decode_tok_s_p50', 'rss_peak_mb']) expect(r[key], key).toBeGreaterThan(0);

@@ -32,7 +32,7 @@ describe('parseConfig', () => {
       HISTORY_MAX_TOKENS: 1280,
       REPLY_MAX_TOKENS: 256,
       WARM_CHANNELS: 8,
-      PARALLEL_REPLIES: 1,
+      PARALLEL_REPLIES: 4,
       QUEUE_MAX: 64,
       MESSAGE_MAX_CHARS: 2000,
       RATE_LIMIT_MESSAGES: 5,
@@ -239,6 +239,9 @@ describe('parseConfig', () => {
   it('takes PARALLEL_REPLIES from 1 to 64, and refuses more than WARM_CHANNELS naming both keys', () => {
     expect(parseConfig({ PARALLEL_REPLIES: '1' }).PARALLEL_REPLIES).toBe(1);
     expect(parseConfig({ PARALLEL_REPLIES: '3', WARM_CHANNELS: '3' }).PARALLEL_REPLIES).toBe(3);
+    // Unset, it is 4, or WARM_CHANNELS when fewer: a small WARM_CHANNELS alone never stops the start.
+    expect(parseConfig({}).PARALLEL_REPLIES).toBe(4);
+    expect(parseConfig({ WARM_CHANNELS: '2' }).PARALLEL_REPLIES).toBe(2);
     expect(configError({ PARALLEL_REPLIES: '0' }).message).toContain('  PARALLEL_REPLIES: must be a whole number from 1 to 64 (got "0")');
     expect(configError({ PARALLEL_REPLIES: 'two' }).message).toContain('  PARALLEL_REPLIES: must be a whole number from 1 to 64 (got "two")');
 
