@@ -4,7 +4,7 @@ import type { CalibrationMode } from '../domain.js';
 import { ChatReplies, type ReplyRequest, type ReplyResult } from './ChatReplies.js';
 import { SentimentClassifier, classifierPromptKey, type SentimentResult } from './SentimentClassifier.js';
 import type { Calibration } from './sentimentCalibration.js';
-import { learnCalibration, loadCalibrationSet, readCachedCalibration, type LearnCalibrationOptions } from './learnCalibration.js';
+import { CALIBRATION_KEY_DATE, learnCalibration, loadCalibrationSet, readCachedCalibration, type LearnCalibrationOptions } from './learnCalibration.js';
 import { scheduleDecodes } from './decodeScheduling.js';
 import { loadModelFile } from './loadModel.js';
 import { modelChatWrapper } from './modelChatWrapper.js';
@@ -12,11 +12,6 @@ import { modelChatWrapper } from './modelChatWrapper.js';
 /** Read once: every prompt of this process prints this date, whatever the clock says later. */
 const PROCESS_START = new Date();
 
-/**
- * The date the calibration's cache key is rendered with: templates that print today's date
- * (Llama 3.2, SmolLM3) would otherwise give every new day a new key, and a new learning run.
- */
-const CALIBRATION_KEY_DATE = new Date('2000-01-01T12:00:00Z');
 
 /** Which correction the classifier uses now; `learning` while a learned one is fitted in the background. */
 export interface CalibrationStatus {

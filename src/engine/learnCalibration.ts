@@ -28,6 +28,13 @@ export function loadCalibrationSet(path = new URL('./calibration-set.jsonl', imp
     });
 }
 
+/**
+ * The date the calibration's cache key is rendered with, in process and on a server: templates that
+ * print today's date (Llama 3.2, SmolLM3) would otherwise give every new day a new key, and a new
+ * learning run.
+ */
+export const CALIBRATION_KEY_DATE = new Date('2000-01-01T12:00:00Z');
+
 export interface CalibrationCacheOptions {
   /** The model file, hashed into the cache key; not needed when `identity` is given. */
   modelPath?: string;

@@ -3,9 +3,11 @@
 // top_logprobs, streams NDJSON replies, and refuses to start without a Jinja template (Ollama's are Go templates).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServerEngine } from '../../src/engine/server/ServerEngine.js';
 import { UserError } from '../../src/errors.js';
+import { tempDirs } from '../support/tempDir.js';
 
 /** A ChatML template, as Qwen2.5's and SmolLM2's (what CHAT_TEMPLATE_FILE would hold). */
 const TEMPLATE =
@@ -13,6 +15,7 @@ const TEMPLATE =
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 let server: Server | undefined;
+const dirs = tempDirs('ollama-shapes-');
 const bodies: Array<{ path: string; body: Record<string, unknown> }> = [];
 
 async function fakeOllama(): Promise<string> {
@@ -44,6 +47,7 @@ async function fakeOllama(): Promise<string> {
 }
 
 afterEach(async () => {
+  dirs.removeAll();
   const running = server;
   server = undefined;
   if (running) await new Promise((resolve) => running.close(resolve));
@@ -74,6 +78,33 @@ describe('ServerEngine on Ollama (fake server for its shapes)', () => {
     } finally {
       await engine.dispose();
     }
+  });
+
+  it('keys the learned calibration on a prompt that does not hold the date: a restart on another day reads the fit, learns nothing', async () => {
+    const url = await fakeOllama();
+    // A template that prints the day, as Llama 3.2's does.
+    const dated = `{{ '<|im_start|>system\\nToday is ' + strftime_now('%d %b %Y') + '<|im_end|>\\n' }}${TEMPLATE}`;
+    const cacheDir = dirs.make();
+    const start = (today: string) => ServerEngine.start({ url, chatTemplate: dated, ...options, today: new Date(today), sentimentCalibration: 'learned', calibrationCacheDir: cacheDir });
+    const first = await start('2026-12-07T10:00:00Z');
+    try {
+      await first.calibrationReady();
+      expect(first.calibrationStatus.inUse).toBe('learned');
+      expect(bodies.find((entry) => entry.path === '/api/generate')!.body.prompt).toContain('Today is 07 Dec 2026');
+    } finally {
+      await first.dispose();
+    }
+    const classified = bodies.length;
+    const nextDay = await start('2026-12-08T10:00:00Z');
+    try {
+      await nextDay.calibrationReady();
+      expect(nextDay.calibrationStatus.inUse).toBe('learned');
+      // Only the start's own requests: no calibration text was classified again.
+      expect(bodies.slice(classified).filter((entry) => entry.path === '/api/generate')).toEqual([]);
+    } finally {
+      await nextDay.dispose();
+    }
+    expect(readdirSync(cacheDir).filter((name) => name.endsWith('.json'))).toHaveLength(1);
   });
 
   it('refuses to start without CHAT_TEMPLATE_FILE, saying why and what to set', async () => {

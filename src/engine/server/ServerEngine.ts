@@ -3,7 +3,7 @@ import { ModelUnavailableError, UserError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../logger.js';
 import type { ReplyRequest, ReplyResult } from '../ChatReplies.js';
 import type { CalibrationStatus, EngineStatus, FittedMessage, ModelEngine } from '../Engine.js';
-import { learnCalibration, loadCalibrationSet } from '../learnCalibration.js';
+import { CALIBRATION_KEY_DATE, learnCalibration, loadCalibrationSet } from '../learnCalibration.js';
 import { ChatTemplate, endOfAnswerText, templateMessages, type PromptPart } from '../OwnTemplateChatWrapper.js';
 import { windowTurns } from '../promptWindow.js';
 import { TEMPLATE_TOKENS_PER_TURN, historyBudget, replyChatHistory, replySpeakers, userLine } from '../replyPrompt.js';
@@ -69,6 +69,8 @@ interface Connected {
   stop: string[];
   classifierPrefix: PromptPart[];
   classifierSuffix: PromptPart[];
+  /** The classifier's prompt rendered on a fixed date, with the API: what a learned fit is cached under. */
+  calibrationKey: string;
   /** Reply slots (llama-server). */
   slots: SlotLru;
   classifierSlot?: number;
@@ -225,9 +227,13 @@ export class ServerEngine implements ModelEngine {
           'the bot renders prompts itself, so set CHAT_TEMPLATE_FILE to the model\'s template (the "chat_template" of its tokenizer_config.json, saved as a .jinja file).',
       );
     }
-    const template = new ChatTemplate(source, { tokens: { bosString: info.bosToken, eosString: info.eosToken } }, { thinking: false, today: this.today });
+    const tokens = { tokens: { bosString: info.bosToken, eosString: info.eosToken } };
+    const template = new ChatTemplate(source, tokens, { thinking: false, today: this.today });
     const end = endOfAnswerText(template);
-    const parts = template.renderParts(templateMessages(classifierChatHistory(MESSAGE_SLOT)), true);
+    const classifierMessages = templateMessages(classifierChatHistory(MESSAGE_SLOT));
+    const parts = template.renderParts(classifierMessages, true);
+    // The fit depends on the prompt, not on the day it was rendered.
+    const keyParts = new ChatTemplate(source, tokens, { thinking: false, today: CALIBRATION_KEY_DATE }).renderParts(classifierMessages, true);
     const at = parts.findIndex((part) => !part.special && part.text === MESSAGE_SLOT);
     if (at === -1) throw new UserError('The chat template drops the message placeholder; this template is not supported.');
     const slotIds = info.api === 'llama-server' ? this.replySlotIds(info) : [0];
@@ -236,7 +242,17 @@ export class ServerEngine implements ModelEngine {
     if (info.api === 'llama-server' && classifierSlot === undefined) {
       this.logger.warn('llama-server has no slot left for the sentiment classifier; a sentiment call may wait behind a reply. Start it with --parallel INFERENCE_PARALLEL + 1', { slots: total, replySlots: slotIds.length });
     }
-    return { info, backend, template, stop: end ? [end] : [], classifierPrefix: parts.slice(0, at), classifierSuffix: parts.slice(at + 1), slots: this.connected?.slots ?? new SlotLru(slotIds), classifierSlot };
+    return {
+      info,
+      backend,
+      template,
+      stop: end ? [end] : [],
+      classifierPrefix: parts.slice(0, at),
+      classifierSuffix: parts.slice(at + 1),
+      calibrationKey: JSON.stringify([keyParts, api]),
+      slots: this.connected?.slots ?? new SlotLru(slotIds),
+      classifierSlot,
+    };
   }
 
   /**
@@ -463,7 +479,7 @@ export class ServerEngine implements ModelEngine {
         this.calibrationKind = 'content-free';
         return;
       }
-      const promptKey = JSON.stringify([connected.classifierPrefix, connected.classifierSuffix, connected.backend.api]);
+      const promptKey = connected.calibrationKey;
       const set = loadCalibrationSet();
       this.learning = { done: 0, total: set.length, startedMs: performance.now() };
       const { calibration, cached } = await learnCalibration({
