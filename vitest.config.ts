@@ -14,6 +14,7 @@ class LongestFirst extends BaseSequencer {
       const at = LONGEST_FIRST.findIndex((name) => file.moduleId.endsWith(`/test/${name}`));
       return at === -1 ? LONGEST_FIRST.length : at;
     };
+    // Stable: groups stay in their order, since vitest groups the sorted files by groupOrder afterwards.
     return [...(await super.sort(files))].sort((a, b) => rank(a) - rank(b));
   }
 }
@@ -28,12 +29,14 @@ class LongestFirst extends BaseSequencer {
 // - real: one file at a time, after the others, so a real model may take every core.
 export default defineConfig({
   test: {
+    // Set once for the run: vitest takes the sequencer from the root config, not from a project.
+    sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     projects: [
       {
         extends: true,
-        test: { name: 'unit+e2e+server', include: ['test/{unit,e2e,server}/**/*.test.ts'], maxWorkers: 2, sequence: { groupOrder: 0, sequencer: LongestFirst } },
+        test: { name: 'unit+e2e+server', include: ['test/{unit,e2e,server}/**/*.test.ts'], maxWorkers: 2, sequence: { groupOrder: 0 } },
       },
       {
         extends: true,
