@@ -12,7 +12,6 @@ import { modelChatWrapper } from './modelChatWrapper.js';
 /** Read once: every prompt of this process prints this date, whatever the clock says later. */
 const PROCESS_START = new Date();
 
-
 /** Which correction the classifier uses now; `learning` while a learned one is fitted in the background. */
 export interface CalibrationStatus {
   inUse: 'learned' | 'content-free' | 'raw';
@@ -115,7 +114,7 @@ export interface EngineOptions {
  * The one shared model: a single context whose sequences are the classifier's (one) and the warm
  * channels' (one each). Sequences of one context are decoded together, one decode at a time: the
  * replies running at once (PARALLEL_REPLIES, each on its channel's sequence) share each decode
- * step, and a sentiment call slips in between two of them.
+ * step, and a sentiment call goes in between two of them, first (see decodeScheduling).
  */
 export class Engine implements ModelEngine {
   private calibration: CalibrationStatus;

@@ -25,12 +25,15 @@ afterAll(async () => {
   await engine?.dispose();
 });
 
+// Both cores when the machine is otherwise idle; one on a busy one, where two wait for each other.
+// Measured once for the file (it takes half a second).
+const THREADS = threadsUnderLoad();
+
 async function engineWith(chatTemplate?: string): Promise<Engine> {
   await engine?.dispose();
   engine = await Engine.create({
     modelPath: modelPath!,
-    // Both cores when the machine is otherwise idle; one on a busy one, where two wait for each other.
-    threads: threadsUnderLoad(),
+    threads: THREADS,
     contextSize: 1024,
     warmChannels: 1,
     historyMaxTokens: 256,

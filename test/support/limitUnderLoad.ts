@@ -16,8 +16,8 @@ export function limitUnderLoad(ms: number, { load = os.loadavg()[0]!, cores = os
  * every core when the machine is otherwise idle, else 1. On a busy 2-core machine (load 11-13) 2
  * threads made 0.6 tokens/s against 17.7 with 1 (test/bench/threadsUnderLoad.ts): llama.cpp's threads
  * wait for each other's turn on a core. `busy` is how many cores are at work now (measured over a
- * short moment, not the one-minute load average: that still counts the suite's files that just
- * ended, and gave the real tier one thread on an idle machine).
+ * short moment, not the one-minute load average, which still counts the suite's files that just
+ * ended).
  */
 export function threadsUnderLoad({ busy = busyCoresNow(), cores = os.availableParallelism() } = {}): number {
   return busy <= 0.5 ? cores : 1;
@@ -26,9 +26,10 @@ export function threadsUnderLoad({ busy = busyCoresNow(), cores = os.availablePa
 /** Cores busy over the next `ms` milliseconds, from the CPUs' own time counters (blocks that long). */
 export function busyCoresNow(ms = 500): number {
   const total = (cpus: os.CpuInfo[]) => cpus.reduce((sum, { times }) => ({ idle: sum.idle + times.idle, all: sum.all + times.user + times.nice + times.sys + times.irq + times.idle }), { idle: 0, all: 0 });
-  const before = total(os.cpus());
+  const cpus = os.cpus();
+  const before = total(cpus);
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   const after = total(os.cpus());
   const all = after.all - before.all;
-  return all > 0 ? (os.cpus().length * (all - (after.idle - before.idle))) / all : 0;
+  return all > 0 ? (cpus.length * (all - (after.idle - before.idle))) / all : 0;
 }
