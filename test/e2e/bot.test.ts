@@ -3,6 +3,7 @@ import { PermissionFlagsBits } from 'discord.js';
 import { describe, expect, it } from 'vitest';
 import { EMPTY_REPLY_PLACEHOLDER } from '../../src/discord/ReplyStreamer.js';
 import { ScriptedEngine, repliesTo, whenAnswered, type RunningBot } from '../support/botHarness.js';
+import { NO_BACKGROUND_CALIBRATION } from '../support/botProcess.js';
 import type { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { useBotFixture, type BootOptions } from '../support/e2eFixture.js';
 import { ensureTinyModel } from '../support/testModels.js';
@@ -354,6 +355,7 @@ describe('the bot process', () => {
         REPLY_MAX_TOKENS: '24',
         DATABASE_URL: `sqlite://${folder}/history.sqlite`,
         LOG_LEVEL: 'info',
+        ...NO_BACKGROUND_CALIBRATION,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

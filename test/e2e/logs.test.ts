@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { NO_BACKGROUND_CALIBRATION } from '../support/botProcess.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { ensureTinyModel } from '../support/testModels.js';
 
@@ -41,6 +42,7 @@ async function startBot(terminal: boolean): Promise<() => string> {
     THREADS: '1',
     LOG_LEVEL: 'info',
     DATABASE_URL: `sqlite://${path.join(folder, 'history.sqlite')}`,
+    ...NO_BACKGROUND_CALIBRATION,
   };
   const command = `${process.execPath} --import tsx src/index.ts`;
   child = terminal

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { whenAnswered } from '../support/botHarness.js';
+import { NO_BACKGROUND_CALIBRATION } from '../support/botProcess.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { useBotFixture } from '../support/e2eFixture.js';
 import { ensureTinyModel } from '../support/testModels.js';
@@ -79,6 +80,7 @@ describe('metrics and health', () => {
           DATABASE_URL: 'sqlite://:memory:',
           THREADS: '1',
           METRICS_PORT: String(port),
+          ...NO_BACKGROUND_CALIBRATION,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -13,6 +13,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CUT_MARKER } from '../../src/discord/DiscordBot.js';
 import { RESTART_NOTICE } from '../../src/discord/answerMessage.js';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { NO_BACKGROUND_CALIBRATION } from '../support/botProcess.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { ensureTinyModel } from '../support/testModels.js';
 
@@ -69,6 +70,7 @@ function run(entry: 'src/index.ts' | 'src/chat.ts', env: Record<string, string>,
       METRICS_PORT: '',
       METRICS_HOST: '',
       MOOD_RETENTION_DAYS: '',
+      ...NO_BACKGROUND_CALIBRATION,
       ...env,
     },
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -301,4 +303,37 @@ describe('signals', () => {
     expectNoToken(first, emu.token);
     expectNoToken(second, emu.token);
   }, 90_000);
+});
+
+describe('the sentiment calibration of a new model', () => {
+  // The other tests here start with it off (NO_BACKGROUND_CALIBRATION): this one is the real start's path.
+  it('is learned in the background while the bot already answers, saved under MODELS_DIR, and read from there at the next start', async () => {
+    emulator = await DiscordEmulator.start();
+    const emu = emulator;
+    const folder = tempFolder();
+    const channelId = emu.defaultChannelId;
+    const env = await botEnv(folder, { SENTIMENT_CALIBRATION: 'learned', MODELS_DIR: path.join(folder, 'models') });
+
+    const first = run('src/index.ts', env);
+    await emu.whenReady({ timeoutMs: 30_000 });
+    expect(logged(first, 'answering now with the raw sentiment probabilities; learning the calibration for this model in the background')).toBe(1);
+    const message = emu.sendUserMessage({ channelId, content: 'hello there' });
+    await emu.waitFor(() => logged(first, 'message answered') === 1, { timeoutMs: 30_000 });
+    expect(emu.reactions(channelId, message.id).length).toBeGreaterThan(0);
+    // Answered before the fit was done (300 texts take the tiny model seconds; a message, a fraction of one).
+    expect(logged(first, 'sentiment calibration learned; in use from now on')).toBe(0);
+    await emu.waitFor(() => logged(first, 'sentiment calibration learned; in use from now on') === 1, { timeoutMs: 120_000 });
+    const fits = fs.readdirSync(path.join(folder, 'models', 'calibration'));
+    expect(fits.filter((name) => name.endsWith('.json'))).toHaveLength(1);
+    first.process.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+
+    const second = run('src/index.ts', env);
+    await emu.waitFor(() => logged(second, 'bot is online') === 1, { timeoutMs: 30_000 });
+    expect(second.stderr()).toContain('"sentimentCalibration":"learned"');
+    expect(logged(second, 'answering now with the raw sentiment probabilities; learning the calibration for this model in the background')).toBe(0);
+    second.process.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    expect(fs.readdirSync(path.join(folder, 'models', 'calibration'))).toEqual(fits);
+  }, 180_000);
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
+import { NO_BACKGROUND_CALIBRATION } from '../support/botProcess.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { ensureTinyModel } from '../support/testModels.js';
 
@@ -30,7 +31,7 @@ describe('npm start with SHARDS=auto', () => {
     const emu = await DiscordEmulator.start({ shards: 2 });
     const started = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, SHARDS: 'auto', DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiUrl, DATABASE_URL: 'redis://:hunter2-pw@127.0.0.1:1', MODEL: await ensureTinyModel(), THREADS: '1', LOG_LEVEL: 'info' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, SHARDS: 'auto', DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiUrl, DATABASE_URL: 'redis://:hunter2-pw@127.0.0.1:1', MODEL: await ensureTinyModel(), THREADS: '1', LOG_LEVEL: 'info', ...NO_BACKGROUND_CALIBRATION },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -55,7 +56,7 @@ describe('npm start with SHARDS=2 and an hf: model', () => {
     // No route to Hugging Face here (and no such repository): the download fails after its stall timeout.
     const uri = 'hf:no-such-user-0000/no-such-model-GGUF/model-q8_0.gguf';
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, SHARDS: '2', DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiUrl, DATABASE_URL: `sqlite://${join(models, 'h.sqlite')}`, MODEL: uri, MODELS_DIR: models, THREADS: '1', LOG_LEVEL: 'info' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, SHARDS: '2', DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiUrl, DATABASE_URL: `sqlite://${join(models, 'h.sqlite')}`, MODEL: uri, MODELS_DIR: models, THREADS: '1', LOG_LEVEL: 'info', ...NO_BACKGROUND_CALIBRATION },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -118,6 +119,7 @@ if (!redisUrl) {
           REPLY_MAX_TOKENS: '1500',
           RATE_LIMIT_MESSAGES: '0',
           LOG_LEVEL: 'info',
+          ...NO_BACKGROUND_CALIBRATION,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

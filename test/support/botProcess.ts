@@ -34,6 +34,15 @@ const CLEARED = [
   'SYSTEM_PROMPT', 'CHAT_TEMPLATE_FILE', 'THINKING',
 ];
 
+/**
+ * For a process a test starts: a bot or chat on a model with no learned fit learns one in the
+ * background for as long as it runs (300 texts). The tests' processes live a few seconds, so each
+ * learned part of a fit and threw it away, taking CPU from the test running beside it (the
+ * terminal chat file: 46 s of CPU, 24 without). The background learning has its own tests
+ * (unit/backgroundCalibration, and e2e/process in a real start).
+ */
+export const NO_BACKGROUND_CALIBRATION = { SENTIMENT_CALIBRATION: 'off' } as const;
+
 /** Starts `src/index.ts` with these settings (values set here win over any .env). */
 export function startBotProcess(env: Record<string, string>): BotProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
@@ -44,6 +53,8 @@ export function startBotProcess(env: Record<string, string>): BotProcess {
       THREADS: '1',
       LOG_LEVEL: 'info',
       RATE_LIMIT_MESSAGES: '0',
+      // See NO_BACKGROUND_CALIBRATION: a test that is about the calibration sets it.
+      ...NO_BACKGROUND_CALIBRATION,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { TERMINAL_CUT_MARKER } from '../../src/terminal/terminalChat.js';
+import { NO_BACKGROUND_CALIBRATION } from '../support/botProcess.js';
 import { tempDirs } from '../support/tempDir.js';
 import { ensureTinyModel, TEST_THREADS } from '../support/testModels.js';
 
@@ -51,6 +52,7 @@ function chatEnv(cwd: string, overrides: Record<string, string> = {}): NodeJS.Pr
     LOG_LEVEL: 'warn',
     CHAT_CHANNEL: 'terminal',
     SENTIMENT_EMOJIS: '😄,😐,😢',
+    ...NO_BACKGROUND_CALIBRATION,
     ...overrides,
   });
   return env;
