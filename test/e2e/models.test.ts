@@ -6,7 +6,7 @@ import { whenAnswered, repliesTo } from '../support/botHarness.js';
 import { useBotFixture } from '../support/e2eFixture.js';
 import { limitUnderLoad } from '../support/limitUnderLoad.js';
 import { realModelPath } from '../support/realModel.js';
-import { runCalibrationDir } from '../support/runCalibrationDir.js';
+import { oneStartAtATime, runCalibrationDir } from '../support/runCalibrationDir.js';
 import { THINKING_PLACEHOLDER } from '../../src/discord/answerMessage.js';
 import { EMPTY_REPLY_PLACEHOLDER } from '../../src/discord/ReplyStreamer.js';
 import { ensureFamilyModel, ensureTwoByteMergesModel, FAMILY_SPECS, TEST_THREADS } from '../support/testModels.js';
@@ -16,7 +16,7 @@ const fixture = useBotFixture({ tempPrefix: 'models-e2e-' });
 const realModel = realModelPath();
 
 async function engineOn(modelPath: string): Promise<Engine> {
-  return Engine.create({
+  return oneStartAtATime(modelPath, () => Engine.create({
     modelPath,
     threads: TEST_THREADS,
     contextSize: 1024,
@@ -28,7 +28,7 @@ async function engineOn(modelPath: string): Promise<Engine> {
     // Learned in this run, once per model: the real tier's sentiment part reads the same fit.
     calibrationCacheDir: runCalibrationDir(),
     seed: 3,
-  });
+  }));
 }
 
 /** Boots the bot on `engine`, sends two messages, and checks each got one sentiment reaction, then a reply. */

@@ -1,7 +1,7 @@
 // Where the real-model test tier finds its models: REAL_MODEL, or the files that
 // `npm run fetch-test-model` puts into test/.models/ (SmolLM2-135M and the Qwen2.5-class 0.5B, the
 // chat models; and Gemma 3 270M, a base model whose file has no chat template).
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODELS_DIR } from './testModels.js';
 
@@ -39,12 +39,22 @@ export function realModelPath(): string | undefined {
   return existsSync(REAL_MODEL_PATH) ? REAL_MODEL_PATH : undefined;
 }
 
-/** Every real model the sentiment tier runs on: REAL_MODEL alone when set, else each fetched model. */
-export function realModelPaths(): Array<{ name: string; path: string }> {
+/**
+ * The model one sentiment file of the real tier runs on (a file per chat model, so the two run side
+ * by side): the fetched model of that name, or REAL_MODEL when set, in the Qwen-class file alone.
+ */
+export function realSentimentModel(file: (typeof CHAT_MODELS)[number]): { name: string; path: string } | undefined {
   const chosen = chosenModel();
-  if (chosen) return [{ name: 'REAL_MODEL', path: chosen }];
-  return CHAT_MODELS.map((name) => ({ name, path: join(MODELS_DIR, REAL_MODELS[name]) }))
-    .filter(({ path }) => existsSync(path));
+  if (chosen) return file === 'qwen' ? { name: 'REAL_MODEL', path: chosen } : undefined;
+  const path = join(MODELS_DIR, REAL_MODELS[file]);
+  return existsSync(path) ? { name: file, path } : undefined;
+}
+
+/** Where the real tier's measured rates go (for the README and the closing notes), one file per test file. */
+export function writeTierReport(part: string, report: Record<string, unknown>): void {
+  mkdirSync('data/bench', { recursive: true });
+  writeFileSync(join('data/bench', `real-model-${part}.json`), JSON.stringify(report, null, 2));
+  console.log(`real-model tier, ${part}:`, JSON.stringify(report));
 }
 
 export const HOW_TO_GET_A_REAL_MODEL =

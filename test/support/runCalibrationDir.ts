@@ -1,6 +1,7 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const PREFIX = 'mood-bot-calibration-run-';
 
@@ -33,4 +34,40 @@ export function runCalibrationDir(): string {
   const dir = join(tmpdir(), `${PREFIX}${pid}`);
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * Runs `start` (an engine start that learns a fit into runCalibrationDir() when there is none) while
+ * holding the run's lock for this model, across the run's test files: two files starting the same
+ * model at once would each learn its fit; here the second waits, then reads the first one's. A lock
+ * left by a process that died is taken over.
+ */
+export async function oneStartAtATime<T>(modelPath: string, start: () => Promise<T>, pollMs = 250): Promise<T> {
+  const lock = join(runCalibrationDir(), `${basename(modelPath)}.lock`);
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    // No owner written yet: it has just taken the lock.
+    const owner = Number(readQuietly(join(lock, 'owner')));
+    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) rmSync(lock, { recursive: true, force: true });
+    else await sleep(pollMs);
+  }
+  writeFileSync(join(lock, 'owner'), String(process.pid));
+  try {
+    return await start();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function readQuietly(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }

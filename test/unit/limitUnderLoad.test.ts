@@ -10,11 +10,15 @@ describe('limitUnderLoad', () => {
     expect(limitUnderLoad(300_000, { load: 100, cores: 2 })).toBe(2_400_000);
   });
 
-  it('uses every core for a test on an otherwise idle machine, and one thread on a busy one', () => {
-    expect(threadsUnderLoad({ busy: 0.1, cores: 2 })).toBe(2);
-    expect(threadsUnderLoad({ busy: 0.5, cores: 2 })).toBe(2);
-    expect(threadsUnderLoad({ busy: 0.6, cores: 2 })).toBe(1);
+  it("gives a real-model file its share of the cores beside the suite's other file, at least 1, and 1 on a machine busier than that", () => {
+    expect(threadsUnderLoad({ busy: 0.1, cores: 2 })).toBe(1);
     expect(threadsUnderLoad({ busy: 2, cores: 2 })).toBe(1);
+    expect(threadsUnderLoad({ busy: 0.2, cores: 8, filesAtOnce: 2 })).toBe(4);
+    expect(threadsUnderLoad({ busy: 4.5, cores: 8, filesAtOnce: 2 })).toBe(4);
+    expect(threadsUnderLoad({ busy: 4.6, cores: 8, filesAtOnce: 2 })).toBe(1);
+    expect(threadsUnderLoad({ busy: 0.2, cores: 9, filesAtOnce: 3 })).toBe(3);
+    expect(threadsUnderLoad({ busy: 0, cores: 8, filesAtOnce: 1 })).toBe(8);
+    expect(threadsUnderLoad({ busy: 0.6, cores: 8, filesAtOnce: 1 })).toBe(1);
   });
 
   it('counts the cores busy right now: a loop spinning beside it shows as about one', async () => {
