@@ -1,12 +1,25 @@
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
+import { SUITE_FILES_AT_ONCE } from './test/support/limitUnderLoad.js';
 
 /**
- * The longest files of the first group, longest first (a clean clone's CI run: 142, 107, 78, 57,
- * 55, 46 s). Without a timing cache vitest orders files by size, and the 107-s file started last
- * and ran alone for its last 100 s.
+ * The longest files first, so the two at a time end together. Without a timing cache vitest orders
+ * files by size, and a long file started last ran alone for its last minutes. The real model's
+ * files lead: the Qwen-class sentiment file is the longest, and e2e/models learns SmolLM2's fit
+ * before sentimentSmolLM2 needs it (which otherwise waits for it: oneStartAtATime).
  */
-const LONGEST_FIRST = ['e2e/server.test.ts', 'e2e/models.test.ts', 'unit/modelFamilies.test.ts', 'e2e/shards.test.ts', 'unit/benchScripts.test.ts', 'e2e/process.test.ts'];
+const LONGEST_FIRST = [
+  'real/sentimentQwen.test.ts',
+  'e2e/models.test.ts',
+  'real/realReplies.test.ts',
+  'real/sentimentSmolLM2.test.ts',
+  'e2e/server.test.ts',
+  'unit/modelFamilies.test.ts',
+  'e2e/shards.test.ts',
+  'unit/benchScripts.test.ts',
+  'e2e/process.test.ts',
+  'unit/terminalChat.test.ts',
+];
 
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -14,7 +27,6 @@ class LongestFirst extends BaseSequencer {
       const at = LONGEST_FIRST.findIndex((name) => file.moduleId.endsWith(`/test/${name}`));
       return at === -1 ? LONGEST_FIRST.length : at;
     };
-    // Stable: groups stay in their order, since vitest groups the sorted files by groupOrder afterwards.
     return [...(await super.sort(files))].sort((a, b) => rank(a) - rank(b));
   }
 }
@@ -22,26 +34,16 @@ class LongestFirst extends BaseSequencer {
 // The suite's settings, here rather than in the npm script, so `npx vitest run <any path>` runs a
 // file the way `npm test` does. Limits are sized for real inference on a small machine.
 //
-// Two groups, one after the other:
-// - unit, e2e and server: two files at a time. Every model they load runs on 1 thread (the tiny
-//   models, the bots they start, the llama-servers), and much of their time is spent waiting on
-//   processes, sockets and timers, so two files share 2 cores without slowing each other much.
-// - real: one file at a time, after the others, so a real model may take every core.
+// Two files at a time, every tier together. The unit, e2e and server files load their models on 1
+// thread (the tiny models, the bots they start, the llama-servers) and spend much of their time
+// waiting on processes, sockets and timers; a real-model file takes its share of the cores
+// (threadsUnderLoad: 1 on a 2-core machine, where replies are faster on 1 thread than on 2).
 export default defineConfig({
   test: {
-    // Set once for the run: vitest takes the sequencer from the root config, not from a project.
+    include: ['test/{unit,e2e,server,real}/**/*.test.ts'],
+    maxWorkers: SUITE_FILES_AT_ONCE,
     sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    projects: [
-      {
-        extends: true,
-        test: { name: 'unit+e2e+server', include: ['test/{unit,e2e,server}/**/*.test.ts'], maxWorkers: 2, sequence: { groupOrder: 0 } },
-      },
-      {
-        extends: true,
-        test: { name: 'real', include: ['test/real/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } },
-      },
-    ],
   },
 });
