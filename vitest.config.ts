@@ -3,7 +3,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { SUITE_FILES_AT_ONCE } from './test/support/limitUnderLoad.js';
 
 /**
- * The longest files first, so the two at a time end together. Without a timing cache vitest orders
+ * The longest files first, so the files running at once end together. Without a timing cache vitest orders
  * files by size, and a long file started last ran alone for its last minutes. The real model's
  * files lead: the Qwen-class sentiment file is the longest, and e2e/models learns SmolLM2's fit
  * before sentimentSmolLM2 needs it (which otherwise waits for it: oneStartAtATime).
@@ -34,10 +34,12 @@ class LongestFirst extends BaseSequencer {
 // The suite's settings, here rather than in the npm script, so `npx vitest run <any path>` runs a
 // file the way `npm test` does. Limits are sized for real inference on a small machine.
 //
-// Two files at a time, every tier together. The unit, e2e and server files load their models on 1
-// thread (the tiny models, the bots they start, the llama-servers) and spend much of their time
-// waiting on processes, sockets and timers; a real-model file takes its share of the cores
-// (threadsUnderLoad: 1 on a 2-core machine, where replies are faster on 1 thread than on 2).
+// Every tier together, SUITE_FILES_AT_ONCE (3) files at a time on any machine. The unit, e2e and
+// server files load their models on 1 thread (the tiny models, the bots they start, the
+// llama-servers) and many spend most of their time waiting on processes, sockets and timers; a
+// third file fills those waits (on 2 idle cores, two at a time kept the CPU 88% busy and took
+// 589 s; three at a time, 97% and 524 s). A real-model file takes its share of
+// the cores (threadsUnderLoad: 1 on a 2-core machine, where replies are faster on 1 thread than 2).
 export default defineConfig({
   test: {
     include: ['test/{unit,e2e,server,real}/**/*.test.ts'],
