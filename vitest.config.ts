@@ -39,7 +39,8 @@ class LongestFirst extends BaseSequencer {
 // llama-servers) and many spend most of their time waiting on processes, sockets and timers; a
 // third file fills those waits (on 2 idle cores, two at a time kept the CPU 88% busy and took
 // 589 s; three at a time, 97% and 524 s). A real-model file takes its share of
-// the cores (threadsUnderLoad: 1 on a 2-core machine, where replies are faster on 1 thread than 2).
+// the cores (threadsUnderLoad: 1 on a 2-core machine, where the CPU is better spent on three files
+// at 1 thread each than on one at 2).
 export default defineConfig({
   test: {
     include: ['test/{unit,e2e,server,real}/**/*.test.ts'],

@@ -17,7 +17,7 @@ import { tempDirs } from '../support/tempDir.js';
 const modelPath = realModelPath();
 if (!modelPath) console.warn(HOW_TO_GET_A_REAL_MODEL);
 
-// Its share of the cores beside the suite's other file (1 on a 2-core machine: replies are faster there on 1).
+// Its share of the cores beside the suite's other files (1 on a 2-core machine, where SmolLM2's replies are even faster on 1).
 const THREADS = threadsUnderLoad();
 const SEEDS = [11, 22];
 /**

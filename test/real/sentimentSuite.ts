@@ -15,7 +15,7 @@ import { HOW_TO_GET_A_REAL_MODEL, writeTierReport } from '../support/realModel.j
 import { oneStartAtATime, runCalibrationDir } from '../support/runCalibrationDir.js';
 import { tempDirs } from '../support/tempDir.js';
 
-// Its share of the cores beside the suite's other file.
+// Its share of the cores beside the suite's other files.
 const THREADS = threadsUnderLoad();
 /** Hundreds of classifications a model: minutes on a quiet 2-core machine; the limits stretch with the load. */
 const SLOW = limitUnderLoad(300_000);
