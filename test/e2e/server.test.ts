@@ -18,6 +18,7 @@ import type { BotMessageRecord } from '../support/DiscordEmulator.js';
 import { DiscordEmulator } from '../support/DiscordEmulator.js';
 import { freePort, HOW_TO_GET_LLAMA_SERVER, llamaServerAvailable, startLlamaServer, type RunningLlamaServer } from '../support/llamaServer.js';
 import { HOW_TO_GET_A_REAL_MODEL, REAL_MODEL_PATH, REAL_MODELS } from '../support/realModel.js';
+import { recalls, RECALL_FACTS } from '../support/recallFacts.js';
 import { MODELS_DIR } from '../support/testModels.js';
 import { tempDirs } from '../support/tempDir.js';
 
@@ -234,30 +235,16 @@ describe.skipIf(!ready || !existsSync(QWEN_PATH))('recall through a llama-server
   });
 
   it('recalls a told fact far more often with the channel history than in a channel that was never told', async () => {
-    const FACTS = [
-      { fact: 'My cat is called Biscuit.', question: 'What is my cat called?', answer: 'biscuit' },
-      { fact: 'My sister is called Priya.', question: "What is my sister's name?", answer: 'priya' },
-      { fact: 'I live in Lisbon.', question: 'Which city do I live in?', answer: 'lisbon' },
-      { fact: 'My favourite colour is teal.', question: 'What is my favourite colour?', answer: 'teal' },
-      { fact: 'My dog is named Rocket.', question: "What is my dog's name?", answer: 'rocket' },
-      { fact: 'I work as a baker.', question: 'What is my job?', answer: 'baker' },
-      { fact: 'My best friend is Tomasz.', question: "What is my best friend's name?", answer: 'tomasz' },
-      { fact: 'My brother is called Mateo.', question: "What is my brother's name?", answer: 'mateo' },
-      { fact: 'My car is a red Volvo.', question: 'What car do I drive?', answer: 'volvo' },
-      { fact: 'I was born in Nairobi.', question: 'Where was I born?', answer: 'nairobi' },
-      { fact: 'My favourite food is ramen.', question: 'What is my favourite food?', answer: 'ramen' },
-      { fact: 'My parrot is called Kiwi.', question: "What is my parrot's name?", answer: 'kiwi' },
-    ];
     const { emu } = await bootBot(qwen!.url, { REPLY_MAX_TOKENS: '32' });
     const hits = { told: 0, neverTold: 0 };
-    for (const [i, { fact, question, answer }] of FACTS.entries()) {
+    for (const [i, { fact, question, answer }] of RECALL_FACTS.entries()) {
       const told = emu.addChannel(`told-${i}`);
       const neverTold = emu.addChannel(`never-told-${i}`);
       await say(told, fact);
-      if ((await say(told, question)).toLowerCase().includes(answer)) hits.told++;
-      if ((await say(neverTold, question)).toLowerCase().includes(answer)) hits.neverTold++;
+      if (recalls(await say(told, question), answer)) hits.told++;
+      if (recalls(await say(neverTold, question), answer)) hits.neverTold++;
     }
-    console.log(`recall through llama-server: ${hits.told}/${FACTS.length} with the history, ${hits.neverTold}/${FACTS.length} without`);
+    console.log(`recall through llama-server: ${hits.told}/${RECALL_FACTS.length} with the history, ${hits.neverTold}/${RECALL_FACTS.length} without`);
     // Measured 9/12 with the history and 0/12 without (2026-12-07); the floors sit at a quarter, so the model's
     // sampling fails them by chance well under 1 run in 100.
     expect(hits.told).toBeGreaterThanOrEqual(3);

@@ -12,6 +12,7 @@ import { KeyvHistoryStore } from '../../src/history/KeyvHistoryStore.js';
 import { ChannelSessions } from '../../src/sessions/ChannelSessions.js';
 import { limitUnderLoad, threadsUnderLoad } from '../support/limitUnderLoad.js';
 import { HOW_TO_GET_A_REAL_MODEL, realModelPath, writeTierReport } from '../support/realModel.js';
+import { recalls, RECALL_FACTS } from '../support/recallFacts.js';
 import { tempDirs } from '../support/tempDir.js';
 
 const modelPath = realModelPath();
@@ -28,21 +29,6 @@ const SEEDS = [11, 22];
 const SLOW = limitUnderLoad(300_000);
 const SYSTEM_PROMPT = 'You are a friendly assistant in a Discord channel. Answer briefly.';
 const SYSTEM_INSTRUCTION_START = SENTIMENT_INSTRUCTION.slice(0, 40);
-
-const FACTS: Array<{ fact: string; question: string; answer: string }> = [
-  { fact: 'My cat is called Biscuit.', question: 'What is my cat called?', answer: 'biscuit' },
-  { fact: 'My sister is called Priya.', question: "What is my sister's name?", answer: 'priya' },
-  { fact: 'I live in Lisbon.', question: 'Which city do I live in?', answer: 'lisbon' },
-  { fact: 'My favourite colour is teal.', question: 'What is my favourite colour?', answer: 'teal' },
-  { fact: 'My dog is named Rocket.', question: "What is my dog's name?", answer: 'rocket' },
-  { fact: 'I work as a baker.', question: 'What is my job?', answer: 'baker' },
-  { fact: 'My best friend is Tomasz.', question: "What is my best friend's name?", answer: 'tomasz' },
-  { fact: 'My car is a red Volvo.', question: 'What car do I drive?', answer: 'volvo' },
-  { fact: 'My brother is called Mateo.', question: "What is my brother's name?", answer: 'mateo' },
-  { fact: 'I was born in Nairobi.', question: 'Where was I born?', answer: 'nairobi' },
-  { fact: 'My favourite food is ramen.', question: 'What is my favourite food?', answer: 'ramen' },
-  { fact: 'My parrot is called Kiwi.', question: "What is my parrot's name?", answer: 'kiwi' },
-];
 
 const dirs = tempDirs('real-');
 const report: Record<string, unknown> = { model: modelPath };
@@ -81,7 +67,6 @@ async function openBot(databaseFile: string, overrides: Partial<EngineOptions> =
   return { engine, sessions, say, close };
 }
 
-const recalls = (reply: string, answer: string) => reply.toLowerCase().includes(answer);
 const rate = (hits: number, total: number) => Math.round((hits / total) * 1000) / 1000;
 
 afterAll(() => {
@@ -120,7 +105,7 @@ describe.skipIf(!modelPath)('the real model', () => {
       const databaseFile = join(dirs.make(), 'history.sqlite');
       const first = await openBot(databaseFile, { seed });
       try {
-        for (const [i, { fact, question, answer }] of FACTS.entries()) {
+        for (const [i, { fact, question, answer }] of RECALL_FACTS.entries()) {
           await first.say(`told-${i}`, fact);
           if (recalls((await first.say(`told-${i}`, question)).reply, answer)) hits.warm++;
           if (recalls((await first.say(`never-told-${i}`, question)).reply, answer)) hits.noHistory++;
@@ -137,7 +122,7 @@ describe.skipIf(!modelPath)('the real model', () => {
       // A new process's engine and store on the same file: every channel is cold, rebuilt from SQLite.
       const second = await openBot(databaseFile, { seed });
       try {
-        for (const [i, { question, answer }] of FACTS.entries()) {
+        for (const [i, { question, answer }] of RECALL_FACTS.entries()) {
           if (recalls((await second.say(`restart-${i}`, question)).reply, answer)) hits.afterRestart++;
           if (seed === SEEDS[0] && recalls((await second.say(`reset-${i}`, question)).reply, answer)) hits.afterReset++;
         }
@@ -145,8 +130,8 @@ describe.skipIf(!modelPath)('the real model', () => {
         await second.close();
       }
     }
-    const asked = FACTS.length * SEEDS.length;
-    const rates = { warm: hits.warm / asked, noHistory: hits.noHistory / asked, afterRestart: hits.afterRestart / asked, afterReset: hits.afterReset / FACTS.length };
+    const asked = RECALL_FACTS.length * SEEDS.length;
+    const rates = { warm: hits.warm / asked, noHistory: hits.noHistory / asked, afterRestart: hits.afterRestart / asked, afterReset: hits.afterReset / RECALL_FACTS.length };
     report.recall = { asked, ...Object.fromEntries(Object.entries(rates).map(([key, value]) => [key, rate(value, 1)])) };
     // SmolLM2-135M recalled about a third of the facts (0 without the history) on 2026-12-02; the
     // floors sit at half that, so a different CPU build's sampling cannot fail them by chance.

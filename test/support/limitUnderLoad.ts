@@ -16,11 +16,12 @@ export const SUITE_FILES_AT_ONCE = 3;
 
 /**
  * Threads for a real-model test file: its share of the cores (the suite runs SUITE_FILES_AT_ONCE
- * files at once), at least 1; and 1 when more than the other file's share is busy. On a 2-core
- * machine that is 1: even idle, SmolLM2's replies made 68.8 tokens/s on 1 thread and 56.2 on 2
- * (test/bench/threadsUnderLoad.ts, AMD EPYC), since llama.cpp's two threads wait for each other
- * whenever Node's own thread takes a core; on a busy one (load 11-13), 17.7 against 0.6. `busy` is how many cores are at work now (measured over
- * a short moment, not the one-minute load average, which still counts files that just ended).
+ * files at once), at least 1; and 1 when more than the other files' part of the cores is busy. On
+ * a 2-core machine that is 1: even idle, SmolLM2's replies made 68.8 tokens/s on 1 thread and 56.2
+ * on 2 (test/bench/threadsUnderLoad.ts, AMD EPYC), since llama.cpp's two threads wait for each
+ * other whenever Node's own thread takes a core; on a busy one (load 11-13), 17.7 against 0.6.
+ * `busy` is how many cores are at work now (measured over a short moment, not the one-minute load
+ * average, which still counts files that just ended).
  */
 export function threadsUnderLoad({ busy = busyCoresNow(), cores = os.availableParallelism(), filesAtOnce = SUITE_FILES_AT_ONCE } = {}): number {
   const share = Math.max(1, Math.floor(cores / filesAtOnce));

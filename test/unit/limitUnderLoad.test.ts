@@ -10,7 +10,7 @@ describe('limitUnderLoad', () => {
     expect(limitUnderLoad(300_000, { load: 100, cores: 2 })).toBe(2_400_000);
   });
 
-  it("gives a real-model file its share of the cores beside the suite's other file, at least 1, and 1 on a machine busier than that", () => {
+  it("gives a real-model file its share of the cores beside the suite's other files, at least 1, and 1 on a machine busier than that", () => {
     expect(threadsUnderLoad({ busy: 0.1, cores: 2 })).toBe(1);
     expect(threadsUnderLoad({ busy: 2, cores: 2 })).toBe(1);
     expect(threadsUnderLoad({ busy: 0.2, cores: 8, filesAtOnce: 2 })).toBe(4);
