@@ -6,6 +6,7 @@ import { SentimentClassifier, classifierPromptKey, type SentimentResult } from '
 import type { Calibration } from './sentimentCalibration.js';
 import { CALIBRATION_KEY_DATE, learnCalibration, loadCalibrationSet, readCachedCalibration, type LearnCalibrationOptions } from './learnCalibration.js';
 import { scheduleDecodes } from './decodeScheduling.js';
+import { guardOutputOrder } from './outputOrderGuard.js';
 import { loadModelFile } from './loadModel.js';
 import { modelChatWrapper } from './modelChatWrapper.js';
 
@@ -145,6 +146,8 @@ export class Engine implements ModelEngine {
       });
       // Before any sequence is taken: replies step together, and a rewind gets in between two steps.
       scheduleDecodes(context);
+      // Replies and a sentiment call decoded together each read their own next token.
+      guardOutputOrder(context);
       const today = options.today ?? PROCESS_START;
       const { chatTemplate } = options;
       const { wrapper: chatWrapper } = modelChatWrapper(model, { thinking: options.thoughtTokens !== undefined, today, chatTemplate });
