@@ -4,9 +4,6 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { HistoryStore, MoodRecord } from './HistoryStore.js';
 import { appendMood, clearMood, loadMood, moodHeadKey, sweepMood } from './moodLog.js';
 import { appendTurn, clearTurns, loadTurns, type HistoryBackend, type PageStore } from './pagedHistory.js';
-import { openPostgresBackend } from './postgresBackend.js';
-import { openRedisBackend } from './redisBackend.js';
-import { openSqliteBackend } from './sqliteBackend.js';
 
 export interface KeyvHistoryStoreOptions {
   /**
@@ -183,13 +180,19 @@ export class KeyvHistoryStore implements HistoryStore {
   }
 }
 
-/** The backend a URL names, opened and probed (see KeyvHistoryStore.open). */
-export function openHistoryBackend({ url, busyTimeoutMs = 5000, connectTimeoutMs = 5000, statementTimeoutMs = 15_000 }: KeyvHistoryStoreOptions): Promise<HistoryBackend> {
+/**
+ * The backend a URL names, opened and probed (see KeyvHistoryStore.open). Each backend's module
+ * (and its client library) is loaded only when a URL names it: a bot on SQLite never loads the
+ * Redis and PostgreSQL clients.
+ */
+export async function openHistoryBackend({ url, busyTimeoutMs = 5000, connectTimeoutMs = 5000, statementTimeoutMs = 15_000 }: KeyvHistoryStoreOptions): Promise<HistoryBackend> {
   const scheme = /^([a-z]+):\/\//.exec(url)?.[1];
-  if (scheme === 'sqlite') return openSqliteBackend(url, busyTimeoutMs);
-  if (scheme === 'redis') return openRedisBackend(url, connectTimeoutMs);
-  if (scheme === 'postgres' || scheme === 'postgresql') return openPostgresBackend(url, { connectTimeoutMs, lockTimeoutMs: busyTimeoutMs, statementTimeoutMs });
-  return Promise.reject(new UserError('DATABASE_URL must start with sqlite://, redis://, postgres:// or postgresql://.'));
+  if (scheme === 'sqlite') return (await import('./sqliteBackend.js')).openSqliteBackend(url, busyTimeoutMs);
+  if (scheme === 'redis') return (await import('./redisBackend.js')).openRedisBackend(url, connectTimeoutMs);
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    return (await import('./postgresBackend.js')).openPostgresBackend(url, { connectTimeoutMs, lockTimeoutMs: busyTimeoutMs, statementTimeoutMs });
+  }
+  throw new UserError('DATABASE_URL must start with sqlite://, redis://, postgres:// or postgresql://.');
 }
 
 /** Beside the channel's history keys (`<channel>` and `<channel>/page/<n>`), never one of them. */
