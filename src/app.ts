@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { Config } from './config.js';
-import { Engine, type ModelEngine } from './engine/Engine.js';
+import { Engine, type EngineOptions, type ModelEngine } from './engine/Engine.js';
 import { GenerationQueue } from './engine/GenerationQueue.js';
 import { resolveModelPath } from './engine/loadModel.js';
 import { ServerEngine } from './engine/server/ServerEngine.js';
@@ -92,17 +92,7 @@ async function loadLocalEngine(config: Config, logger: Logger, chatTemplate: str
   const started = performance.now();
   let engine: Engine | undefined;
   engine = await Engine.create({
-    modelPath,
-    threads: config.THREADS,
-    contextSize: config.CONTEXT_SIZE,
-    warmChannels: config.WARM_CHANNELS,
-    historyMaxTokens: config.HISTORY_MAX_TOKENS,
-    replyMaxTokens: config.REPLY_MAX_TOKENS,
-    thoughtTokens: config.THINKING === 'off' ? undefined : config.THINKING,
-    chatTemplate,
-    systemPrompt: config.SYSTEM_PROMPT,
-    sentimentCalibration: config.SENTIMENT_CALIBRATION,
-    calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
+    ...engineOptions(config, modelPath, chatTemplate),
     // A new model's first start classifies the shipped calibration set once, in the background.
     calibrationInBackground: true,
     onCalibrationProgress: (done, total) => {
@@ -117,6 +107,23 @@ async function loadLocalEngine(config: Config, logger: Logger, chatTemplate: str
   });
   logger.info('model loaded', { modelPath, threads: config.THREADS, ms: Math.round(performance.now() - started), sentimentCalibration: engine.calibrationStatus.inUse });
   return engine;
+}
+
+/** The in-process engine's options as the config sets them (the bot's, and the benches' that measure it). */
+export function engineOptions(config: Config, modelPath: string, chatTemplate?: string): EngineOptions {
+  return {
+    modelPath,
+    threads: config.THREADS,
+    contextSize: config.CONTEXT_SIZE,
+    warmChannels: config.WARM_CHANNELS,
+    historyMaxTokens: config.HISTORY_MAX_TOKENS,
+    replyMaxTokens: config.REPLY_MAX_TOKENS,
+    thoughtTokens: config.THINKING === 'off' ? undefined : config.THINKING,
+    chatTemplate,
+    systemPrompt: config.SYSTEM_PROMPT,
+    sentimentCalibration: config.SENTIMENT_CALIBRATION,
+    calibrationCacheDir: join(config.MODELS_DIR, 'calibration'),
+  };
 }
 
 /**

@@ -17,6 +17,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { engineOptions } from '../../src/app.js';
 import { DEFAULT_PARALLEL_REPLIES, parseConfig } from '../../src/config.js';
 import { Engine } from '../../src/engine/Engine.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
@@ -138,13 +139,7 @@ async function runBurst(parallel: number): Promise<RunResult> {
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
   const engine = await Engine.create({
-    modelPath,
-    threads: config.THREADS,
-    contextSize: config.CONTEXT_SIZE,
-    warmChannels: config.WARM_CHANNELS,
-    historyMaxTokens: config.HISTORY_MAX_TOKENS,
-    replyMaxTokens: config.REPLY_MAX_TOKENS,
-    systemPrompt: config.SYSTEM_PROMPT,
+    ...engineOptions(config, modelPath),
     seed: SEED,
     // Greedy: every value generates the same replies, so messages per minute compare the same work
     // (sampled, the replies of one value came out 20-30% shorter than another's and looked faster).
