@@ -62,6 +62,21 @@ describe.skipIf(!ready)('the real llama-server (xllamacpp wheel) on SmolLM2-135M
     expect(byId(hot)).toEqual(byId(cold));
   });
 
+  it('returns exactly the tokens boosted by logit_bias, after the bias, with the odds between them the raw ones (post_sampling_probs)', async () => {
+    const prompt = 'The sentiment of "I love it" is';
+    const raw = await post<Completion>('/completion', { prompt, n_predict: 1, n_probs: 100_000 });
+    const rawOf = new Map(raw.completion_probabilities[0]!.top_logprobs.map((entry) => [entry.id, Math.exp(entry.logprob)]));
+    const { tokens } = await post<{ tokens: number[] }>('/tokenize', { content: ' positive negative neutral good', add_special: false });
+    const boosted = await post<{ completion_probabilities: Array<{ top_probs: Array<{ id: number; prob: number }> }> }>('/completion', {
+      prompt, n_predict: 1, n_probs: tokens.length, post_sampling_probs: true, logit_bias: tokens.map((id) => [id, 100]), temperature: 1, top_k: 0, top_p: 1, min_p: 0,
+    });
+    const top = boosted.completion_probabilities[0]!.top_probs;
+    expect(top.map((entry) => entry.id).sort()).toEqual([...tokens].sort());
+    expect(top.reduce((sum, entry) => sum + entry.prob, 0)).toBeCloseTo(1, 3);
+    const rawTotal = tokens.reduce((sum, id) => sum + rawOf.get(id)!, 0);
+    for (const { id, prob } of top) expect(prob).toBeCloseTo(rawOf.get(id)! / rawTotal, 3);
+  });
+
   it('reuses a slot\'s cached prompt for the same prompt on the same slot (all but the last token), and not with cache_prompt false', async () => {
     const prompt = 'The lighthouse keeper counted the ships that passed in the night.';
     const first = await post<Completion>('/completion', { prompt, n_predict: 1, id_slot: 1, cache_prompt: true });

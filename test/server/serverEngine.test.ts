@@ -94,6 +94,20 @@ describe.skipIf(!ready)('ServerEngine on a real llama-server (SmolLM2-135M) agai
     expect(worst).toBeLessThan(0.05);
   });
 
+  it('reads the label words as the in-process classifier does (boosted alike, all of them back), within a few points, with no floor', async () => {
+    const floors = remote.labelFloors;
+    let worst = 0;
+    for (const text of TEXTS) {
+      const there = await remote.labelProbabilities(text);
+      const here = await local.classifier.labelProbabilities(text);
+      expect(there.words).toHaveLength(15);
+      there.words!.forEach((share, i) => (worst = Math.max(worst, Math.abs(share - here.words[i]!))));
+    }
+    console.log(`server vs in-process label words: largest share gap ${worst.toFixed(3)}`);
+    expect(worst).toBeLessThan(0.05);
+    expect(remote.labelFloors).toBe(floors);
+  });
+
   it("re-evaluates only the new tokens on a warm channel's second reply (the slot's prefix cache hits)", async () => {
     const turns: HistoryTurn[] = [];
     for (let i = 0; i < 6; i++) turns.push(turn(i % 2 ? 'Bob' : 'Ann', `message number ${i} about the garden and the weather this week`, `reply number ${i}, glad to hear it`));

@@ -1,7 +1,8 @@
 // The pure parts of the inference-server engine: SSE and NDJSON parsing, label probabilities from a
 // server's top-N (with the floor, counted), the channel -> slot LRU, Retry-After, and the key masking.
 import { describe, expect, it } from 'vitest';
-import { labelOfToken, labelProbabilitiesFromTop } from '../../src/engine/server/labelScores.js';
+import { labelOfToken, labelProbabilitiesFromBoosted, labelProbabilitiesFromTop, labelTokensOf } from '../../src/engine/server/labelScores.js';
+import { LABEL_WORDS } from '../../src/engine/SentimentClassifier.js';
 import { NdjsonParser, SseParser } from '../../src/engine/server/sse.js';
 import { SlotLru } from '../../src/engine/server/SlotLru.js';
 import { retryAfterMs, retryDelayMs } from '../../src/engine/server/http.js';
@@ -88,6 +89,60 @@ describe('label probabilities from a server top-N', () => {
     expect(topTokensOf([{ id: 1, token: 'positive', logprob: -0.1 }, { token: 'x' }])).toEqual([{ token: 'positive', logprob: -0.1 }]);
     expect(topTokensOf({ neutral: -1, ' negative': -2 })).toEqual([{ token: 'neutral', logprob: -1 }, { token: ' negative', logprob: -2 }]);
     expect(topTokensOf(undefined)).toEqual([]);
+  });
+});
+
+/**
+ * A toy tokenizer: a whole word is one token of its own (a leading space or a capital gives another),
+ * and a text matching `sharedNe` starts with a token "ne" (or "Ne", " ne"...) and one token per letter after.
+ */
+function toyTokenizer(sharedNe?: RegExp) {
+  const vocab = new Map<string, number>();
+  return async (text: string): Promise<number[]> => {
+    const head = sharedNe?.test(text) ? text.slice(0, text.indexOf('e') + 1) : text;
+    if (!vocab.has(head)) vocab.set(head, vocab.size + 1);
+    return [vocab.get(head)!, ...[...text.slice(head.length)].map((_, i) => 1000 + i)];
+  };
+}
+
+describe('label tokens read boosted (llama-server)', () => {
+  it("names each label's and each label word's first tokens, every spelling, and reads them as in process", async () => {
+    const tokenize = toyTokenizer();
+    const tokens = (await labelTokensOf(tokenize))!;
+    // Four spellings of each of the three labels and fifteen words; the labels are words too.
+    expect(tokens.labelOf.size).toBe(12);
+    expect(tokens.wordOf.size).toBe(60);
+    expect(tokens.tokens).toHaveLength(60);
+    const [positive] = await tokenize('positive');
+    const [spaceNeutral] = await tokenize(' neutral');
+    const [negative] = await tokenize('Negative');
+    const [good] = await tokenize(' good');
+    expect(tokens.labelOf.get(positive!)).toBe('positive');
+    expect(tokens.labelOf.get(spaceNeutral!)).toBe('neutral');
+    expect(tokens.wordOf.get(good!)).toBe(LABEL_WORDS.positive.indexOf('good'));
+    const read = labelProbabilitiesFromBoosted(new Map([[positive!, 0.5], [spaceNeutral!, 0.2], [negative!, 0.1], [good!, 0.2]]), tokens);
+    expect(read.positive).toBeCloseTo(0.5 / 0.8);
+    expect(read.neutral).toBeCloseTo(0.2 / 0.8);
+    expect(read.negative).toBeCloseTo(0.1 / 0.8);
+    // Words: positive 0.5, good 0.2, neutral 0.2, negative 0.1, out of 1.
+    expect(read.words).toHaveLength(15);
+    expect(read.words[0]).toBeCloseTo(0.5);
+    expect(read.words[1]).toBeCloseTo(0.2);
+    expect(read.words.reduce((a, b) => a + b, 0)).toBeCloseTo(1);
+  });
+
+  it('gives up when a label has no first token of its own (the top-N are read then, with their floors)', async () => {
+    // Every spelling of neutral and of negative starts with "ne" ("Ne", " ne", " Ne"): neither has a token of its own.
+    expect(await labelTokensOf(toyTokenizer(/^ ?[Nn]e(utral|gative)$/))).toBeUndefined();
+  });
+
+  it('leaves out a first token two labels share, and reads the others', async () => {
+    const tokenize = toyTokenizer(/^ne(utral|gative)$/);
+    const tokens = (await labelTokensOf(tokenize))!;
+    const [ne] = await tokenize('neutral');
+    expect(tokens.labelOf.has(ne!)).toBe(false);
+    expect(tokens.labelOf.size).toBe(10);
+    expect([...tokens.labelOf.values()].filter((label) => label === 'negative')).toHaveLength(3);
   });
 });
 

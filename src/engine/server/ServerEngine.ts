@@ -8,12 +8,12 @@ import { ChatTemplate, endOfAnswerText, templateMessages, type PromptPart } from
 import { windowTurns } from '../promptWindow.js';
 import { TEMPLATE_TOKENS_PER_TURN, historyBudget, replyChatHistory, replySpeakers, userLine } from '../replyPrompt.js';
 import { CONTENT_FREE_INPUTS, classifierChatHistory, pickLabel, type SentimentResult } from '../SentimentClassifier.js';
-import { meanPrior, type Calibration, type ContentFreeCalibration } from '../sentimentCalibration.js';
+import { meanPrior, type Calibration, type ContentFreeCalibration, type LabelProbabilities } from '../sentimentCalibration.js';
 import { SpeakerPrefixFilter, stripSpeakerPrefix } from '../speakerPrefix.js';
 import { SENTIMENT_LABELS, type SentimentLabel } from '../../domain.js';
 import { backendFor, detectApi, type Backend, type InferenceApi, type ServerInfo } from './backends.js';
 import { ServerHttp } from './http.js';
-import { labelProbabilitiesFromTop } from './labelScores.js';
+import { labelProbabilitiesFromBoosted, labelProbabilitiesFromTop, labelTokensOf, type LabelTokens } from './labelScores.js';
 import { SlotLru } from './SlotLru.js';
 
 export interface ServerEngineOptions {
@@ -74,13 +74,16 @@ interface Connected {
   /** Reply slots (llama-server). */
   slots: SlotLru;
   classifierSlot?: number;
+  /** The labels' and label words' tokens, read boosted as in process (llama-server); absent: the top-N are read. */
+  labelTokens?: LabelTokens;
 }
 
 /**
  * The model on an inference server (llama-server first, any OpenAI-compatible server, Ollama).
  * The bot renders every prompt itself from the model's Jinja chat template, exactly as in process,
  * and sends raw prompts: the sentiment label comes from the label tokens' probabilities at the
- * answer position (the server's top-N, a floor for a label outside it, counted), and replies
+ * answer position (llama-server: the labels' and label words' tokens boosted alike, as in process;
+ * elsewhere the server's top-N, a floor for a label outside it, counted), and replies
  * stream on the channel's own slot so the server's prefix cache hits. An unreachable server never
  * stops the bot: it is tried again with backoff, and calls meanwhile fail with ModelUnavailableError.
  */
@@ -242,10 +245,13 @@ export class ServerEngine implements ModelEngine {
     if (info.api === 'llama-server' && classifierSlot === undefined) {
       this.logger.warn('llama-server has no slot left for the sentiment classifier; a sentiment call may wait behind a reply. Start it with --parallel INFERENCE_PARALLEL + 1', { slots: total, replySlots: slotIds.length });
     }
+    const { tokenize } = backend;
+    const labelTokens = backend.boostedTop && tokenize ? await labelTokensOf((text) => tokenize.call(backend, text, false)) : undefined;
     return {
       info,
       backend,
       template,
+      labelTokens,
       stop: end ? [end] : [],
       classifierPrefix: parts.slice(0, at),
       classifierSuffix: parts.slice(at + 1),
@@ -320,12 +326,22 @@ export class ServerEngine implements ModelEngine {
     return meanPrior(probabilities);
   }
 
-  /** The three labels' probabilities at the answer position, from the server's top tokens there (a floor for a label outside them, counted). */
-  async labelProbabilities(text: string): Promise<Record<SentimentLabel, number>> {
+  /**
+   * The three labels' probabilities at the answer position. On llama-server, as in process: the labels'
+   * and label words' tokens boosted alike, so all come back (with the words' shares). Elsewhere, from
+   * the server's top tokens there (a floor for a label outside them, counted).
+   */
+  async labelProbabilities(text: string): Promise<LabelProbabilities> {
     const connected = await this.use();
     try {
       const message = await this.messagePart(connected, text);
       const prompt = await connected.backend.encode([...connected.classifierPrefix, message, ...connected.classifierSuffix]);
+      const { labelTokens, backend } = connected;
+      if (labelTokens && backend.boostedTop) {
+        const probabilities = labelProbabilitiesFromBoosted(await backend.boostedTop(prompt, labelTokens.tokens, connected.classifierSlot), labelTokens);
+        this.ready = true;
+        return probabilities;
+      }
       const top = await connected.backend.top(prompt, connected.backend.topCount, connected.classifierSlot);
       const { probabilities, floored } = labelProbabilitiesFromTop(top);
       if (floored.length > 0) this.floors++;
@@ -487,8 +503,8 @@ export class ServerEngine implements ModelEngine {
         cacheDir: this.options.calibrationCacheDir ?? 'data/models/calibration',
         promptKey,
         set,
-        // A server gives the labels' probabilities alone (its top-N), not the label words'.
-        features: 'labels',
+        // From a server's top-N only the labels' probabilities can be read, not the label words'.
+        features: connected.labelTokens ? 'words' : 'labels',
         labelProbabilities: (text) => this.labelProbabilities(text),
         onProgress: (done, total) => {
           this.learning = { done, total, startedMs: this.learning?.startedMs ?? performance.now() };

@@ -48,6 +48,12 @@ export interface Backend {
   /** The rendered prompt as this server takes it. */
   encode(parts: readonly PromptPart[]): Promise<Array<string | number> | string>;
   top(prompt: Array<string | number> | string, count: number, slot?: number): Promise<TopToken[]>;
+  /**
+   * The probabilities of exactly these tokens at the answer position, each raised alike (logit_bias)
+   * so all of them come back and their odds against each other stay the model's: what the in-process
+   * classifier reads. llama-server only (its probabilities after the bias); absent elsewhere.
+   */
+  boostedTop?(prompt: Array<string | number> | string, tokens: readonly number[], slot?: number): Promise<Map<number, number>>;
   stream(prompt: Array<string | number> | string, params: StreamParams, signal?: AbortSignal): AsyncGenerator<StreamEvent>;
   /** How many candidates `top` asks for (vLLM and Ollama cap at 20). */
   readonly topCount: number;
@@ -70,6 +76,9 @@ export function topTokensOf(value: unknown): TopToken[] {
   if (value && typeof value === 'object') return Object.entries(value as Json).flatMap(([token, logprob]) => (asNumber(logprob) !== undefined ? [{ token, logprob: logprob as number }] : []));
   return [];
 }
+
+/** What boostedTop adds to the chosen tokens' logits: far above any other token's, the same for each. */
+const BOOST = 100;
 
 /** llama.cpp's llama-server: /props, /tokenize, /completion with token-id prompts, n_probs, id_slot and cache_prompt. */
 export class LlamaServerBackend implements Backend {
@@ -125,6 +134,31 @@ export class LlamaServerBackend implements Backend {
     const body = await this.http.json<Json>('/completion', { prompt, n_predict: 1, n_probs: count, post_sampling_probs: false, cache_prompt: true, temperature: 1, ...(slot === undefined ? {} : { id_slot: slot }) });
     const first = (body?.completion_probabilities as Json[] | undefined)?.[0];
     return topTokensOf(first?.top_logprobs ?? first?.probs);
+  }
+
+  async boostedTop(prompt: Array<string | number> | string, tokens: readonly number[], slot?: number): Promise<Map<number, number>> {
+    // post_sampling_probs: the probabilities after the bias, over a plain softmax (no top-k, top-p or min-p cut).
+    const body = await this.http.json<Json>('/completion', {
+      prompt,
+      n_predict: 1,
+      n_probs: tokens.length,
+      post_sampling_probs: true,
+      logit_bias: tokens.map((token) => [token, BOOST]),
+      temperature: 1,
+      top_k: 0,
+      top_p: 1,
+      min_p: 0,
+      cache_prompt: true,
+      ...(slot === undefined ? {} : { id_slot: slot }),
+    });
+    const first = (body?.completion_probabilities as Json[] | undefined)?.[0];
+    const probabilities = new Map<number, number>();
+    for (const item of (first?.top_probs as Json[] | undefined) ?? []) {
+      const id = asNumber(item.id);
+      const probability = asNumber(item.prob);
+      if (id !== undefined && probability !== undefined) probabilities.set(id, probability);
+    }
+    return probabilities;
   }
 
   async *stream(prompt: Array<string | number> | string, params: StreamParams, signal?: AbortSignal): AsyncGenerator<StreamEvent> {

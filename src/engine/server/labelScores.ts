@@ -1,4 +1,6 @@
 import { SENTIMENT_LABELS, type SentimentLabel } from '../../domain.js';
+import { LABEL_WORDS, labelSpellings } from '../SentimentClassifier.js';
+import type { LabelProbabilities } from '../sentimentCalibration.js';
 
 /** One candidate next token and its log-probability, as a server reports its top-N. */
 export interface TopToken {
@@ -50,4 +52,60 @@ export function labelProbabilitiesFromTop(top: readonly TopToken[]): ServerLabel
   const total = SENTIMENT_LABELS.reduce((sum, label) => sum + mass[label], 0);
   const probabilities = Object.fromEntries(SENTIMENT_LABELS.map((label) => [label, mass[label] / total])) as Record<SentimentLabel, number>;
   return { probabilities, floored };
+}
+
+/**
+ * The tokens a server is asked about when it can boost them (llama-server's logit_bias): each
+ * label's and each label word's first token under its tokenizer, as the in-process classifier reads
+ * them (its label trie's first step and LABEL_WORDS). A first token two labels share, or two words,
+ * tells neither apart: left out.
+ */
+export interface LabelTokens {
+  /** Every token to read, labels' and words' together. */
+  tokens: number[];
+  labelOf: Map<number, SentimentLabel>;
+  /** Index into LABEL_WORDS, flattened (SENTIMENT_LABELS order). */
+  wordOf: Map<number, number>;
+}
+
+/** The label and word tokens under a server's tokenizer; undefined when some label has no first token of its own. */
+export async function labelTokensOf(tokenize: (text: string) => Promise<number[]>): Promise<LabelTokens | undefined> {
+  const firstTokens = async (word: string) => (await Promise.all(labelSpellings(word).map(tokenize))).flatMap((ids) => (ids.length > 0 ? [ids[0]!] : []));
+  const owners = async <K>(keys: readonly K[], words: readonly string[]) => {
+    const owner = new Map<number, K>();
+    const shared = new Set<number>();
+    for (const [index, word] of words.entries()) {
+      for (const token of await firstTokens(word)) {
+        if (owner.has(token) && owner.get(token) !== keys[index]) shared.add(token);
+        owner.set(token, keys[index]!);
+      }
+    }
+    for (const token of shared) owner.delete(token);
+    return owner;
+  };
+  const labelOf = await owners(SENTIMENT_LABELS, SENTIMENT_LABELS);
+  if (SENTIMENT_LABELS.some((label) => ![...labelOf.values()].includes(label))) return undefined;
+  const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label]);
+  const wordOf = await owners(words.map((_, index) => index), words);
+  return { tokens: [...new Set([...labelOf.keys(), ...wordOf.keys()])], labelOf, wordOf };
+}
+
+/**
+ * The labels' probabilities (their first tokens' shares among the labels' first tokens) and the label
+ * words' shares, from the boosted tokens' probabilities: the in-process classifier's reading.
+ */
+export function labelProbabilitiesFromBoosted(probabilities: ReadonlyMap<number, number>, { labelOf, wordOf }: LabelTokens): LabelProbabilities & { words: number[] } {
+  const mass = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
+  for (const [token, label] of labelOf) mass[label] += probabilities.get(token) ?? 0;
+  const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label].map(() => 0));
+  for (const [token, word] of wordOf) words[word]! += probabilities.get(token) ?? 0;
+  const labelTotal = SENTIMENT_LABELS.reduce((sum, label) => sum + mass[label], 0);
+  const wordTotal = words.reduce((sum, p) => sum + p, 0);
+  const share = (p: number, total: number) => (total > 0 ? p / total : 1 / 3);
+  return {
+    positive: share(mass.positive, labelTotal),
+    neutral: share(mass.neutral, labelTotal),
+    negative: share(mass.negative, labelTotal),
+    words: words.map((p) => (wordTotal > 0 ? p / wordTotal : 0)),
+  };
 }
