@@ -300,7 +300,7 @@ function formatServerTable(r: ServerBenchResult): string {
     [`burst ${r.burst.channels}×${r.burst.messages_per_channel}, INFERENCE_PARALLEL=4`, `${r.burst.parallel_4.messages_per_min} msg/min (${r.burst.parallel_4.seconds} s)`, ''],
     [`burst ${r.burst.channels}×${r.burst.messages_per_channel}, INFERENCE_PARALLEL=1`, `${r.burst.parallel_1.messages_per_min} msg/min (${r.burst.parallel_1.seconds} s)`, ''],
     ['burst speedup (4 / 1)', `${r.burst.speedup}×`, ''],
-    [`held-out macro-F1 (${r.macro_f1.items} items), in process (label words) / server (labels alone)`, `${r.macro_f1.local} / ${r.macro_f1.server}`, 'within 2 points'],
+    [`held-out macro-F1 (${r.macro_f1.items} items), in process / llama-server (label words on both)`, `${r.macro_f1.local} / ${r.macro_f1.server}`, 'within 2 points'],
     ['  label floors used through the server', `${r.macro_f1.server_label_floors}`, ''],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
