@@ -187,17 +187,15 @@ export class SentimentClassifier {
 
   private async scoreMessage(text: string): Promise<LabelProbabilities & { words: number[] }> {
     const scores = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
-    const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label].map(() => 0));
     this.steps = 0;
+    let first: Map<Token, number> | undefined;
     try {
-      const first = await this.scoreBranch([...this.messageTokens(text), ...this.suffix], this.trie, 1, scores, this.rootBias);
-      for (const [token, word] of this.wordTokens) words[word]! += first?.get(token) ?? 0;
+      first = await this.scoreBranch([...this.messageTokens(text), ...this.suffix], this.trie, 1, scores, this.rootBias);
     } finally {
       // Back to the bare prefix, so no message ever sees another.
       await this.sequence.eraseContextTokenRanges([{ start: this.prefix.length, end: this.sequence.nextTokenIndex }]);
     }
-    const total = words.reduce((sum, p) => sum + p, 0);
-    return { ...scores, words: words.map((p) => (total > 0 ? p / total : 0)) };
+    return { ...scores, words: labelWordShares(this.wordTokens, (token) => first?.get(token) ?? 0) };
   }
 
   /**
@@ -344,18 +342,38 @@ export function buildLabelTrie(model: LlamaModel): LabelTrieNode {
  */
 export function labelWordTokens(model: LlamaModel): Map<Token, number> {
   const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label]);
-  const tokens = new Map<Token, number>();
-  const shared = new Set<Token>();
-  words.forEach((word, index) => {
+  return firstTokenOwners(
+    words.map((word, index) => [index, word] as const),
+    (spelling) => (spelling.startsWith(' ') ? model.tokenize(spelling, false) : model.tokenize(spelling, false, 'trimLeadingSpace'))[0],
+  );
+}
+
+/**
+ * Which key each first token starts, over every spelling (labelSpellings) of each key's word, with
+ * `firstToken` giving a spelling's first token under some tokenizer. A first token two keys share
+ * says nothing about either: left out. Read by the in-process classifier and by a server's.
+ */
+export function firstTokenOwners<T extends number, K>(words: ReadonlyArray<readonly [K, string]>, firstToken: (spelling: string) => T | undefined): Map<T, K> {
+  const owners = new Map<T, K>();
+  const shared = new Set<T>();
+  for (const [key, word] of words) {
     for (const spelling of labelSpellings(word)) {
-      const token = (spelling.startsWith(' ') ? model.tokenize(spelling, false) : model.tokenize(spelling, false, 'trimLeadingSpace'))[0];
+      const token = firstToken(spelling);
       if (token === undefined) continue;
-      if (tokens.has(token) && tokens.get(token) !== index) shared.add(token);
-      tokens.set(token, index);
+      if (owners.has(token) && owners.get(token) !== key) shared.add(token);
+      owners.set(token, key);
     }
-  });
-  for (const token of shared) tokens.delete(token);
-  return tokens;
+  }
+  for (const token of shared) owners.delete(token);
+  return owners;
+}
+
+/** Each label word's share of the probability its first tokens got (LABEL_WORDS order, flattened); all 0 when they got none. */
+export function labelWordShares<T extends number>(wordTokens: ReadonlyMap<T, number>, probabilityOf: (token: T) => number): number[] {
+  const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label].map(() => 0));
+  for (const [token, word] of wordTokens) words[word]! += probabilityOf(token);
+  const total = words.reduce((sum, p) => sum + p, 0);
+  return words.map((p) => (total > 0 ? p / total : 0));
 }
 
 /** From a child shared by several labels, the tokens down to the next node where spellings part. */

@@ -5,7 +5,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type EngineOptions } from '../../src/engine/Engine.js';
-import { modelChatWrapper } from '../../src/engine/modelChatWrapper.js';
 import { guardOutputOrder } from '../../src/engine/outputOrderGuard.js';
 import { SentimentClassifier } from '../../src/engine/SentimentClassifier.js';
 import { GenerationQueue } from '../../src/engine/GenerationQueue.js';
@@ -140,9 +139,9 @@ export function describeSentimentOn(file: string, model: { name: string; path: s
       const context = await engine.model.createContext({ sequences: 2, contextSize: 1024, threads: THREADS });
       try {
         guardOutputOrder(context);
-        const { wrapper } = modelChatWrapper(engine.model, { thinking: false, today: new Date() });
-        const lanes = [await SentimentClassifier.create({ model: engine.model, sequence: context.getSequence(), chatWrapper: wrapper })];
-        lanes.push(await SentimentClassifier.create({ model: engine.model, sequence: context.getSequence(), chatWrapper: wrapper }));
+        // The engine's classifier's prompt (its wrapper: reasoning is off here), on two sequences of their own.
+        const newLane = () => SentimentClassifier.create({ model: engine.model, sequence: context.getSequence(), chatWrapper: engine.chatWrapper });
+        const lanes = [await newLane(), await newLane()];
         const texts = outside.slice(0, 12).map((item) => item.text);
         const worst = { diff: 0, pair: [] as string[] };
         for (let round = 0; round < 12; round++) {

@@ -336,21 +336,21 @@ export class ServerEngine implements ModelEngine {
     try {
       const message = await this.messagePart(connected, text);
       const prompt = await connected.backend.encode([...connected.classifierPrefix, message, ...connected.classifierSuffix]);
-      const { labelTokens, backend } = connected;
-      if (labelTokens && backend.boostedTop) {
-        const probabilities = labelProbabilitiesFromBoosted(await backend.boostedTop(prompt, labelTokens.tokens, connected.classifierSlot), labelTokens);
-        this.ready = true;
-        return probabilities;
-      }
-      const top = await connected.backend.top(prompt, connected.backend.topCount, connected.classifierSlot);
-      const { probabilities, floored } = labelProbabilitiesFromTop(top);
-      if (floored.length > 0) this.floors++;
+      const probabilities = await this.readLabels(connected, prompt);
       this.ready = true;
       return probabilities;
     } catch (error) {
       this.lost(error);
       throw error;
     }
+  }
+
+  /** The labels at the answer position of a rendered classifier prompt: boosted where the server can, else from its top-N. */
+  private async readLabels({ backend, labelTokens, classifierSlot }: Connected, prompt: Array<string | number> | string): Promise<LabelProbabilities> {
+    if (labelTokens && backend.boostedTop) return labelProbabilitiesFromBoosted(await backend.boostedTop(prompt, labelTokens.tokens, classifierSlot), labelTokens);
+    const { probabilities, floored } = labelProbabilitiesFromTop(await backend.top(prompt, backend.topCount, classifierSlot));
+    if (floored.length > 0) this.floors++;
+    return probabilities;
   }
 
   /** The message as the classifier reads it: trimmed, cut to 256 tokens (the start carries the mood). */

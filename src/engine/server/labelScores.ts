@@ -1,5 +1,5 @@
 import { SENTIMENT_LABELS, type SentimentLabel } from '../../domain.js';
-import { LABEL_WORDS, labelSpellings } from '../SentimentClassifier.js';
+import { firstTokenOwners, LABEL_WORDS, labelSpellings, labelWordShares } from '../SentimentClassifier.js';
 import type { LabelProbabilities } from '../sentimentCalibration.js';
 
 /** One candidate next token and its log-probability, as a server reports its top-N. */
@@ -70,23 +70,15 @@ export interface LabelTokens {
 
 /** The label and word tokens under a server's tokenizer; undefined when some label has no first token of its own. */
 export async function labelTokensOf(tokenize: (text: string) => Promise<number[]>): Promise<LabelTokens | undefined> {
-  const firstTokens = async (word: string) => (await Promise.all(labelSpellings(word).map(tokenize))).flatMap((ids) => (ids.length > 0 ? [ids[0]!] : []));
-  const owners = async <K>(keys: readonly K[], words: readonly string[]) => {
-    const owner = new Map<number, K>();
-    const shared = new Set<number>();
-    for (const [index, word] of words.entries()) {
-      for (const token of await firstTokens(word)) {
-        if (owner.has(token) && owner.get(token) !== keys[index]) shared.add(token);
-        owner.set(token, keys[index]!);
-      }
-    }
-    for (const token of shared) owner.delete(token);
-    return owner;
-  };
-  const labelOf = await owners(SENTIMENT_LABELS, SENTIMENT_LABELS);
-  if (SENTIMENT_LABELS.some((label) => ![...labelOf.values()].includes(label))) return undefined;
   const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label]);
-  const wordOf = await owners(words.map((_, index) => index), words);
+  // Every spelling asked at once (a label is one of the words); then read from here.
+  const spellings = [...new Set(words.flatMap(labelSpellings))];
+  const ids = await Promise.all(spellings.map(tokenize));
+  const firstTokenOf = new Map(spellings.map((spelling, i) => [spelling, ids[i]![0]]));
+  const firstToken = (spelling: string) => firstTokenOf.get(spelling);
+  const labelOf = firstTokenOwners(SENTIMENT_LABELS.map((label) => [label, label] as const), firstToken);
+  if (SENTIMENT_LABELS.some((label) => ![...labelOf.values()].includes(label))) return undefined;
+  const wordOf = firstTokenOwners(words.map((word, index) => [index, word] as const), firstToken);
   return { tokens: [...new Set([...labelOf.keys(), ...wordOf.keys()])], labelOf, wordOf };
 }
 
@@ -95,17 +87,10 @@ export async function labelTokensOf(tokenize: (text: string) => Promise<number[]
  * words' shares, from the boosted tokens' probabilities: the in-process classifier's reading.
  */
 export function labelProbabilitiesFromBoosted(probabilities: ReadonlyMap<number, number>, { labelOf, wordOf }: LabelTokens): LabelProbabilities & { words: number[] } {
+  const probabilityOf = (token: number) => probabilities.get(token) ?? 0;
   const mass = { positive: 0, neutral: 0, negative: 0 } satisfies Record<SentimentLabel, number>;
-  for (const [token, label] of labelOf) mass[label] += probabilities.get(token) ?? 0;
-  const words = SENTIMENT_LABELS.flatMap((label) => LABEL_WORDS[label].map(() => 0));
-  for (const [token, word] of wordOf) words[word]! += probabilities.get(token) ?? 0;
-  const labelTotal = SENTIMENT_LABELS.reduce((sum, label) => sum + mass[label], 0);
-  const wordTotal = words.reduce((sum, p) => sum + p, 0);
-  const share = (p: number, total: number) => (total > 0 ? p / total : 1 / 3);
-  return {
-    positive: share(mass.positive, labelTotal),
-    neutral: share(mass.neutral, labelTotal),
-    negative: share(mass.negative, labelTotal),
-    words: words.map((p) => (wordTotal > 0 ? p / wordTotal : 0)),
-  };
+  for (const [token, label] of labelOf) mass[label] += probabilityOf(token);
+  const total = SENTIMENT_LABELS.reduce((sum, label) => sum + mass[label], 0);
+  const share = (p: number) => (total > 0 ? p / total : 1 / 3);
+  return { positive: share(mass.positive), neutral: share(mass.neutral), negative: share(mass.negative), words: labelWordShares(wordOf, probabilityOf) };
 }
